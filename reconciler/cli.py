@@ -14,9 +14,14 @@ from .validate import validate_tree
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=".",
-              show_default=True, envvar="RECONCILER_REPO",
-              help="Repository root holding cohorts/ and schemas/.")
+@click.option(
+    "--repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    show_default=True,
+    envvar="RECONCILER_REPO",
+    help="Repository root holding cohorts/ and schemas/.",
+)
 @click.pass_context
 def main(ctx: click.Context, repo: Path) -> None:
     """Keep Moodle cohorts and cohort syncs converged to what this repository declares."""
@@ -29,17 +34,27 @@ def _today(value: str | None) -> dt.date:
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 @click.option("--strict", is_flag=True, help="Warnings fail the run too.")
-@click.option("--today", metavar="YYYY-MM-DD", help="Check dates as if today were this day (Europe/Paris).")
+@click.option(
+    "--today", metavar="YYYY-MM-DD", help="Check dates as if today were this day (Europe/Paris)."
+)
 @click.pass_context
-def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str, strict: bool, today: str | None) -> None:
+def validate(
+    ctx: click.Context, paths: tuple[Path, ...], fmt: str, strict: bool, today: str | None
+) -> None:
     """Check declarations: schemas, then rules over the whole set (default: all of cohorts/)."""
     repo: Path = ctx.obj["repo"]
     if not (repo / "cohorts").is_dir():
         raise click.ClickException(f"no cohorts/ folder in {repo.resolve()} (use --repo)")
     report = validate_tree(repo, _today(today), list(paths) or None)
-    click.echo(render_json(report.diagnostics) if fmt == "json" else render_text(report.diagnostics, report.files_checked))
+    click.echo(
+        render_json(report.diagnostics)
+        if fmt == "json"
+        else render_text(report.diagnostics, report.files_checked)
+    )
     failed = report.errors > 0 or (strict and report.warnings > 0)
     sys.exit(1 if failed else 0)
 

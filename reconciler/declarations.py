@@ -110,7 +110,12 @@ def validator(kind: FileKind) -> Draft202012Validator:
 def schema_diagnostics(doc: YamlDocument, kind: FileKind) -> list[Diagnostic]:
     """All schema violations of one document, each at the line of the offending value."""
     out: list[Diagnostic] = []
-    for error in validator(kind).iter_errors(doc.data):
+    errors = list(validator(kind).iter_errors(doc.data))
+    # A bad date fails both its pattern and its format: one message per value is enough.
+    bad_pattern = {tuple(e.absolute_path) for e in errors if e.validator == "pattern"}
+    for error in errors:
+        if error.validator == "format" and tuple(error.absolute_path) in bad_pattern:
+            continue
         out.extend(_describe(doc, error))
     return out
 
@@ -127,16 +132,22 @@ def _describe(doc: YamlDocument, error: ValidationError) -> list[Diagnostic]:
         extra = [k for k in error.instance if k not in allowed]
         hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
         return [
-            Diagnostic(doc.file, *doc.locate_key((*path, key)), "error", "schema",
-                       f"unknown key {key!r} in {_where(path)}{hint}")
+            Diagnostic(
+                doc.file,
+                *doc.locate_key((*path, key)),
+                "error",
+                "schema",
+                f"unknown key {key!r} in {_where(path)}{hint}",
+            )
             for key in extra
         ]
     if error.validator == "required":
         message = f"{_where(path)}: missing required key {error.message.split(' is a required')[0]}"
     elif error.validator in ("pattern", "format") and isinstance(error.instance, str):
-        expected = "a date YYYY-MM-DD" if "date" in str(error.schema) else f"pattern {error.validator_value}"
-        if error.validator == "format":
-            expected = f"a valid {error.validator_value}"
+        if error.schema.get("format") == "date":
+            expected = "a valid date written YYYY-MM-DD"
+        else:
+            expected = f"matching {error.validator_value}"
         message = f"{_where(path)}: {error.instance!r} is not {expected}"
     elif error.validator == "enum":
         choices = ", ".join(map(str, error.validator_value))
@@ -185,7 +196,9 @@ def load_declarations(cohorts_dir: Path, repo_root: Path | None = None) -> Decla
     result.files.append(shown)
     if not platforms_path.exists():
         result.diagnostics.append(
-            Diagnostic(shown, 1, 1, "error", "missing-platforms", "cohorts/platforms.yaml is missing")
+            Diagnostic(
+                shown, 1, 1, "error", "missing-platforms", "cohorts/platforms.yaml is missing"
+            )
         )
     else:
         doc, diags = load_yaml_file(platforms_path, shown, repo_root)
@@ -206,19 +219,31 @@ def load_declarations(cohorts_dir: Path, repo_root: Path | None = None) -> Decla
         shown = display(path)
         result.files.append(shown)
         if kind is None:
-            result.diagnostics.append(Diagnostic(
-                shown, 1, 1, "error", "unknown-file",
-                "not a declaration: use cohorts/<platform>/cohorts/<idnumber>.yaml "
-                "or cohorts/<platform>/syncs/<course>.yaml",
-            ))
+            result.diagnostics.append(
+                Diagnostic(
+                    shown,
+                    1,
+                    1,
+                    "error",
+                    "unknown-file",
+                    "not a declaration: use cohorts/<platform>/cohorts/<idnumber>.yaml "
+                    "or cohorts/<platform>/syncs/<course>.yaml",
+                )
+            )
             continue
         assert platform is not None
         if known is not None and platform not in known:
-            result.diagnostics.append(Diagnostic(
-                shown, 1, 1, "error", "unknown-platform",
-                f"platform folder {platform!r} is not declared in cohorts/platforms.yaml "
-                f"(known: {', '.join(sorted(known))})",
-            ))
+            result.diagnostics.append(
+                Diagnostic(
+                    shown,
+                    1,
+                    1,
+                    "error",
+                    "unknown-platform",
+                    f"platform folder {platform!r} is not declared in cohorts/platforms.yaml "
+                    f"(known: {', '.join(sorted(known))})",
+                )
+            )
             result.unknown_platform_files.append(shown)
             continue
         doc, diags = load_yaml_file(path, shown, repo_root)
@@ -253,16 +278,24 @@ def _template_diagnostics(doc: YamlDocument) -> list[Diagnostic]:
             try:
                 used = {f for _, f, _, _ in Formatter().parse(template) if f is not None}
             except ValueError as exc:
-                out.append(Diagnostic(doc.file, *doc.locate(path), "error", "bad-template",
-                                      f"{key}: {exc}"))
+                out.append(
+                    Diagnostic(
+                        doc.file, *doc.locate(path), "error", "bad-template", f"{key}: {exc}"
+                    )
+                )
                 continue
             unknown = sorted(used - allowed)
             if unknown:
-                out.append(Diagnostic(
-                    doc.file, *doc.locate(path), "error", "bad-template",
-                    f"{key} uses unknown field(s) {', '.join(unknown)} "
-                    f"(available: {', '.join(sorted(allowed))})",
-                ))
+                out.append(
+                    Diagnostic(
+                        doc.file,
+                        *doc.locate(path),
+                        "error",
+                        "bad-template",
+                        f"{key} uses unknown field(s) {', '.join(unknown)} "
+                        f"(available: {', '.join(sorted(allowed))})",
+                    )
+                )
     return out
 
 

@@ -172,7 +172,9 @@ def settings_from_document(doc: dict[str, Any], root: Path = Path(".")) -> Setti
     apogee = _pick(ApogeeSettings, src.get("apogee") or {})
     health_doc = dict(src.get("health") or {})
     min_rows = health_doc.pop("min_rows", {}) or {}
-    health = _pick(HealthSettings, {**health_doc, **{f"min_rows_{k}": v for k, v in min_rows.items()}})
+    health = _pick(
+        HealthSettings, {**health_doc, **{f"min_rows_{k}": v for k, v in min_rows.items()}}
+    )
 
     platforms: dict[str, PlatformSettings] = {}
     for name, p in (doc.get("platforms") or {}).items():

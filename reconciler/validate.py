@@ -43,7 +43,10 @@ def validate_tree(repo: Path, today: dt.date, paths: list[Path] | None = None) -
 def _relative(path: Path, repo: Path) -> str:
     absolute = path if path.is_absolute() else Path.cwd() / path
     try:
-        return str(absolute.resolve().relative_to(repo)) if not absolute.is_symlink() else str(
-            absolute.parent.resolve().relative_to(repo) / absolute.name)
+        return (
+            str(absolute.resolve().relative_to(repo))
+            if not absolute.is_symlink()
+            else str(absolute.parent.resolve().relative_to(repo) / absolute.name)
+        )
     except ValueError:
         return str(path)

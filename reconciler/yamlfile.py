@@ -77,7 +77,8 @@ class _Walker:
         if id(node) in self.seen:
             raise _Refused(
                 "yaml-alias",
-                "anchors and aliases are not allowed in declarations; write the value out",
+                "the value anchored here is reused through an alias; anchors and aliases "
+                "are not allowed in declarations, write the values out",
                 node.start_mark,
             )
         self.seen.add(id(node))
@@ -86,9 +87,13 @@ class _Walker:
             out: dict[str, Any] = {}
             for key_node, value_node in node.value:
                 if not isinstance(key_node, yaml.ScalarNode):
-                    raise _Refused("yaml-key", "mapping keys must be plain strings", key_node.start_mark)
+                    raise _Refused(
+                        "yaml-key", "mapping keys must be plain strings", key_node.start_mark
+                    )
                 if key_node.tag == "tag:yaml.org,2002:merge":
-                    raise _Refused("yaml-alias", "merge keys (<<) are not allowed", key_node.start_mark)
+                    raise _Refused(
+                        "yaml-alias", "merge keys (<<) are not allowed", key_node.start_mark
+                    )
                 key = key_node.value
                 if key in out:
                     first = self.doc.key_marks[(*path, key)][0]
@@ -136,13 +141,18 @@ def load_yaml_file(
 ) -> tuple[YamlDocument | None, list[Diagnostic]]:
     """Read and compose one file. Returns the document, or None with the reasons why not."""
 
-    def fail(rule: str, message: str, line: int = 1, column: int = 1) -> tuple[None, list[Diagnostic]]:
+    def fail(
+        rule: str, message: str, line: int = 1, column: int = 1
+    ) -> tuple[None, list[Diagnostic]]:
         return None, [Diagnostic(display, line, column, "error", rule, message)]
 
     if path.is_symlink() and root is not None:
         target = path.resolve()
         if not target.is_relative_to(root.resolve()):
-            return fail("symlink-outside", f"symbolic link points outside the repository ({target}); refused")
+            return fail(
+                "symlink-outside",
+                f"symbolic link points outside the repository ({target}); refused",
+            )
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
@@ -164,7 +174,9 @@ def load_yaml_file(
         return fail("empty-file", "file is empty; delete it or declare something")
     tab_line = _tab_indent(text)
     if tab_line is not None:
-        return fail("yaml-tab", "tab character in indentation; YAML indents with spaces only", tab_line)
+        return fail(
+            "yaml-tab", "tab character in indentation; YAML indents with spaces only", tab_line
+        )
 
     try:
         node = yaml.compose(text, Loader=_Loader)
@@ -182,7 +194,12 @@ def load_yaml_file(
     if not isinstance(node, yaml.MappingNode):
         kind = "a list" if isinstance(node, yaml.SequenceNode) else "a single value"
         line, column = _pos(node.start_mark)
-        return fail("not-a-mapping", f"the file must be a mapping of keys to values, not {kind}", line, column)
+        return fail(
+            "not-a-mapping",
+            f"the file must be a mapping of keys to values, not {kind}",
+            line,
+            column,
+        )
 
     doc = YamlDocument(file=display, data=None)
     try:
