@@ -1,0 +1,143 @@
+"""Desired and actual state of one platform: plain values the planner compares.
+
+The desired side speaks in idnumbers, shortnames and usernames (what people write); the
+actual side keeps Moodle's ids next to them so that the applier can act without guessing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+# Written into the description of every cohort the reconciler creates, and into the name of
+# every cohort-sync instance: ownership is read back from Moodle itself, never from a local file.
+COHORT_MARKER = "<!-- managed-by: cohort-reconciler -->"
+INSTANCE_PREFIX = "reconciler: "
+
+CohortKind = Literal["general", "manual"]
+
+
+@dataclass(frozen=True)
+class DesiredCohort:
+    idnumber: str
+    name: str
+    kind: CohortKind
+    members: frozenset[str]
+    source: str
+    description: str = ""
+    visible: bool = True
+    category: str | None = None
+    adopt: bool = False
+
+
+@dataclass(frozen=True)
+class DesiredSync:
+    course: str
+    cohort: str
+    role: str
+    roleid: int
+    method: Literal["cohort", "manual"]
+    reason: str
+    source: str
+    group: str | None = None
+    expires: dt.date | None = None
+    adopt: bool = False
+    owners: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.course, self.cohort, self.role)
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    username: str
+    firstname: str
+    lastname: str
+    email: str
+
+
+@dataclass
+class DesiredState:
+    platform: str
+    cohorts: dict[str, DesiredCohort] = field(default_factory=dict)
+    syncs: list[DesiredSync] = field(default_factory=list)
+    expired_syncs: list[DesiredSync] = field(default_factory=list)
+    expired_cohorts: list[str] = field(default_factory=list)
+    # When the sources are unhealthy, every general cohort stays exactly as Moodle has it.
+    general_frozen: bool = False
+    frozen_reasons: list[str] = field(default_factory=list)
+    general_pattern: str | None = None
+    adopt_general: bool = False
+    accounts: dict[str, NewAccount] = field(default_factory=dict)
+    source_digest: str = ""
+    source_stats: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ActualCohort:
+    id: int
+    idnumber: str
+    name: str
+    description: str
+    visible: bool
+    members: frozenset[int]
+
+    @property
+    def owned(self) -> bool:
+        return COHORT_MARKER in self.description
+
+
+@dataclass(frozen=True)
+class ActualInstance:
+    id: int
+    courseid: int
+    cohortid: int
+    roleid: int
+    groupid: int
+    name: str
+    status: int  # 0 enabled, 1 disabled
+    course: str = ""  # shortname, when Moodle says it
+    cohort: str = ""  # idnumber, when Moodle says it
+
+    @property
+    def owned(self) -> bool:
+        return self.name.startswith(INSTANCE_PREFIX)
+
+
+@dataclass
+class ActualState:
+    cohorts: dict[str, ActualCohort] = field(default_factory=dict)
+    unmanaged_cohort_ids: dict[int, str] = field(default_factory=dict)  # id -> idnumber
+    users: dict[str, int] = field(default_factory=dict)  # username -> id
+    usernames: dict[int, str] = field(default_factory=dict)  # id -> username
+    courses: dict[str, int] = field(default_factory=dict)  # shortname -> id
+    groups: dict[int, dict[str, int]] = field(default_factory=dict)  # courseid -> name -> id
+    instances: list[ActualInstance] = field(default_factory=list)
+    enrolled: dict[int, dict[int, frozenset[int]]] = field(
+        default_factory=dict
+    )  # course -> user -> roles
+    plugin_available: bool = True
+
+    def fingerprint(self) -> str:
+        """A digest of everything the planner read: a saved plan is stale once it moves."""
+        canon = {
+            "cohorts": sorted(
+                [c.idnumber, c.id, c.name, c.description, c.visible, sorted(c.members)]
+                for c in self.cohorts.values()
+            ),
+            "users": sorted(self.users.items()),
+            "courses": sorted(self.courses.items()),
+            "groups": sorted((cid, sorted(g.items())) for cid, g in self.groups.items()),
+            "instances": sorted(sorted(asdict(i).items()) for i in self.instances),
+            "enrolled": sorted(
+                (cid, sorted((uid, sorted(r)) for uid, r in users.items()))
+                for cid, users in self.enrolled.items()
+            ),
+            "plugin": self.plugin_available,
+        }
+        blob = json.dumps(canon, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
