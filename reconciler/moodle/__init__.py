@@ -1,0 +1,1 @@
+"""Moodle web services: REST client and test emulator."""

@@ -1,0 +1,296 @@
+"""HTTP transport for Moodle's REST server: one keep-alive session, bounded concurrency,
+timeouts, and retries only where they are safe.
+
+* Reads are retried (with exponential backoff) on connection errors, timeouts and 5xx.
+* Writes are retried only when the request provably never reached the server: connection
+  refused or connect timeout. A write that got a 5xx or a read timeout may have committed,
+  so it is raised, never resent blindly (callers may re-read and decide).
+* The token lives in a :class:`Secret` and is redacted from every message this module builds,
+  including the text of ``requests`` exceptions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from .encoding import Pair
+from .errors import (
+    MoodleError,
+    MoodleHTTPError,
+    MoodleProtocolError,
+    MoodleUnavailable,
+    from_response,
+)
+
+log = logging.getLogger("reconciler.moodle")
+
+ENDPOINT = "/webservice/rest/server.php"
+T = TypeVar("T")
+
+
+class Secret:
+    """A string that never shows itself in ``repr``/``str`` (logs, tracebacks, pytest)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+
+def redact(text: str, secret: str) -> str:
+    """Replace the secret, raw or URL-encoded in any form, by ``***``."""
+    if not secret:
+        return text
+    for form in {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}:
+        text = text.replace(form, "***")
+    return text
+
+
+def _redact_json(value: Any, secret: str) -> Any:
+    if isinstance(value, str):
+        return redact(value, secret)
+    if isinstance(value, dict):
+        return {k: _redact_json(v, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_json(v, secret) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    read_retries: int = 3
+    backoff: float = 0.5
+    max_backoff: float = 8.0
+
+    def delay(self, attempt: int) -> float:
+        base = min(self.max_backoff, self.backoff * (2**attempt))
+        # A little jitter so concurrent retries do not hit a recovering server together.
+        return base * (0.8 + 0.4 * random.random())
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True when ``requests`` failed before any byte of the request left this host."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        # urllib3 wraps "connection refused"/DNS failures as NewConnectionError (a
+        # ConnectTimeoutError subclass in urllib3 2.x, but check the name to be version-proof).
+        reason = exc.args[0] if exc.args else None
+        reason = getattr(reason, "reason", reason)
+        chain = [reason, getattr(reason, "__cause__", None)]
+        return any(type(r).__name__ in ("NewConnectionError", "NameResolutionError")
+                   for r in chain if r is not None)
+    return False
+
+
+class Transport:
+    """Posts form-encoded calls to ``<base_url>/webservice/rest/server.php``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        concurrency: int = 4,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.base_url = base_url.rstrip("/")
+        self.url = self.base_url + ENDPOINT
+        self._token = Secret(token)
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self.session = session or requests.Session()
+        # One pool of keep-alive connections sized to the concurrency; urllib3's own retries
+        # are off because this class decides what is safe to resend.
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=concurrency, max_retries=0,
+                              pool_block=True)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._pool = ThreadPoolExecutor(max_workers=concurrency,
+                                        thread_name_prefix="moodle-ws")
+        self._stats_lock = threading.Lock()
+        self.calls = 0
+        self.http_requests = 0
+
+    def __repr__(self) -> str:
+        return f"Transport({self.base_url!r}, token=***, concurrency={self.concurrency})"
+
+    # -- single call -------------------------------------------------------------------
+
+    def header(self, function: str, *, raw: bool) -> list[Pair]:
+        """Reserved fields, in the transcripts' order; they count against max_input_vars."""
+        pairs: list[Pair] = [
+            ("wstoken", self._token.reveal()),
+            ("wsfunction", function),
+            ("moodlewsrestformat", "json"),
+        ]
+        if raw:
+            pairs.append(("moodlewssettingraw", "1"))
+        return pairs
+
+    def header_size(self, *, raw: bool) -> int:
+        return 4 if raw else 3
+
+    def redact(self, text: str) -> str:
+        return redact(text, self._token.reveal())
+
+    def call(self, function: str, params: Sequence[Pair], *, is_read: bool) -> Any:
+        """Send one request (retrying where safe) and return the decoded JSON answer."""
+        body = self.header(function, raw=is_read) + list(params)
+        with self._stats_lock:
+            self.calls += 1
+        attempt = 0
+        while True:
+            failure = self._attempt(function, body, is_read=is_read)
+            if not isinstance(failure, _Failure):
+                return failure
+            retryable = failure.never_sent or (is_read and failure.transient)
+            if not retryable or attempt >= self.retry.read_retries:
+                raise failure.error
+            delay = self.retry.delay(attempt)
+            log.warning("moodle %s: %s; retry %d/%d in %.2fs", function, failure.error.message,
+                        attempt + 1, self.retry.read_retries, delay)
+            self._sleep(delay)
+            attempt += 1
+
+    def _attempt(self, function: str, body: list[Pair], *, is_read: bool) -> Any:
+        fields = len(body)
+        started = time.perf_counter()
+        error: _Failure | None = None
+        response: requests.Response | None = None
+        with self._slots:
+            with self._stats_lock:
+                self.http_requests += 1
+            try:
+                response = self.session.post(self.url, data=body, timeout=self.timeout)
+                text = response.text
+            except requests.RequestException as exc:
+                # Build the error outside this block so the original exception (whose
+                # request object holds the body, token included) is not chained.
+                error = _Failure(
+                    MoodleUnavailable(
+                        self.redact(f"{type(exc).__name__}: {exc}"), function,
+                        maybe_applied=not _never_sent(exc),
+                    ),
+                    transient=True,
+                    never_sent=_never_sent(exc),
+                )
+        elapsed = time.perf_counter() - started
+        if error is not None:
+            log.info("moodle %s fields=%d failed after %.3fs: %s", function, fields, elapsed,
+                     error.error.message)
+            return error
+        assert response is not None
+        log.debug("moodle %s fields=%d status=%d %.3fs", function, fields,
+                  response.status_code, elapsed)
+        if response.status_code != 200:
+            return _Failure(
+                MoodleHTTPError(response.status_code, self.redact(text), function),
+                transient=response.status_code >= 500,
+            )
+        try:
+            data = json.loads(text) if text.strip() else None
+        except ValueError:
+            return _Failure(
+                MoodleProtocolError(
+                    self.redact(f"answer is not JSON: {text.strip()[:200]!r}"), function),
+                transient=False,
+            )
+        if isinstance(data, dict) and "exception" in data:
+            err = from_response(_redact_json(data, self._token.reveal()), function)
+            log.info("moodle %s fields=%d error %s", function, fields, err.errorcode or
+                     err.exception)
+            return _Failure(err, transient=False)
+        return data
+
+    # -- many calls ------------------------------------------------------------------
+
+    def map(self, tasks: Sequence[Callable[[], T]], *, stop_on_error: bool = True) -> list[T]:
+        """Run tasks on the bounded pool; results in input order.
+
+        On the first failure the tasks not yet started are cancelled, the running ones are
+        awaited, and the error is raised with ``committed_items``/``unsent_items`` set to
+        the *task* indices that succeeded / never ran (callers translate to item indices).
+        """
+        if len(tasks) == 1:
+            return [tasks[0]()]
+        failed = threading.Event()
+
+        def guarded(task: Callable[[], T]) -> T:
+            # A queued task that starts after a failure is skipped: for writes, nothing
+            # more may be sent once one batch failed.
+            if stop_on_error and failed.is_set():
+                raise _Skipped
+            try:
+                return task()
+            except BaseException:
+                failed.set()
+                raise
+
+        futures: list[Future[T]] = [self._pool.submit(guarded, task) for task in tasks]
+        if stop_on_error:
+            wait(futures, return_when=FIRST_EXCEPTION)
+            if failed.is_set():
+                for f in futures:
+                    f.cancel()
+        wait(futures)
+        first: BaseException | None = None
+        ok: list[int] = []
+        unsent: list[int] = []
+        for i, f in enumerate(futures):
+            exc = None if f.cancelled() else f.exception()
+            if f.cancelled() or isinstance(exc, _Skipped):
+                unsent.append(i)
+            elif exc is None:
+                ok.append(i)
+            elif first is None:
+                first = exc
+        if first is not None:
+            if isinstance(first, MoodleError):
+                first.committed_items = ok
+                first.unsent_items = unsent
+            raise first
+        return [f.result() for f in futures]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self.session.close()
+
+
+class _Skipped(Exception):
+    """A batch not sent because an earlier one of the same call failed."""
+
+
+@dataclass
+class _Failure:
+    error: MoodleError
+    transient: bool
+    never_sent: bool = False
