@@ -10,6 +10,8 @@ import click
 
 from .clock import today_in_paris
 from .diagnostics import render_json, render_text
+from .plan_cli import apply_command, approve_command, plan_command
+from .sources.cli import sources
 from .validate import validate_tree
 
 
@@ -58,6 +60,11 @@ def validate(
     failed = report.errors > 0 or (strict and report.warnings > 0)
     sys.exit(1 if failed else 0)
 
+
+main.add_command(sources)
+main.add_command(plan_command)
+main.add_command(apply_command)
+main.add_command(approve_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
