@@ -1,0 +1,223 @@
+"""General cohorts: one per VET a platform selects, members = directory logins of its IA.
+
+Pure functions of (IA rows, directory entries, settings): no I/O, deterministic output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any
+
+from ..settings import GeneralCohortSettings, Settings
+from .model import DirectoryEntry, GeneralCohort, IaRow, Person
+
+SAMPLE_SIZE = 10
+
+
+def norm_id(value: str) -> str:
+    """Join key for COD_ETU / supannEtuId: COD_ETU is a NUMBER in Oracle, so '01234' == '1234'."""
+    value = value.strip()
+    return (value.lstrip("0") or "0") if value.isdigit() else value
+
+
+def _sample(values: Iterable[str]) -> list[str]:
+    return sorted(values)[:SAMPLE_SIZE]
+
+
+@dataclass
+class Directory:
+    """The directory indexed by student number, with its anomalies set aside."""
+
+    by_student: dict[str, str] = field(default_factory=dict)  # norm id -> username
+    ambiguous: dict[str, frozenset[str]] = field(default_factory=dict)  # norm id -> usernames
+    people: dict[str, Person] = field(default_factory=dict)
+    anomalies: dict[str, Any] = field(default_factory=dict)
+
+
+def index_directory(entries: Iterable[DirectoryEntry]) -> Directory:
+    """Index entries; entries without id or login are reported, duplicates made ambiguous."""
+    no_id: list[str] = []
+    no_login: list[str] = []
+    by_id: dict[str, dict[str, DirectoryEntry]] = defaultdict(dict)
+    ids_of_login: dict[str, set[str]] = defaultdict(set)
+    for entry in entries:
+        if not entry.student_id:
+            no_id.append(entry.dn)
+            continue
+        if not entry.username:
+            no_login.append(entry.dn)
+            continue
+        key = norm_id(entry.student_id)
+        by_id[key].setdefault(entry.username, entry)
+        ids_of_login[entry.username].add(key)
+
+    shared_logins = {login for login, ids in ids_of_login.items() if len(ids) > 1}
+    directory = Directory()
+    for key, accounts in by_id.items():
+        logins = frozenset(accounts)
+        if len(logins) > 1 or logins & shared_logins:
+            directory.ambiguous[key] = logins
+            continue
+        (login,) = logins
+        entry = accounts[login]
+        directory.by_student[key] = login
+        directory.people[login] = Person(login, entry.firstname, entry.lastname, entry.email,
+                                         entry.student_id or key)
+    duplicate_ids = [k for k, v in by_id.items() if len(v) > 1]
+    directory.anomalies = {
+        "without_student_id": {"count": len(no_id), "sample": _sample(no_id)},
+        "without_username": {"count": len(no_login), "sample": _sample(no_login)},
+        "duplicate_student_id": {"count": len(duplicate_ids), "sample": _sample(duplicate_ids)},
+        "login_shared_by_students": {"count": len(shared_logins),
+                                     "sample": _sample(shared_logins)},
+    }
+    return directory
+
+
+def _matches(patterns: Iterable[str], cod_etp: str, vet: str) -> bool:
+    return any(fnmatchcase(cod_etp, p) or fnmatchcase(vet, p) for p in patterns)
+
+
+def selects(gc: GeneralCohortSettings, cod_etp: str, vet: str, cod_cmp: str) -> bool:
+    """Whether a platform's settings take this VET (component, then include/exclude)."""
+    if gc.components and cod_cmp not in gc.components:
+        return False
+    return _matches(gc.include, cod_etp, vet) and not _matches(gc.exclude, cod_etp, vet)
+
+
+@dataclass
+class _Vet:
+    cod_etp: str
+    cod_vrs_vet: str
+    fields: dict[str, str]
+    students: set[str]
+
+
+def _group_vets(rows: Iterable[IaRow], academic_year: str) -> dict[tuple[str, str], _Vet]:
+    """Group IA rows by VET; two occurrences (NUM_OCC_IAE) of one student count once."""
+    vets: dict[tuple[str, str], _Vet] = {}
+    components: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for row in rows:
+        key = (row.cod_etp, row.cod_vrs_vet)
+        vet = vets.get(key)
+        if vet is None:
+            vet = vets[key] = _Vet(row.cod_etp, row.cod_vrs_vet, {
+                "cod_etp": row.cod_etp, "cod_vrs_vet": row.cod_vrs_vet, "vet": row.vet,
+                "lib_web_vet": row.lib_web_vet, "lib_etp": row.lib_etp, "lic_etp": row.lic_etp,
+                "academic_year": academic_year,
+            }, set())
+        vet.students.add(norm_id(row.cod_etu))
+        components[key][row.cod_cmp] += 1
+    for key, vet in vets.items():
+        # A VET's IA normally share one component; if not, the most frequent one decides.
+        counts = components[key]
+        vet.fields["cod_cmp"] = min(counts, key=lambda c: (-counts[c], c))
+    return vets
+
+
+def _render(template: str, fields: Mapping[str, str], what: str) -> str:
+    try:
+        return template.format_map(fields)
+    except (KeyError, IndexError, ValueError) as exc:
+        known = ", ".join(sorted(fields))
+        raise ValueError(
+            f"{what} {template!r} cannot be rendered ({exc}); fields: {known}") from exc
+
+
+def build_platform(
+    gc: GeneralCohortSettings, vets: Mapping[tuple[str, str], _Vet], directory: Directory,
+) -> tuple[list[GeneralCohort], dict[str, Any]]:
+    """The general cohorts of one platform and what could not be matched."""
+    cohorts: dict[str, GeneralCohort] = {}
+    without_account: set[str] = set()
+    ia_students: set[str] = set()
+    for key in sorted(vets):
+        vet = vets[key]
+        if not selects(gc, vet.cod_etp, vet.fields["vet"], vet.fields["cod_cmp"]):
+            continue
+        members: set[str] = set()
+        uncertain: set[str] = set()
+        for student in vet.students:
+            ia_students.add(student)
+            login = directory.by_student.get(student)
+            if login is not None:
+                members.add(login)
+            elif student in directory.ambiguous:
+                uncertain |= directory.ambiguous[student]
+            else:
+                without_account.add(student)
+        idnumber = _render(gc.idnumber_template, vet.fields, "idnumber_template")
+        previous = cohorts.get(idnumber)
+        if previous is not None:  # a template without the version merges the versions
+            members |= previous.members
+            uncertain |= previous.uncertain
+        cohorts[idnumber] = GeneralCohort(
+            idnumber=idnumber,
+            name=_render(gc.name_template, vet.fields, "name_template"),
+            description=_render(gc.description, vet.fields, "description"),
+            context=_render(gc.context, vet.fields, "context"),
+            members=frozenset(members),
+            cod_etp=vet.cod_etp,
+            cod_vrs_vet=vet.cod_vrs_vet,
+            cod_cmp=vet.fields["cod_cmp"],
+            uncertain=frozenset(uncertain),
+        )
+    result = sorted(cohorts.values(), key=lambda c: c.idnumber)
+    distinct = set().union(*(c.members for c in result)) if result else set()
+    stats = {
+        "cohorts": len(result),
+        "members": len(distinct),
+        "memberships": sum(len(c.members) for c in result),
+        "students_with_ia": len(ia_students),
+        "uncertain": sum(len(c.uncertain) for c in result),
+        "ia_without_account": {"count": len(without_account), "sample": _sample(without_account)},
+    }
+    return result, stats
+
+
+def build_general_cohorts(
+    settings: Settings, rows: list[IaRow], entries: list[DirectoryEntry],
+    platforms: Iterable[str] | None = None,
+) -> tuple[dict[str, list[GeneralCohort]], dict[str, Person], dict[str, Any]]:
+    """Cohorts per platform (only platforms with general cohorts enabled), people, stats."""
+    directory = index_directory(entries)
+    vets = _group_vets(rows, settings.academic_year)
+    names = sorted(platforms) if platforms is not None else sorted(settings.platforms)
+    cohorts: dict[str, list[GeneralCohort]] = {}
+    per_platform: dict[str, Any] = {}
+    for name in names:
+        gc = settings.platform(name).general_cohorts
+        if not gc.enabled:
+            continue
+        cohorts[name], per_platform[name] = build_platform(gc, vets, directory)
+    with_ia = {norm_id(r.cod_etu) for r in rows}
+    no_ia = [login for key, login in directory.by_student.items() if key not in with_ia]
+    stats = {
+        "platforms": per_platform,
+        "vets": len(vets),
+        "directory": directory.anomalies,
+        "account_without_ia": {"count": len(no_ia), "sample": _sample(no_ia)},
+    }
+    return cohorts, directory.people, stats
+
+
+def cohorts_digest(academic_year: str, cohorts: Mapping[str, list[GeneralCohort]]) -> str:
+    """sha256 of everything the sources decide about the cohorts; independent of row order."""
+    canonical = {
+        "academic_year": academic_year,
+        "platforms": {
+            platform: sorted(
+                [c.idnumber, c.name, c.description, c.context, sorted(c.members),
+                 sorted(c.uncertain)]
+                for c in items
+            )
+            for platform, items in cohorts.items()
+        },
+    }
+    text = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,0 +1,128 @@
+"""Source health (DESIGN §5.2): minimum counts and comparison with the last good run.
+
+The state file is small JSON kept between runs (by CI as a cache). It records the academic
+year so that counts are only compared within one year: after an explicit change of the year
+in platforms.yaml (the rollover) APOGÉE's counts start afresh, and the report says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..settings import HealthSettings, Settings
+
+FORMAT_VERSION = 1
+
+
+def state_path(settings: Settings) -> Path:
+    path = Path(settings.sources.health.state_file)
+    return path if path.is_absolute() else settings.root / path
+
+
+def load_state(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(state, None), (None, None) when there is no file yet, or (None, error)."""
+    if not path.exists():
+        return None, None
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"format_version is not {FORMAT_VERSION}")
+        int(state["apogee_rows"])
+        int(state["ldap_entries"])
+        str(state["academic_year"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return None, (f"last-good-run state {path} is unreadable ({exc}); fix or delete it "
+                      "to start comparisons afresh")
+    return state, None
+
+
+def save_state(path: Path, state: dict[str, Any]) -> None:
+    """Write atomically so that a run cut in the middle never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name, dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(state, out, indent=2, sort_keys=True)
+        out.write("\n")
+    os.replace(tmp, path)
+
+
+@dataclass
+class Verdict:
+    reasons: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _drop(health: HealthSettings, what: str, now: int, before: int, when: str) -> str | None:
+    """A reason when ``now`` fell more than max_drop_percent below ``before``."""
+    if before <= 0 or now >= before:
+        return None
+    percent = 100.0 * (before - now) / before
+    if percent <= health.max_drop_percent:
+        return None
+    return (f"{what}: {now} now vs {before} at the last good run ({when}), a drop of "
+            f"{percent:.1f}% > max_drop_percent {health.max_drop_percent:g}")
+
+
+def check(
+    settings: Settings, state: dict[str, Any] | None,
+    apogee_rows: int | None, ldap_entries: int | None, platforms: dict[str, Any] | None,
+) -> Verdict:
+    """Health of the counts; ``None`` counts mean the source failed (reported elsewhere)."""
+    health = settings.sources.health
+    year = settings.academic_year
+    verdict = Verdict()
+    for source, count, minimum in (("APOGÉE", apogee_rows, health.min_rows_apogee),
+                                   ("LDAP", ldap_entries, health.min_rows_ldap)):
+        if count == 0:
+            verdict.reasons.append(f"{source}: empty answer (0 rows) for year {year}")
+        elif count is not None and count < minimum:
+            verdict.reasons.append(f"{source}: {count} rows < min_rows {minimum}")
+    if state is None:
+        verdict.notes.append("no last good run recorded: counts not compared")
+        return verdict
+    when = str(state.get("recorded_at", "?"))
+    same_year = str(state["academic_year"]) == year
+    if ldap_entries is not None:
+        reason = _drop(health, "LDAP entries", ldap_entries, int(state["ldap_entries"]), when)
+        if reason:
+            verdict.reasons.append(reason)
+    if not same_year:
+        verdict.notes.append(
+            f"academic-year rollover: the last good run was for {state['academic_year']}, "
+            f"platforms.yaml now says {year}; APOGÉE and cohort counts not compared")
+        return verdict
+    if apogee_rows is not None:
+        reason = _drop(health, "APOGÉE IA rows", apogee_rows, int(state["apogee_rows"]), when)
+        if reason:
+            verdict.reasons.append(reason)
+    # The join itself is checked too: a renamed attribute keeps the counts above but
+    # matches nobody, which would empty every cohort.
+    for name, now in sorted((platforms or {}).items()):
+        before = (state.get("platforms") or {}).get(name) or {}
+        if "members" in before:
+            reason = _drop(health, f"{name}: general-cohort members", int(now["members"]),
+                           int(before["members"]), when)
+            if reason:
+                verdict.reasons.append(reason)
+    return verdict
+
+
+def new_state(settings: Settings, apogee_rows: int, ldap_entries: int,
+              platforms: dict[str, Any], digest: str, now: dt.datetime | None = None) -> dict:
+    recorded = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
+    return {
+        "format_version": FORMAT_VERSION,
+        "academic_year": settings.academic_year,
+        "recorded_at": recorded.isoformat(),
+        "apogee_rows": apogee_rows,
+        "ldap_entries": ldap_entries,
+        "platforms": {name: {"cohorts": p["cohorts"], "members": p["members"]}
+                      for name, p in sorted(platforms.items())},
+        "digest": digest,
+    }

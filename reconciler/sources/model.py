@@ -1,0 +1,97 @@
+"""Values passed between the source readers, the cohort builder and their callers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+
+class SourceError(Exception):
+    """A source could not be read completely. Never turned into an empty result."""
+
+    def __init__(self, source: str, message: str) -> None:
+        super().__init__(f"{source}: {message}")
+        self.source = source
+        self.message = message
+
+
+class IaRow(NamedTuple):
+    """One inscription administrative (IA) to an étape, as the §1.5 query returns it."""
+
+    cod_etp: str
+    cod_vrs_vet: str
+    cod_etu: str
+    cod_ind: str
+    cod_dip: str
+    cod_vrs_vdi: str
+    cod_cmp: str
+    tem_iae_prm: str
+    eta_pmt_iae: str
+    lib_web_vet: str
+    lib_etp: str
+    lic_etp: str
+
+    @property
+    def vet(self) -> str:
+        """The étape + version key, ``COD_ETP-COD_VRS_VET``."""
+        return f"{self.cod_etp}-{self.cod_vrs_vet}"
+
+
+class DirectoryEntry(NamedTuple):
+    """One directory account in the configured base (values already decoded)."""
+
+    dn: str
+    student_id: str | None
+    username: str | None  # lower-cased
+    firstname: str
+    lastname: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Person:
+    """A student with a directory account: enough to create the Moodle account."""
+
+    username: str
+    firstname: str
+    lastname: str
+    email: str
+    student_id: str
+
+
+@dataclass(frozen=True)
+class GeneralCohort:
+    """One desired general cohort (one VET) on one platform.
+
+    ``uncertain`` holds usernames whose membership the planner must leave as it is (neither add
+    nor remove): their student number maps to several directory accounts, so the sources
+    cannot say which one is the student.
+    """
+
+    idnumber: str
+    name: str
+    description: str
+    context: str
+    members: frozenset[str]
+    cod_etp: str
+    cod_vrs_vet: str
+    cod_cmp: str = ""
+    uncertain: frozenset[str] = frozenset()
+
+
+@dataclass
+class SourceSnapshot:
+    """What the sources said, whether they can be trusted, and the cohorts they imply.
+
+    When ``healthy`` is false, ``general_cohorts`` is empty: nothing to act on, and the
+    planner must leave every general cohort unchanged. ``reasons`` says why.
+    """
+
+    academic_year: str
+    healthy: bool
+    reasons: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    general_cohorts: dict[str, list[GeneralCohort]] = field(default_factory=dict)
+    people: dict[str, Person] = field(default_factory=dict)
+    digest: str = ""
+    stats: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,154 @@
+"""``read_sources``: read APOGÉE and the directory, judge their health, build the cohorts.
+
+A source failure never raises from here: it makes the snapshot unhealthy, with the reason,
+and an unhealthy snapshot offers no general cohort to act on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..settings import Settings
+from . import apogee, health, ldap
+from .general import build_general_cohorts, cohorts_digest
+from .model import DirectoryEntry, IaRow, SourceError, SourceSnapshot
+
+
+def _close(conn: Any) -> None:
+    try:
+        if hasattr(conn, "unbind"):
+            conn.unbind()
+        else:
+            conn.close()
+    except Exception:  # closing must not hide the real outcome
+        pass
+
+
+def _read_apogee(settings: Settings, environ: Mapping[str, str], conn: Any,
+                 stats: dict, notes: list[str]) -> list[IaRow]:
+    own = conn is None
+    started = time.monotonic()
+    try:
+        if own:
+            conn = apogee.connect(settings.sources.apogee, environ)
+        rows = apogee.read_ia(conn, settings.academic_year, settings.sources.apogee)
+        stats["rows"] = len(rows)
+        stats["seconds"] = round(time.monotonic() - started, 3)
+        try:
+            stats["open_years"] = apogee.open_years(conn)
+        except SourceError as exc:  # information only: the year comes from platforms.yaml
+            notes.append(f"could not read APOGÉE's open year: {exc.message}")
+        else:
+            if stats["open_years"] and settings.academic_year not in stats["open_years"]:
+                notes.append(f"APOGÉE's open year is {', '.join(stats['open_years'])}; "
+                             f"platforms.yaml says {settings.academic_year} (used as is)")
+        return rows
+    finally:
+        if own and conn is not None:
+            _close(conn)
+
+
+def _read_ldap(settings: Settings, environ: Mapping[str, str], conn: Any,
+               stats: dict) -> list[DirectoryEntry]:
+    own = conn is None
+    try:
+        if own:
+            conn = ldap.connect(settings.sources.ldap, environ)
+        entries, read_stats = ldap.read_entries(conn, settings.sources.ldap)
+        stats.update(read_stats)
+        return entries
+    finally:
+        if own and conn is not None:
+            _close(conn)
+
+
+def read_sources(
+    settings: Settings,
+    environ: Mapping[str, str] = os.environ,
+    *,
+    apogee_conn: Any = None,
+    ldap_conn: Any = None,
+    platforms: Iterable[str] | None = None,
+) -> SourceSnapshot:
+    """Read both sources and compute the general cohorts of every enabled platform.
+
+    ``apogee_conn`` (DB-API) and ``ldap_conn`` (ldap3 Connection) replace the connections the
+    environment would open; they are left open. ``platforms`` limits the platforms computed.
+    """
+    started = time.monotonic()
+    reasons: list[str] = []
+    notes: list[str] = []
+    stats: dict[str, Any] = {"academic_year": settings.academic_year, "apogee": {}, "ldap": {}}
+
+    rows: list[IaRow] | None = None
+    try:
+        rows = _read_apogee(settings, environ, apogee_conn, stats["apogee"], notes)
+    except SourceError as exc:
+        reasons.append(str(exc))
+        stats["apogee"]["error"] = exc.message
+    entries: list[DirectoryEntry] | None = None
+    try:
+        entries = _read_ldap(settings, environ, ldap_conn, stats["ldap"])
+    except SourceError as exc:
+        reasons.append(str(exc))
+        stats["ldap"]["error"] = exc.message
+
+    cohorts: dict = {}
+    people: dict = {}
+    if rows is not None and entries is not None:
+        try:
+            cohorts, people, built = build_general_cohorts(settings, rows, entries, platforms)
+            stats.update(built)
+        except ValueError as exc:  # a template the settings cannot render
+            reasons.append(f"configuration: {exc}")
+
+    state, state_error = health.load_state(health.state_path(settings))
+    if state_error:
+        reasons.append(state_error)
+    verdict = health.check(
+        settings, state,
+        None if rows is None else len(rows),
+        None if entries is None else len(entries),
+        stats.get("platforms"),
+    )
+    reasons += verdict.reasons
+    notes += verdict.notes
+    healthy = not reasons
+    stats["seconds"] = round(time.monotonic() - started, 3)
+    return SourceSnapshot(
+        academic_year=settings.academic_year,
+        healthy=healthy,
+        reasons=reasons,
+        notes=notes,
+        general_cohorts=cohorts if healthy else {},
+        # Accounts stay useful to manual cohorts even when APOGÉE is down.
+        people=people,
+        digest=cohorts_digest(settings.academic_year, cohorts) if healthy else "",
+        stats=stats,
+    )
+
+
+def record_good_run(snap: SourceSnapshot, settings: Settings,
+                    now: dt.datetime | None = None) -> dict[str, Any]:
+    """Save the counts of a healthy run as the reference for the next ones."""
+    if not snap.healthy:
+        raise ValueError("refusing to record an unhealthy run: " + "; ".join(snap.reasons))
+    if snap.academic_year != settings.academic_year:
+        raise ValueError("snapshot and settings disagree on the academic year")
+    path = health.state_path(settings)
+    platforms = dict(snap.stats.get("platforms", {}))
+    previous, _ = health.load_state(path)
+    if previous and str(previous["academic_year"]) == settings.academic_year:
+        # A run limited to some platforms keeps the others' reference counts.
+        for name, counts in (previous.get("platforms") or {}).items():
+            platforms.setdefault(name, counts)
+    state = health.new_state(
+        settings, int(snap.stats["apogee"]["rows"]), int(snap.stats["ldap"]["entries"]),
+        platforms, snap.digest, now,
+    )
+    health.save_state(path, state)
+    return state

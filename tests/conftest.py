@@ -1,0 +1,62 @@
+"""Shared fixtures. Keep minimal: fixtures only."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from support.slapd import Slapd, slapd_available, start_slapd
+
+from reconciler.settings import Settings, settings_from_document
+from reconciler.sources import demo_data
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Directory and APOGÉE of the source tests: more entries than the slapd size limit below.
+SOURCES_SEED = 7
+SOURCES_STUDENTS = 300
+SLAPD_SIZE_LIMIT = 100
+
+
+@pytest.fixture(scope="session")
+def sources_data() -> demo_data.DemoData:
+    """The fictional university of the source tests (do not mutate: copy first)."""
+    return demo_data.generate(seed=SOURCES_SEED, students=SOURCES_STUDENTS)
+
+
+@pytest.fixture(scope="session")
+def slapd(tmp_path_factory: pytest.TempPathFactory,
+          sources_data: demo_data.DemoData) -> Iterator[Slapd]:
+    """A real OpenLDAP slapd on 127.0.0.1 seeded with ``sources_data`` plus odd entries."""
+    if not slapd_available():
+        pytest.skip("/usr/sbin/slapd is not installed (apt-get install slapd ldap-utils)")
+    entries = [*sources_data.entries, *demo_data.anomaly_entries(sources_data)]
+    ldif = demo_data.directory_ldif(entries)
+    server = start_slapd(tmp_path_factory.mktemp("slapd"), ldif, size_limit=SLAPD_SIZE_LIMIT)
+    yield server
+    server.stop()
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings from the shipped platforms.yaml, with overrides; the state file under tmp_path."""
+    shipped = yaml.safe_load((REPO / "cohorts" / "platforms.yaml").read_text(encoding="utf-8"))
+
+    def make(overrides: dict[str, Any] | None = None, root: Path | None = None) -> Settings:
+        doc = _merge(copy.deepcopy(shipped), {"sources": {"ldap": {"page_size": 40}}})
+        return settings_from_document(_merge(doc, overrides or {}), root=root or tmp_path)
+
+    return make
