@@ -10,7 +10,6 @@ import click
 
 from .clock import today_in_paris
 from .diagnostics import render_json, render_text
-from .demo import demo_command
 from .plan_cli import apply_command, approve_command, plan_command
 from .sources.cli import sources
 from .validate import validate_tree
@@ -66,7 +65,6 @@ main.add_command(sources)
 main.add_command(plan_command)
 main.add_command(apply_command)
 main.add_command(approve_command)
-main.add_command(demo_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
