@@ -36,6 +36,7 @@ class FakeResponse:
     def __init__(self, body: Any, status: int = 200) -> None:
         self.status_code = status
         self.text = body if isinstance(body, str) else json.dumps(body)
+        self.content = self.text.encode()
 
 
 class FakeSession:

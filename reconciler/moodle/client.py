@@ -110,6 +110,8 @@ class MoodleClient:
         if max_input_vars < 8:
             raise ValueError("max_input_vars is too small to send any call")
         self.max_input_vars = max_input_vars
+        self._options = {"max_input_vars": max_input_vars, "concurrency": concurrency,
+                         "timeout": timeout, "read_retries": read_retries, "backoff": backoff}
         self.transport = Transport(
             base_url, token, concurrency=concurrency, timeout=timeout,
             retry=RetryPolicy(read_retries=read_retries, backoff=backoff), session=session,
@@ -119,6 +121,12 @@ class MoodleClient:
         return (f"MoodleClient({self.transport.base_url!r}, token=***, "
                 f"max_input_vars={self.max_input_vars}, "
                 f"concurrency={self.transport.concurrency})")
+
+    def clone(self, **overrides: Any) -> MoodleClient:
+        """A new client for the same site and token with some options changed (e.g. a
+        smaller ``max_input_vars``); it has its own session and pool."""
+        options = {**self._options, **overrides}
+        return MoodleClient(self.transport.base_url, self.transport.reveal_token(), **options)
 
     def __enter__(self) -> MoodleClient:
         return self

@@ -159,6 +159,9 @@ class Transport:
     def header_size(self, *, raw: bool) -> int:
         return 4 if raw else 3
 
+    def reveal_token(self) -> str:
+        return self._token.reveal()
+
     def redact(self, text: str) -> str:
         return redact(text, self._token.reveal())
 
@@ -191,7 +194,9 @@ class Transport:
                 self.http_requests += 1
             try:
                 response = self.session.post(self.url, data=body, timeout=self.timeout)
-                text = response.text
+                # JSON is UTF-8; decoding ourselves avoids requests' charset sniffing, which
+                # is slow on large answers that come without a charset parameter.
+                text = response.content.decode("utf-8", errors="replace")
             except requests.RequestException as exc:
                 # Build the error outside this block so the original exception (whose
                 # request object holds the body, token included) is not chained.

@@ -1,0 +1,287 @@
+"""Functional suite of the Moodle client, run against every available site:
+
+* ``emulator``: the project's in-process emulator (skipped while it cannot be imported);
+* ``real``: a real Moodle when ``MOODLE_URL`` and ``MOODLE_TOKEN`` are set (its token's
+  service must hold the functions used below; ``MOODLE_MAX_INPUT_VARS`` optional).
+
+Every run creates its own uniquely named categories, courses, users and cohorts. Courses and
+categories cannot be deleted through the reconciler's service, so they stay behind on a real
+site (their names carry the run id); users, cohorts, groups and instances are removed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from reconciler.moodle import errors
+from reconciler.moodle.client import MoodleClient
+from reconciler.moodle.types import (
+    PLUGIN_FUNCTIONS,
+    ManualEnrolment,
+    ManualUnenrolment,
+    NewCategory,
+    NewCohort,
+    NewCourse,
+    NewGroup,
+    NewUser,
+)
+
+STUDENT, TEACHER = 5, 4
+
+
+@pytest.fixture(scope="module", params=["emulator", "real"])
+def moodle_site(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
+    if request.param == "real":
+        url, token = os.environ.get("MOODLE_URL"), os.environ.get("MOODLE_TOKEN")
+        if not url or not token:
+            pytest.skip("set MOODLE_URL and MOODLE_TOKEN to run against a real Moodle")
+        yield url, token
+        return
+    emulator = pytest.importorskip("reconciler.moodle.emulator")
+    if not hasattr(emulator, "MoodleEmulator"):
+        pytest.skip("the Moodle emulator is not available yet")
+    with emulator.MoodleEmulator(emulator.EmulatorConfig(token="T")) as emu:
+        yield emu.url, "T"
+
+
+@dataclass
+class World:
+    client: MoodleClient
+    run: str
+    categories: list[int]
+    courses: list[int]  # [0] in categories[0] (top), [1] in categories[1] (sub of [0])
+    users: list[int]
+    usernames: list[str]
+    plugin: bool
+
+
+@pytest.fixture(scope="module")
+def world(moodle_site: tuple[str, str]) -> Iterator[World]:
+    url, token = moodle_site
+    max_vars = int(os.environ.get("MOODLE_MAX_INPUT_VARS", "1000"))
+    client = MoodleClient(url, token, max_input_vars=max_vars, backoff=0.1)
+    run = f"rt{int(time.time()) % 100000}{uuid.uuid4().hex[:6]}"
+    caps = client.capabilities()
+    top = client.create_categories([NewCategory(f"Cat {run} & co", 0, f"CAT-{run}")])[0]["id"]
+    sub = client.create_categories([NewCategory(f"Sub {run}", top, f"SUB-{run}")])[0]["id"]
+    courses = client.create_courses([
+        NewCourse(f"Course A {run} & co", f"A-{run}", top, f"C-A-{run}",
+                  startdate=1793232000, enddate=1821744000),
+        NewCourse(f"Course B {run}", f"B-{run}", sub, f"C-B-{run}",
+                  startdate=1793232000, enddate=1821744000),
+    ])
+    users = [NewUser(f"{run}u{i}", f"Prénom{i}", f"Nom{9 - i}", f"{run}u{i}@example.org",
+                     auth="manual", password="Passw0rd!x", idnumber=f"ID-{run}-{i}")
+             for i in range(6)]
+    created = client.create_users(users)
+    world = World(client, run, [top, sub], [c["id"] for c in courses],
+                  [u["id"] for u in created], [u.username for u in users],
+                  caps.has_cohort_sync_plugin)
+    yield world
+    try:
+        client.delete_users(world.users)
+    finally:
+        client.close()
+
+
+def make_cohorts(w: World, tag: str, n: int = 2, *, fancy: bool = True, **kw: Any) -> list[int]:
+    extra = " <b>&</b>" if fancy else ""
+    created = w.client.create_cohorts(
+        [NewCohort(f"{tag} {w.run} #{i}{extra}", f"{tag}-{w.run}-{i}", **kw) for i in range(n)])
+    return [c["id"] for c in created]
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def test_site_info_and_capabilities(world: World) -> None:
+    info = world.client.site_info()
+    assert info["functions"] and "sitename" in info
+    caps = world.client.capabilities()
+    assert not caps.missing(["core_webservice_get_site_info", "core_cohort_create_cohorts"])
+    if caps.has_cohort_sync_plugin:
+        caps.require(PLUGIN_FUNCTIONS)
+    else:
+        with pytest.raises(errors.MissingFunctions, match="local_ws_enrolcohort"):
+            caps.require(PLUGIN_FUNCTIONS)
+
+
+def test_invalid_token_and_unknown_function(moodle_site: tuple[str, str]) -> None:
+    url, _ = moodle_site
+    with MoodleClient(url, "ffffffffffffffffffffffffffffffff") as bad, \
+            pytest.raises(errors.InvalidToken) as info:
+        bad.site_info()
+    assert "ffffffff" not in str(info.value)
+    with MoodleClient(*moodle_site) as client, pytest.raises(errors.MoodleError) as info2:
+        client.call("core_course_does_not_exist")
+    assert isinstance(info2.value, (errors.RecordNotFound, errors.AccessDenied))
+
+
+def test_users_and_courses_lookups(world: World) -> None:
+    c = world.client
+    by_name = c.get_users_by_field("username", [world.usernames[3].upper(), world.usernames[1],
+                                                "nobody-" + world.run])
+    assert [u["id"] for u in by_name] == [world.users[3], world.users[1]]
+    by_idnumber = c.get_users_by_field("idnumber", [f"ID-{world.run}-2"])
+    assert [u["id"] for u in by_idnumber] == [world.users[2]]
+    course = c.get_courses_by_field("shortname", f"A-{world.run}")
+    assert [x["id"] for x in course] == [world.courses[0]]
+    assert course[0]["fullname"] == f"Course A {world.run} & co"  # raw: moodlewssettingraw=1
+    both = c.get_courses_by_field("ids", [world.courses[1], world.courses[0]])
+    assert {x["id"] for x in both} == set(world.courses)
+    assert any(x["id"] == world.courses[0] for x in c.get_courses_by_field())
+    assert c.get_courses_by_field("idnumber", "nothing-" + world.run) == []
+
+
+def test_cohort_create_get_update_delete(world: World) -> None:
+    c = world.client
+    sys_ids = make_cohorts(world, "SYS", 2, description="Desc & more", visible=True)
+    cat_id = make_cohorts(world, "CAT", 1, category_type="idnumber",
+                          category_value=f"CAT-{world.run}")[0]
+    got = c.get_cohorts([cat_id, sys_ids[1], sys_ids[0], 999999999])
+    assert [x["id"] for x in got] == [cat_id, sys_ids[1], sys_ids[0]]
+    assert got[1]["name"] == f"SYS {world.run} #1 <b>&</b>"  # cohort names are raw
+    assert got[1]["idnumber"] == f"SYS-{world.run}-1"
+    everything = {x["id"] for x in c.get_cohorts()}
+    assert {cat_id, *sys_ids} <= everything
+
+    found = c.search_cohorts(f"SYS-{world.run}-0", 1, "all")
+    assert [x["id"] for x in found] == [sys_ids[0]]
+
+    with pytest.raises(errors.InvalidParameter):
+        c.create_cohorts([NewCohort("dup", f"SYS-{world.run}-0")])
+
+    c.update_cohorts([{"id": sys_ids[0], "categorytype": {"type": "system", "value": ""},
+                       "name": f"Renamed {world.run} & co", "idnumber": f"SYS-{world.run}-0",
+                       "visible": False}])
+    renamed = c.get_cohorts([sys_ids[0]])[0]
+    assert renamed["name"] == f"Renamed {world.run} & co" and renamed["visible"] is False
+
+    c.delete_cohorts([*sys_ids, cat_id])
+    assert c.get_cohorts([*sys_ids, cat_id]) == []
+    with pytest.raises(errors.RecordNotFound):
+        c.delete_cohorts([sys_ids[0]])
+
+
+def test_cohort_members_batched(world: World) -> None:
+    c = world.client
+    ids = make_cohorts(world, "MEM", 3)
+    pairs = [(cid, uid) for cid in ids for uid in world.users]
+    # A tiny max_input_vars forces many requests against the real server too.
+    with c.clone(max_input_vars=23, concurrency=2) as small:
+        assert small.add_cohort_members(pairs) == []  # 5 members per request
+        members = small.get_cohort_members(list(reversed(ids)))
+    assert list(members) == list(reversed(ids))
+    for cid in ids:
+        assert sorted(members[cid]) == sorted(world.users)
+    # userids come ordered by lastname (Nom9..Nom4): user 5 first
+    assert members[ids[0]][0] == world.users[5]
+
+    warnings = c.add_cohort_members([(ids[0], world.users[0]), (ids[0], 999999999)])
+    assert sorted(w["warningcode"] for w in warnings) == ["2", "3"]
+
+    c.delete_cohort_members([(ids[0], world.users[0]), (ids[1], world.users[1]),
+                             (ids[2], world.users[2])])
+    after = c.get_cohort_members(ids)
+    assert world.users[0] not in after[ids[0]] and len(after[ids[0]]) == 5
+    with pytest.raises(errors.RecordNotFound):
+        c.get_cohort_members([ids[0], 999999999])
+    tolerant = c.get_cohort_members([ids[0], 999999999, ids[1]], ignore_missing=True)
+    assert list(tolerant) == [ids[0], ids[1]]
+    c.delete_cohorts(ids)
+
+
+def test_manual_enrolment_with_timeend(world: World) -> None:
+    c = world.client
+    course = world.courses[1]
+    now = int(time.time())
+    c.manual_enrol([
+        ManualEnrolment(STUDENT, world.users[0], course, timestart=now - 86400,
+                        timeend=now + 30 * 86400),
+        ManualEnrolment(STUDENT, world.users[1], course, timestart=now - 10 * 86400,
+                        timeend=now - 86400),  # expired
+        ManualEnrolment(TEACHER, world.users[2], course, suspend=True),
+    ])
+    everyone = {u["id"] for u in c.get_enrolled_users(course, userfields=("id",))}
+    assert everyone >= {world.users[0], world.users[1], world.users[2]}
+    active = {u["id"] for u in c.get_enrolled_users(course, onlyactive=True)}
+    assert world.users[0] in active
+    assert world.users[1] not in active and world.users[2] not in active
+    c.manual_unenrol([ManualUnenrolment(world.users[1], course),
+                      ManualUnenrolment(world.users[2], course)])
+    left = {u["id"] for u in c.get_enrolled_users(course)}
+    assert world.users[0] in left and world.users[1] not in left
+    assert c.get_course_enrolment_methods(course) == [] or all(
+        m["type"] != "cohort" for m in c.get_course_enrolment_methods(course))
+
+
+def test_groups(world: World) -> None:
+    c = world.client
+    course = world.courses[0]
+    c.manual_enrol([ManualEnrolment(STUDENT, u, course) for u in world.users[:3]])
+    created = c.create_groups([
+        NewGroup(course, f"TD 1 & {world.run}", "", idnumber=f"G1-{world.run}"),
+        NewGroup(course, f"TD 2 {world.run}", "Desc")])
+    gids = [g["id"] for g in created]
+    groups = {g["id"]: g for g in c.get_course_groups(course)}
+    assert groups[gids[0]]["name"] == f"TD 1 & {world.run}"  # raw thanks to moodlewssettingraw
+    c.add_group_members([(gids[0], world.users[0]), (gids[0], world.users[1]),
+                         (gids[1], world.users[2])])
+    assert sorted(c.get_group_members([gids[0]])[gids[0]]) == sorted(world.users[:2])
+    c.delete_group_members([(gids[0], world.users[1])])
+    assert c.get_group_members(gids) == {gids[0]: [world.users[0]], gids[1]: [world.users[2]]}
+    with pytest.raises(errors.InvalidParameter):  # not enrolled in the course
+        c.add_group_members([(gids[1], world.users[5])])
+    c.delete_groups(gids)
+
+
+def test_cohort_sync_plugin(world: World) -> None:
+    if not world.plugin:
+        pytest.skip("local_ws_enrolcohort is not in the token's service")
+    c = world.client
+    course = world.courses[1]  # in the subcategory: system and both category cohorts fit
+    ids = make_cohorts(world, "SYNC", 2, fancy=False)
+    c.add_cohort_members([(ids[0], u) for u in world.users[3:5]])
+    inst = c.add_cohort_sync(course, ids[0], STUDENT, name=f"Sync {world.run}")
+    enrolled = {u["id"] for u in c.get_enrolled_users(course, onlyactive=True)}
+    assert {world.users[3], world.users[4]} <= enrolled  # synced at once
+
+    listed = {i.id: i for i in c.cohort_sync_instances(-1)}
+    assert inst in listed
+    mine = listed[inst]
+    assert (mine.courseid, mine.cohortid, mine.roleid, mine.status) == (course, ids[0], STUDENT, 0)
+    assert mine.course_shortname == f"B-{world.run}"
+    assert mine.cohort_idnumber == f"SYNC-{world.run}-0"
+    assert mine.name == f"Sync {world.run}"
+    assert [i.id for i in c.cohort_sync_instances(course)] == [inst]
+
+    with pytest.raises(errors.AlreadyExists):
+        c.add_cohort_sync(course, ids[0], STUDENT)
+
+    # status=1 on add: the original plugin ignores it; the client fixes it with an update.
+    disabled = c.add_cohort_sync(course, ids[1], STUDENT, status=1, groupid=-1)
+    by_id = {i.id: i for i in c.cohort_sync_instances(course)}
+    assert by_id[disabled].status == 1 and by_id[disabled].groupid > 0
+
+    updated = c.update_cohort_sync(inst, roleid=TEACHER, status=1)
+    assert updated is None or (updated.roleid == TEACHER and updated.status == 1)
+    again = {i.id: i for i in c.cohort_sync_instances(course)}[inst]
+    assert (again.roleid, again.status) == (TEACHER, 1)
+    active = {u["id"] for u in c.get_enrolled_users(course, onlyactive=True)}
+    assert world.users[3] not in active  # disabled instance: not an active participant
+
+    c.delete_cohort_sync(inst)
+    c.delete_cohort_sync(disabled)
+    assert c.cohort_sync_instances(course) == []
+    with pytest.raises(errors.RecordNotFound):
+        c.delete_cohort_sync(inst)
+    with pytest.raises(errors.RecordNotFound):
+        c.cohort_sync_instances(999999999)
+    c.delete_cohorts(ids)
