@@ -329,3 +329,12 @@ def test_web_services_disabled_403(site: Site) -> None:
     assert info.value.status == 403
     assert "disabled" in str(info.value)
     assert site.count("core_webservice_get_site_info") == 1  # 4xx is not retried
+
+
+def test_nested_concurrent_calls_do_not_deadlock(site: Site) -> None:
+    with client_for(site, max_input_vars=14, concurrency=2) as client:
+        results = client.run_concurrently(
+            [lambda i=i: client.get_cohort_members(range(i * 30 + 1, i * 30 + 31))
+             for i in range(4)])
+    assert [len(r) for r in results] == [30, 30, 30, 30]
+    assert site.max_in_flight <= 2

@@ -9,9 +9,9 @@ input order. Reads send ``moodlewssettingraw=1`` so names compare exactly.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from .encoding import Pair, encode, encode_item, pack_batches
 from .errors import MoodleError, MoodleHTTPError, MoodleUnavailable, RecordNotFound
@@ -29,6 +29,7 @@ from .types import (
 )
 
 log = logging.getLogger("reconciler.moodle")
+T = TypeVar("T")
 
 # Which functions only read: reads are retried on transient failures and carry
 # moodlewssettingraw=1. It is a reserved parameter that every function accepts; it changes
@@ -138,6 +139,10 @@ class MoodleClient:
         self.transport.close()
 
     # -- plumbing -----------------------------------------------------------------------
+
+    def run_concurrently(self, calls: Sequence[Callable[[], T]]) -> list[T]:
+        """Run independent client calls on the bounded pool; results in input order."""
+        return self.transport.map(list(calls))
 
     def call(self, function: str, params: Mapping[str, Any] | None = None) -> Any:
         """One raw call. Raises if the params do not fit in ``max_input_vars``."""

@@ -136,6 +136,7 @@ class Transport:
         self._slots = threading.BoundedSemaphore(concurrency)
         self._pool = ThreadPoolExecutor(max_workers=concurrency,
                                         thread_name_prefix="moodle-ws")
+        self._local = threading.local()
         self._stats_lock = threading.Lock()
         self.calls = 0
         self.http_requests = 0
@@ -245,8 +246,10 @@ class Transport:
         awaited, and the error is raised with ``committed_items``/``unsent_items`` set to
         the *task* indices that succeeded / never ran (callers translate to item indices).
         """
-        if len(tasks) == 1:
-            return [tasks[0]()]
+        if len(tasks) == 1 or getattr(self._local, "in_pool", False):
+            # Already on a pool thread (a task that itself maps): waiting on the pool from
+            # inside it could deadlock, so run inline; the semaphore still bounds requests.
+            return [task() for task in tasks]
         failed = threading.Event()
 
         def guarded(task: Callable[[], T]) -> T:
@@ -254,11 +257,14 @@ class Transport:
             # more may be sent once one batch failed.
             if stop_on_error and failed.is_set():
                 raise _Skipped
+            self._local.in_pool = True
             try:
                 return task()
             except BaseException:
                 failed.set()
                 raise
+            finally:
+                self._local.in_pool = False
 
         futures: list[Future[T]] = [self._pool.submit(guarded, task) for task in tasks]
         if stop_on_error:
