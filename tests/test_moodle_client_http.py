@@ -338,3 +338,17 @@ def test_nested_concurrent_calls_do_not_deadlock(site: Site) -> None:
              for i in range(4)])
     assert [len(r) for r in results] == [30, 30, 30, 30]
     assert site.max_in_flight <= 2
+
+
+def test_large_read_is_spread_over_the_pool(site: Site) -> None:
+    site.reply = lambda f, p, n: (200, [], 0)
+    names = [f"user{i:04d}" for i in range(1000)]
+    with client_for(site, concurrency=4) as client:
+        client.get_users_by_field("username", names)
+    sizes = sorted(len(payload(r)) for r in site.requests)
+    assert sizes == [251, 251, 251, 251]  # "field" + 250 values each, in parallel
+    site.requests.clear()
+    with client_for(site, concurrency=1) as client:  # no pool: as few requests as fit
+        client.get_users_by_field("username", names)
+    assert sorted(len(payload(r)) for r in site.requests) == [6, 996]
+    assert max(len(r) for r in site.requests) == 1000

@@ -89,6 +89,9 @@ CORE_FUNCTIONS: tuple[str, ...] = (
 
 _USER_FIELDS = ("id", "idnumber", "username", "email")
 
+# Smallest request a read is split into to use the concurrent pool (see _batched).
+READ_SPLIT_MIN_FIELDS = 100
+
 
 def is_read(function: str) -> bool:
     """Unknown functions count as writes: never retried after they may have reached Moodle."""
@@ -173,6 +176,13 @@ class MoodleClient:
         read = is_read(function)
         fixed_pairs = encode(fixed or {})
         budget = self.max_input_vars - self.transport.header_size(raw=read) - len(fixed_pairs)
+        if read and self.transport.concurrency > 1:
+            # Spread a read over the pool: one 1,000-value request costs a real Moodle ~3.5 s
+            # where four parallel 250-value ones take ~1 s (OBSERVED §6). Never below
+            # READ_SPLIT_MIN_FIELDS per request, never above max_input_vars.
+            total = sum(len(encode_item(list_key, 0, item)) for item in items)
+            share = -(-total // self.transport.concurrency)
+            budget = min(budget, max(share, READ_SPLIT_MIN_FIELDS))
         batches = pack_batches(list_key, items, budget=budget)
 
         def send(indices: list[int]) -> Any:

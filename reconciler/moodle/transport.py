@@ -249,7 +249,7 @@ class Transport:
         if len(tasks) == 1 or getattr(self._local, "in_pool", False):
             # Already on a pool thread (a task that itself maps): waiting on the pool from
             # inside it could deadlock, so run inline; the semaphore still bounds requests.
-            return [task() for task in tasks]
+            return self._map_inline(tasks)
         failed = threading.Event()
 
         def guarded(task: Callable[[], T]) -> T:
@@ -290,6 +290,18 @@ class Transport:
                 first.unsent_items = unsent
             raise first
         return [f.result() for f in futures]
+
+    def _map_inline(self, tasks: Sequence[Callable[[], T]]) -> list[T]:
+        results: list[T] = []
+        for i, task in enumerate(tasks):
+            try:
+                results.append(task())
+            except MoodleError as err:
+                if len(tasks) > 1:
+                    err.committed_items = list(range(i))
+                    err.unsent_items = list(range(i + 1, len(tasks)))
+                raise
+        return results
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
