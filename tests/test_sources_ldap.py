@@ -166,13 +166,19 @@ def test_anomalies_are_reported_and_leave_the_cohorts_as_clean_data_would(
     clean = read_sources(settings, {}, apogee_conn=dd.write_apogee(sources_data),
                          ldap_conn=dd.mock_directory(sources_data.entries))
     assert clean.healthy
-    got = {c.idnumber: c for c in snap.general_cohorts["collegium"]}
-    want = {c.idnumber: c for c in clean.general_cohorts["collegium"]}
-    assert got.keys() == want.keys()
     pharma = "etp-PHA2A-101"
-    for idnumber in want:
-        if idnumber != pharma:
-            assert got[idnumber].members == want[idnumber].members
+    for platform in ("ecampus", "collegium"):
+        got = {c.idnumber: c for c in snap.general_cohorts[platform]}
+        want = {c.idnumber: c for c in clean.general_cohorts[platform]}
+        assert got.keys() == want.keys()
+        for idnumber in want:
+            if idnumber != pharma:
+                assert got[idnumber] == want[idnumber]
+    # The old account in ou=deactivated is outside the base: not a duplicate, not a member.
+    moved = sources_data.students[2]
+    l1his2 = {c.idnumber: c for c in snap.general_cohorts["ecampus"]}["etp-L1HIS-102"]
+    assert moved.login in l1his2.members and not l1his2.uncertain
+    assert f"{moved.login}old" not in snap.people
     # The ambiguous student is neither added nor removed: left as it is, with both logins.
     assert got[pharma].members == want[pharma].members - {twin.login}
     assert got[pharma].uncertain == {twin.login, f"{twin.login}b"}

@@ -358,7 +358,9 @@ def anomaly_entries(data: DemoData) -> list[dict[str, Any]]:
 
     * a student entry without supannEtuId (an exchange account created by hand);
     * a second account carrying the student number of ``data.students[1]`` (a member of
-      PHA2A-101): which of the two logins is the student cannot be told.
+      PHA2A-101): which of the two logins is the student cannot be told;
+    * an old account of ``data.students[2]`` (a member of L1HIS-102) moved to
+      ``ou=deactivated``: outside the base, so it is neither a duplicate nor a member.
     """
     exchange = Student(0, "", "Erasmus", "Visitor", PEOPLE)
     no_id = student_entry(exchange, data.year)
@@ -370,4 +372,8 @@ def anomaly_entries(data: DemoData) -> list[dict[str, Any]]:
     dup = student_entry(twin, data.year)
     dup["dn"] = f"uid={twin.login}b,{PEOPLE}"
     dup["attributes"]["uid"] = dup["attributes"]["supannAliasLogin"] = [f"{twin.login}b"]
-    return [no_id, dup]
+    moved = data.students[2]
+    old = student_entry(moved, str(int(data.year) - 1))
+    old["dn"] = f"uid={moved.login}old,{DEACTIVATED}"
+    old["attributes"]["uid"] = old["attributes"]["supannAliasLogin"] = [f"{moved.login}old"]
+    return [no_id, dup, old]
