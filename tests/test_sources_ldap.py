@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import ldap3
 import pytest
 from conftest import SLAPD_SIZE_LIMIT
 from ldap3.core.exceptions import LDAPSocketReceiveError
-from support.slapd import READER_DN, READER_PW, Slapd, free_port
+from support.slapd import (
+    READER_DN,
+    READER_PW,
+    Slapd,
+    free_port,
+    make_certificate,
+    slapd_available,
+    start_slapd,
+)
 
 from reconciler.settings import Settings
 from reconciler.sources import SourceError, read_sources
@@ -202,3 +212,40 @@ def test_logins_are_lower_cased(make_settings, sources_data: dd.DemoData) -> Non
     entry["attributes"]["supannAliasLogin"] = ["E29900001"]
     entries, _ = read_entries(dd.mock_directory([entry]), make_settings().sources.ldap)
     assert [e.username for e in entries] == ["e29900001"]
+
+
+@pytest.fixture(scope="module")
+def tls_slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Slapd, Path]]:
+    if not slapd_available() or shutil.which("openssl") is None:
+        pytest.skip("slapd or openssl is not installed")
+    workdir = tmp_path_factory.mktemp("tls-slapd")
+    cert, key = make_certificate(workdir)
+    data = dd.generate(seed=3, students=20)
+    server = start_slapd(workdir / "slapd", dd.directory_ldif(data.entries), tls=(cert, key))
+    yield server, cert
+    server.stop()
+
+
+def _tls_env(server: Slapd) -> dict[str, str]:
+    return {**server.environ(), "LDAP_URL": f"ldap://localhost:{server.port}/"}
+
+
+def test_start_tls_with_the_ca_file(tls_slapd: tuple[Slapd, Path], make_settings) -> None:
+    server, cert = tls_slapd
+    settings: Settings = make_settings(
+        {"sources": {"ldap": {"start_tls": True, "ca_file": str(cert)}}})
+    conn = connect(settings.sources.ldap, _tls_env(server))
+    assert conn.tls_started
+    entries, _ = read_entries(conn, settings.sources.ldap)
+    assert entries
+
+
+def test_start_tls_with_an_unknown_certificate_is_an_error(
+        tls_slapd: tuple[Slapd, Path], make_settings) -> None:
+    server, _ = tls_slapd
+    settings: Settings = make_settings({"sources": {"ldap": {"start_tls": True}}})
+    with pytest.raises(SourceError, match="cannot connect or bind"):
+        connect(settings.sources.ldap, _tls_env(server))
+    # Only a test directory turns validation off.
+    lax = make_settings({"sources": {"ldap": {"start_tls": True, "validate_certificate": False}}})
+    assert connect(lax.sources.ldap, _tls_env(server)).tls_started

@@ -64,7 +64,8 @@ userPassword: {READER_PW}
 """
 
 
-def _conf(workdir: Path, size_limit: int) -> str:
+def _conf(workdir: Path, size_limit: int, tls: tuple[Path, Path] | None) -> str:
+    tls_lines = f"TLSCertificateFile {tls[0]}\nTLSCertificateKeyFile {tls[1]}\n" if tls else ""
     return f"""include {SYSTEM_SCHEMA}/core.schema
 include {SYSTEM_SCHEMA}/cosine.schema
 include {SYSTEM_SCHEMA}/inetorgperson.schema
@@ -73,7 +74,7 @@ modulepath /usr/lib/ldap
 moduleload back_mdb
 pidfile {workdir}/slapd.pid
 argsfile {workdir}/slapd.args
-# The server size limit applies to every search but paged ones, which may page through all.
+{tls_lines}# The server size limit applies to every search but paged ones, which may page through all.
 sizelimit size.soft={size_limit} size.hard={size_limit} size.prtotal=unlimited
 
 database mdb
@@ -117,12 +118,28 @@ class Slapd:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def start_slapd(workdir: Path, seed_ldif: str, *, size_limit: int = 100) -> Slapd:
-    """Write the config, load ``base_ldif() + seed_ldif`` offline, start slapd, wait for it."""
+def make_certificate(workdir: Path, host: str = "localhost") -> tuple[Path, Path]:
+    """A self-signed server certificate for ``host`` (it is its own CA file)."""
+    cert, key = workdir / "server.crt", workdir / "server.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", f"/CN={host}", "-addext", f"subjectAltName=DNS:{host}",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+def start_slapd(workdir: Path, seed_ldif: str, *, size_limit: int = 100,
+                tls: tuple[Path, Path] | None = None) -> Slapd:
+    """Write the config, load ``base_ldif() + seed_ldif`` offline, start slapd, wait for it.
+
+    ``tls`` = (certificate, key) enables StartTLS on the plain port.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "db").mkdir(exist_ok=True)
     conf = workdir / "slapd.conf"
-    conf.write_text(_conf(workdir, size_limit), encoding="utf-8")
+    conf.write_text(_conf(workdir, size_limit, tls), encoding="utf-8")
     seed = workdir / "seed.ldif"
     seed.write_text(base_ldif() + seed_ldif, encoding="utf-8")
     load = subprocess.run(
