@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -133,6 +134,29 @@ def test_query_timeout_on_sqlite(sources_data: dd.DemoData) -> None:
     with pytest.raises(SourceError, match="query failed: OperationalError: interrupted"):
         apogee.read_ia(db, YEAR, ApogeeSettings(timeout_seconds=1e-9))
     assert apogee.read_ia(db, YEAR, ApogeeSettings())  # the handler is removed afterwards
+
+
+def test_the_whole_fetch_has_a_deadline() -> None:
+    class Slow:
+        """A driver that keeps sending batches slowly (each round trip within call_timeout)."""
+
+        arraysize = 1
+
+        def cursor(self):
+            return self
+
+        def execute(self, sql, binds):
+            pass
+
+        def fetchmany(self, n):
+            time.sleep(0.02)
+            return [("L1HIS", "101", "1", "1", "", "", "LET", "O", "P", "x", "x", "x")]
+
+        def close(self):
+            pass
+
+    with pytest.raises(SourceError, match=r"query took longer than 0\.1 s"):
+        apogee.read_ia(Slow(), YEAR, ApogeeSettings(timeout_seconds=0.1))
 
 
 def test_connection_error_is_unhealthy_never_empty(make_settings, sources_data) -> None:

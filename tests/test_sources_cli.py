@@ -44,6 +44,7 @@ def test_healthy_summary_then_record(repo: Path, env: dict[str, str]) -> None:
     assert "directory entries without student id: 1 (e.g. uid=x99000001" in out
     assert "directory entries duplicate student id: 1" in out
     assert "Platform ecampus:" in out and "Platform collegium:" in out
+    assert "Platform prelude: general cohorts disabled" in out
     assert "no last good run recorded" in out
     state = repo / ".reconciler" / "source-health.json"
     assert not state.exists()

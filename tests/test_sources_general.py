@@ -88,6 +88,14 @@ def test_entries_without_login_are_reported(make_settings) -> None:
     assert stats["platforms"]["ecampus"]["ia_without_account"]["count"] == 1
 
 
+def test_a_platform_selecting_nothing_is_noted(make_settings, sources_data) -> None:
+    settings = one_platform(make_settings(), components=("XYZ",))
+    snap = read_sources(settings, {}, apogee_conn=dd.write_apogee(sources_data),
+                        ldap_conn=dd.mock_directory(sources_data.entries))
+    assert snap.general_cohorts == {"ecampus": []}
+    assert any(n.startswith("ecampus: no étape selected") for n in snap.notes)
+
+
 def test_a_template_with_an_unknown_field_is_unhealthy(make_settings, sources_data) -> None:
     settings = one_platform(make_settings(), name_template="{lib_vet}")
     snap = read_sources(settings, {}, apogee_conn=dd.write_apogee(sources_data),

@@ -10,7 +10,7 @@ import sqlite3
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from ..settings import ApogeeSettings
 from .model import IaRow, SourceError
@@ -65,7 +65,7 @@ def connect(settings: ApogeeSettings, environ: Mapping[str, str]) -> Any:
             raise SourceError(SOURCE, "sqlite URL must look like sqlite:///path/to/apogee.db")
         try:
             # Read-only: the reconciler never writes to APOGÉE, not even a local copy.
-            return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            return sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True)
         except sqlite3.Error as exc:
             raise SourceError(SOURCE, f"cannot open {path}: {exc}") from exc
     if parts.scheme == "oracle":
@@ -93,7 +93,10 @@ def _sqlite_deadline(conn: sqlite3.Connection, seconds: float) -> None:
     conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 1_000)
 
 
-def _fetch(conn: Any, sql: str, binds: dict[str, Any], arraysize: int) -> Iterator[tuple]:
+def _fetch(conn: Any, sql: str, binds: dict[str, Any], arraysize: int,
+           timeout: float | None = None) -> Iterator[tuple]:
+    # call_timeout bounds each round trip; this bounds the whole fetch.
+    deadline = None if timeout is None else time.monotonic() + timeout
     cur = conn.cursor()
     try:
         cur.arraysize = arraysize
@@ -105,6 +108,8 @@ def _fetch(conn: Any, sql: str, binds: dict[str, Any], arraysize: int) -> Iterat
             if not batch:
                 return
             yield from batch
+            if deadline is not None and time.monotonic() > deadline:
+                raise SourceError(SOURCE, f"query took longer than {timeout:g} s")
     finally:
         cur.close()
 
@@ -117,7 +122,7 @@ def read_ia(conn: Any, academic_year: str, settings: ApogeeSettings) -> list[IaR
         return [
             IaRow(*(_text(v) for v in row))
             for row in _fetch(conn, ia_query(settings), {"cod_anu": academic_year},
-                              settings.arraysize)
+                              settings.arraysize, settings.timeout_seconds)
         ]
     except SourceError:
         raise

@@ -38,7 +38,7 @@ def _sample(item: dict[str, Any]) -> str:
     return f"{item['count']} (e.g. {', '.join(item.get('sample', [])[:5])})"
 
 
-def render_text(snap: SourceSnapshot) -> str:
+def render_text(snap: SourceSnapshot, disabled: tuple[str, ...] = ()) -> str:
     st = snap.stats
     head = "HEALTHY" if snap.healthy else "UNHEALTHY: every general cohort stays as it is"
     out = [f"Sources for academic year {snap.academic_year}: {head}"]
@@ -75,6 +75,7 @@ def render_text(snap: SourceSnapshot) -> str:
             if p.get("uncertain"):
                 out.append(f"  {p['uncertain']} memberships left as they are "
                            "(student number on several accounts)")
+        out.extend(f"Platform {name}: general cohorts disabled" for name in disabled)
         out.append(f"Digest: {snap.digest}")
     return "\n".join(out)
 
@@ -120,7 +121,9 @@ def sources(ctx: click.Context, platforms: tuple[str, ...], fmt: str, record: bo
                 f"unknown platform {name!r} (known: {', '.join(sorted(settings.platforms))})",
                 param_hint="--platform")
     snap = read_sources(settings, platforms=platforms or None)
-    click.echo(render_json(snap) if fmt == "json" else render_text(snap))
+    disabled = tuple(name for name in (platforms or sorted(settings.platforms))
+                     if not settings.platforms[name].general_cohorts.enabled)
+    click.echo(render_json(snap) if fmt == "json" else render_text(snap, disabled))
     if not snap.healthy:
         sys.exit(EXIT_UNHEALTHY)
     if record:

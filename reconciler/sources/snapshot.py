@@ -103,6 +103,9 @@ def read_sources(
         try:
             cohorts, people, built = build_general_cohorts(settings, rows, entries, platforms)
             stats.update(built)
+            notes.extend(f"{name}: no étape selected by general_cohorts (check include, "
+                         "exclude and components)"
+                         for name, p in built["platforms"].items() if not p["cohorts"])
         except ValueError as exc:  # a template the settings cannot render
             reasons.append(f"configuration: {exc}")
 
