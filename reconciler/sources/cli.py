@@ -73,8 +73,8 @@ def render_text(snap: SourceSnapshot, disabled: tuple[str, ...] = ()) -> str:
                        f"({p['memberships']} memberships); IA without directory account: "
                        f"{_sample(p['ia_without_account'])}")
             if p.get("uncertain"):
-                out.append(f"  {p['uncertain']} memberships left as they are "
-                           "(student number on several accounts)")
+                out.append(f"  {p['uncertain']} accounts' memberships left as they are "
+                           "(their student number is on several accounts)")
         out.extend(f"Platform {name}: general cohorts disabled" for name in disabled)
         out.append(f"Digest: {snap.digest}")
     return "\n".join(out)

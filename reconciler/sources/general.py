@@ -123,7 +123,7 @@ def _group_vets(rows: Iterable[IaRow], academic_year: str) -> dict[tuple[str, st
 def _render(template: str, fields: Mapping[str, str], what: str) -> str:
     try:
         return template.format_map(fields)
-    except (KeyError, IndexError, ValueError) as exc:
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
         known = ", ".join(sorted(fields))
         raise ValueError(
             f"{what} {template!r} cannot be rendered ({exc}); fields: {known}") from exc
