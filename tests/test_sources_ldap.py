@@ -248,3 +248,13 @@ def test_start_tls_with_an_unknown_certificate_is_an_error(
     # Only a test directory turns validation off.
     lax = make_settings({"sources": {"ldap": {"start_tls": True, "validate_certificate": False}}})
     assert connect(lax.sources.ldap, _tls_env(server)).tls_started
+
+
+def test_ldaps_with_the_ca_file(tls_slapd: tuple[Slapd, Path], make_settings) -> None:
+    server, cert = tls_slapd
+    env = {**server.environ(), "LDAP_URL": f"ldaps://localhost:{server.ldaps_port}/"}
+    settings: Settings = make_settings({"sources": {"ldap": {"ca_file": str(cert)}}})
+    entries, _ = read_entries(connect(settings.sources.ldap, env), settings.sources.ldap)
+    assert entries
+    with pytest.raises(SourceError, match="cannot connect or bind"):
+        connect(make_settings().sources.ldap, env)  # system CAs do not know this server

@@ -98,6 +98,7 @@ class Slapd:
     workdir: Path
     port: int
     process: subprocess.Popen[bytes]
+    ldaps_port: int | None = None  # set when started with a certificate
 
     @property
     def url(self) -> str:
@@ -155,7 +156,7 @@ def start_slapd(workdir: Path, seed_ldif: str, *, size_limit: int = 100,
                 tls: tuple[Path, Path] | None = None) -> Slapd:
     """Write the config, load ``base_ldif() + seed_ldif`` offline, start slapd, wait for it.
 
-    ``tls`` = (certificate, key) enables StartTLS on the plain port.
+    ``tls`` = (certificate, key) enables StartTLS on the plain port and adds an ldaps:// port.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "db").mkdir(exist_ok=True)
@@ -170,13 +171,15 @@ def start_slapd(workdir: Path, seed_ldif: str, *, size_limit: int = 100,
     if load.returncode != 0:
         raise RuntimeError(f"slapadd failed: {load.stderr.strip()[-2000:]}")
     port = free_port()
+    ldaps_port = free_port() if tls else None
+    urls = f"ldap://127.0.0.1:{port}/" + (f" ldaps://127.0.0.1:{ldaps_port}/" if tls else "")
     log = open(workdir / "slapd.log", "wb")  # noqa: SIM115 - kept open for the process' life
     # "-d 0" keeps slapd in the foreground so that we own (and can kill) the process.
     proc = subprocess.Popen(
-        [str(SLAPD), "-d", "0", "-h", f"ldap://127.0.0.1:{port}/", "-f", str(conf)],
+        [str(SLAPD), "-d", "0", "-h", urls, "-f", str(conf)],
         stdout=log, stderr=subprocess.STDOUT,
     )
-    server = Slapd(workdir=workdir, port=port, process=proc)
+    server = Slapd(workdir=workdir, port=port, process=proc, ldaps_port=ldaps_port)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if proc.poll() is not None:
