@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from .clock import today_in_paris
+from .demo import demo_command
 from .diagnostics import render_json, render_text
 from .plan_cli import apply_command, approve_command, plan_command
 from .sources.cli import sources
@@ -65,6 +66,7 @@ main.add_command(sources)
 main.add_command(plan_command)
 main.add_command(apply_command)
 main.add_command(approve_command)
+main.add_command(demo_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

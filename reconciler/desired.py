@@ -47,6 +47,7 @@ def build_desired(
                     source=f"APOGÉE {gc.cod_etp}-{gc.cod_vrs_vet}",
                     description=gc.description,
                     category=None if gc.context in ("", "system") else gc.context,
+                    uncertain=frozenset(gc.uncertain),
                 )
         if snapshot is not None:
             desired.source_digest = snapshot.digest

@@ -43,8 +43,20 @@ def check_failsafes(plan: Plan, limits: Failsafes) -> list[FailsafeCheck]:
         elif action.kind == "suspend_manual":
             memberships_removed += len(d["usernames"])
         elif action.kind == "delete_cohort":
-            memberships_removed += int(d["members"])
+            size = int(d["members"])
+            memberships_removed += size
             emptied_or_deleted.add(action.target)
+            exempt = size <= limits.small_cohort_size or size <= limits.per_cohort_removal_floor
+            checks.append(
+                FailsafeCheck(
+                    name="per_cohort_removal_percent",
+                    target=action.target,
+                    value=100.0 if size else 0.0,
+                    limit=limits.per_cohort_max_removal_percent,
+                    tripped=not exempt and limits.per_cohort_max_removal_percent < 100,
+                    detail=f"cohort deleted with its {size} members",
+                )
+            )
         elif action.kind in ("disable_sync", "delete_sync"):
             syncs_removed += 1
 

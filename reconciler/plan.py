@@ -135,7 +135,8 @@ class Plan:
         if self.expiring:
             n = len(self.expiring)
             days = self.expiring[0].get("within_days", 14)
-            extras.append(f"{n} sync{'s' if n != 1 else ''} expire within {days} days")
+            verb = "syncs expire" if n != 1 else "sync expires"
+            extras.append(f"{n} {verb} within {days} days")
         return head + ("; " + "; ".join(extras) if extras else "") + "."
 
     def to_json(self) -> dict[str, Any]:

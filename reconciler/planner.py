@@ -210,7 +210,7 @@ class _Planner:
                 userids=[i for _, i in to_add],
                 size_before=len(have.members),
             )
-        self.remove_members(want.idnumber, have, keep=want.members)
+        self.remove_members(want.idnumber, have, keep=want.members | want.uncertain)
 
     def remove_members(self, idnumber: str, have: ActualCohort, keep: frozenset[str]) -> None:
         gone = sorted(
@@ -246,6 +246,18 @@ class _Planner:
             )
             return
         users = [i for i in self.actual.instances if i.cohortid == have.id]
+        declared_elsewhere = any(s.cohort == have.idnumber for s in self.desired.syncs)
+        if general and (users or declared_elsewhere):
+            # The étape has no current IA any more but courses still use its cohort: its
+            # students drop out (through the failsafes) and the cohort stays for the syncs.
+            self.warn(
+                "etape-empty",
+                f"general cohort {have.idnumber} has no current inscription administrative; "
+                "its members are removed, the cohort is kept for the syncs that use it",
+                have.idnumber,
+            )
+            self.remove_members(have.idnumber, have, keep=frozenset())
+            return
         foreign = [i for i in users if not i.owned]
         if foreign:
             self.warn(
@@ -256,7 +268,6 @@ class _Planner:
                 have.idnumber,
             )
             return
-        declared_elsewhere = any(s.cohort == have.idnumber for s in self.desired.syncs)
         if users and (self.platform.sync_policy.on_removal == "disable" or declared_elsewhere):
             self.warn(
                 "cohort-kept",

@@ -31,6 +31,9 @@ class DesiredCohort:
     visible: bool = True
     category: str | None = None
     adopt: bool = False
+    # Logins the sources cannot vouch for either way (two accounts, one student number):
+    # neither added nor removed.
+    uncertain: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -312,7 +312,7 @@ def test_expiring_soon_is_warned_and_counted() -> None:
     plan = plan_of(DesiredState("ecampus", cohorts={"man-x": want}, syncs=[s]), actual)
     assert plan.actions == []
     assert plan.expiring[0]["days_left"] == 10 and plan.expiring[0]["owners"] == ["a@x"]
-    assert plan.summary() == "Plan: no changes; 1 sync expire within 14 days."
+    assert plan.summary() == "Plan: no changes; 1 sync expires within 14 days."
 
 
 def test_plan_digest_round_trip_and_tamper_detection() -> None:
@@ -339,3 +339,38 @@ def test_renderers_abbreviate_in_text_and_markdown_but_json_is_complete() -> Non
     import json
 
     assert len(json.loads(render_json(plan))["actions"][1]["details"]["usernames"]) == 12
+
+
+def test_uncertain_logins_are_neither_added_nor_removed() -> None:
+    u = users(4)
+    want = dataclasses.replace(general("etp-A-1", ["u000"]), uncertain=frozenset({"u001", "u002"}))
+    actual = actual_with(u, cohorts={want.idnumber: actual_cohort(1, want, [100, 101, 103])})
+    plan = plan_of(DesiredState("ecampus", cohorts={want.idnumber: want}), actual)
+    assert [(a.kind, a.details["usernames"]) for a in plan.actions] == [
+        ("remove_members", ["u003"])
+    ]
+
+
+def test_vanished_etape_still_synced_is_emptied_not_deleted_and_deletion_counts_per_cohort() -> (
+    None
+):
+    u = users(30)
+    gone = general("etp-GONE-1", list(u))
+    s = sync("etp-GONE-1")
+    actual = actual_with(
+        u,
+        courses={"C1": 10},
+        cohorts={gone.idnumber: actual_cohort(1, gone, list(u.values()))},
+        instances=[ActualInstance(20, 10, 1, 5, 0, instance_name(s), 0, "C1", gone.idnumber)],
+    )
+    plan = plan_of(DesiredState("ecampus", syncs=[s]), actual)
+    assert kinds(plan) == [("remove_members", "etp-GONE-1")]
+    assert any(w.code == "etape-empty" for w in plan.warnings)
+    assert plan.failsafe_tripped  # 30 of 30 members
+
+    unused = actual_with(u, cohorts={gone.idnumber: actual_cohort(1, gone, list(u.values()))})
+    plan = plan_of(DesiredState("ecampus"), unused)
+    assert kinds(plan) == [("delete_cohort", "etp-GONE-1")]
+    assert [c.detail for c in plan.failsafe if c.tripped and c.target == "etp-GONE-1"] == [
+        "cohort deleted with its 30 members"
+    ]

@@ -1,0 +1,304 @@
+"""End to end through the CLI: `reconcile plan/apply/approve` against a Moodle emulator,
+APOGÉE in sqlite and a real slapd, exactly as the nightly job runs against production.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import git
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from reconciler import exitcodes
+from reconciler.cli import main
+from reconciler.moodle.client import MoodleClient
+from reconciler.moodle.emulator import EmulatorConfig, MoodleEmulator
+from reconciler.sources import demo_data
+from reconciler.state import COHORT_MARKER
+
+REPO = Path(__file__).resolve().parent.parent
+TOKEN = "e2e-token"
+NOW = "2026-11-28T02:00:00Z"
+
+
+@dataclass
+class World:
+    repo: Path
+    emu: MoodleEmulator
+    apogee: Path
+    env: dict[str, str]
+    data: demo_data.DemoData
+
+    def run(self, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+        result = CliRunner().invoke(
+            main, ["--repo", str(self.repo), *args], env={**self.env, **(env or {})}
+        )
+        if result.exception and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return result.exit_code, result.output
+
+    def client(self) -> MoodleClient:
+        return MoodleClient(self.emu.url, TOKEN)
+
+    def cohort_members(self, idnumber: str) -> set[str]:
+        with self.client() as c:
+            cohort = next(x for x in c.get_cohorts() if x["idnumber"] == idnumber)
+            ids = c.get_cohort_members([int(cohort["id"])]).get(int(cohort["id"]), [])
+            return {u["username"] for u in c.get_users_by_field("id", ids)} if ids else set()
+
+    def enrolled(self, shortname: str, active: bool = True) -> set[str]:
+        with self.client() as c:
+            course = c.get_courses_by_field("shortname", shortname)[0]
+            users = c.get_enrolled_users(
+                int(course["id"]), onlyactive=active, userfields=("id", "username")
+            )
+            return {u["username"] for u in users}
+
+    def vet_members(self, vet: str) -> list[tuple[int, str]]:
+        etp, vrs = vet.split("-")
+        with sqlite3.connect(self.apogee) as conn:
+            return conn.execute(
+                "SELECT iae.cod_ind, ind.cod_etu FROM ins_adm_etp iae JOIN individu ind"
+                " ON ind.cod_ind = iae.cod_ind JOIN ins_adm_anu iaa ON iaa.cod_ind = iae.cod_ind"
+                " AND iaa.cod_anu = iae.cod_anu WHERE iae.cod_anu = '2026' AND iae.cod_etp = ?"
+                " AND iae.cod_vrs_vet = ? AND iae.eta_iae = 'E' AND iaa.eta_iaa = 'E'"
+                " ORDER BY iae.cod_ind",
+                (etp, vrs),
+            ).fetchall()
+
+    def cancel_ia(self, vet: str, count: int) -> list[str]:
+        """Cancel ``count`` IA of ``vet``; returns the Moodle usernames concerned."""
+        etp, vrs = vet.split("-")
+        rows = self.vet_members(vet)[:count]
+        with sqlite3.connect(self.apogee) as conn:
+            conn.executemany(
+                "UPDATE ins_adm_etp SET eta_iae = 'A' WHERE cod_anu = '2026' AND cod_ind = ?"
+                " AND cod_etp = ? AND cod_vrs_vet = ?",
+                [(r[0], etp, vrs) for r in rows],
+            )
+        return [f"e{r[1]}" for r in rows]
+
+
+def _repo(tmp: Path) -> Path:
+    repo = tmp / "repo"
+    shutil.copytree(REPO / "cohorts", repo / "cohorts")
+    platforms = repo / "cohorts" / "platforms.yaml"
+    doc = yaml.safe_load(platforms.read_text(encoding="utf-8"))
+    # Small test cohorts: make the per-cohort cap apply to them.
+    doc["platforms"]["ecampus"]["failsafes"].update(
+        small_cohort_size=3, per_cohort_removal_floor=1, per_cohort_max_removal_percent=50
+    )
+    doc["sources"]["ldap"]["page_size"] = 40
+    platforms.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    (repo / ".gitignore").write_text(".reconciler/\n", encoding="utf-8")
+    r = git.Repo.init(repo)
+    r.git.add(A=True)
+    r.index.commit("declarations")
+    return repo
+
+
+def _seed(data: demo_data.DemoData) -> dict[str, Any]:
+    students = [s for s in data.students if s.branch == demo_data.PEOPLE]
+    manual = ["e22401187", "e22403350", "e22409001", "e22409002", "e22409003"]
+    users = [
+        {
+            "username": s.login,
+            "firstname": s.first,
+            "lastname": s.last,
+            "email": f"{s.login}@etu.example.org",
+        }
+        for s in students
+    ]
+    users += [
+        {"username": u, "firstname": u, "lastname": "X", "email": f"{u}@example.org"}
+        for u in manual
+    ]
+    return {
+        "categories": [{"name": "Formations", "idnumber": "CAT-F"}],
+        "courses": [
+            {
+                "shortname": "HIST-L1-MOD",
+                "fullname": "Histoire moderne",
+                "category_idnumber": "CAT-F",
+            },
+            {"shortname": "OTHER", "fullname": "Other", "category_idnumber": "CAT-F"},
+        ],
+        "users": users,
+        # Made by hand: one with a managed-looking idnumber, one sync of it; both untouchable.
+        "cohorts": [{"idnumber": "man-fait-main", "name": "Fait main", "members": [manual[0]]}],
+        "cohort_syncs": [{"course": "OTHER", "cohort": "man-fait-main", "roleid": 5}],
+    }
+
+
+@pytest.fixture
+def world(tmp_path: Path, slapd: Any, sources_data: demo_data.DemoData) -> Iterator[World]:
+    repo = _repo(tmp_path)
+    apogee = tmp_path / "apogee.db"
+    demo_data.write_apogee(sources_data, apogee).close()
+    with MoodleEmulator(EmulatorConfig(token=TOKEN)) as emu:
+        emu.seed(_seed(sources_data))
+        env = {
+            "ECAMPUS_URL": emu.url,
+            "ECAMPUS_TOKEN": TOKEN,
+            "APOGEE_URL": f"sqlite:///{apogee}",
+            **slapd.environ(),
+        }
+        yield World(repo, emu, apogee, env, sources_data)
+
+
+def test_first_apply_from_empty_moodle_then_nothing_to_do(world: World) -> None:
+    code, out = world.run("plan", "-p", "ecampus", "--now", NOW)
+    assert code == exitcodes.CHANGES, out
+    assert out.splitlines()[0].startswith("Plan: ")
+    code, out = world.run("apply", "-p", "ecampus", "--now", NOW)
+    assert code == exitcodes.OK, out
+    assert " 0 failed, 0 skipped" in out
+
+    expected = {f"e{etu}" for _, etu in world.vet_members("L1HIS-101")}
+    members = world.cohort_members("etp-L1HIS-101")
+    assert members and members <= expected  # students without a directory account are pending
+    assert members <= world.enrolled("HIST-L1-MOD")
+    assert world.cohort_members("man-retardataires-l1-histoire") == {"e22401187", "e22403350"}
+    assert {"e22409001", "e22409002", "e22409003"} <= world.enrolled("HIST-L1-MOD")
+
+    code, out = world.run("plan", "-p", "ecampus", "--now", NOW)
+    assert code == exitcodes.OK, out
+    assert out.splitlines()[0] == "Plan: no changes."
+    journal = (world.repo / ".reconciler" / "journal.jsonl").read_text().splitlines()
+    assert journal and all(json.loads(line)["result"] == "ok" for line in journal)
+
+
+def test_student_dropping_out_leaves_cohort_and_course(world: World) -> None:
+    assert world.run("apply", "-p", "ecampus", "--now", NOW)[0] == exitcodes.OK
+    [gone] = world.cancel_ia("L1HIS-101", 1)
+    assert gone in world.cohort_members("etp-L1HIS-101")
+    code, out = world.run("plan", "-p", "ecampus", "--now", NOW)
+    assert code == exitcodes.CHANGES and "remove 1 of" in out and gone in out
+    assert world.run("apply", "-p", "ecampus", "--now", NOW)[0] == exitcodes.OK
+    assert gone not in world.cohort_members("etp-L1HIS-101")
+    assert gone not in world.enrolled("HIST-L1-MOD", active=False)  # unenrolaction 0
+
+
+def test_expiring_soon_is_warned_and_expired_sync_is_disabled(world: World) -> None:
+    assert world.run("apply", "-p", "ecampus", "--now", NOW)[0] == exitcodes.OK
+    code, out = world.run("plan", "-p", "ecampus", "--now", "2027-01-20T10:00:00Z")
+    assert "; 1 sync expires within 14 days." in out.splitlines()[0]
+    assert (
+        "expiring: HIST-L1-MOD: sync of man-retardataires-l1-histoire (student) expires on 2027-01-31"
+        in out
+    )
+
+    late = "2027-02-01T10:00:00Z"
+    code, out = world.run("plan", "-p", "ecampus", "--now", late)
+    assert code == exitcodes.CHANGES
+    assert "- disable cohort sync of man-retardataires-l1-histoire as student" in out
+    assert world.run("apply", "-p", "ecampus", "--now", late)[0] == exitcodes.OK
+    assert not ({"e22401187", "e22403350"} & world.enrolled("HIST-L1-MOD", active=True))
+    assert world.run("plan", "-p", "ecampus", "--now", late)[1].startswith("Plan: no changes")
+
+
+def test_failsafe_stops_apply_until_that_exact_plan_is_approved(
+    world: World, tmp_path: Path
+) -> None:
+    assert world.run("apply", "-p", "ecampus", "--now", NOW)[0] == exitcodes.OK
+    size = len(world.cohort_members("etp-L1HIS-101"))
+    gone = world.cancel_ia("L1HIS-101", size)  # the whole étape vanishes from APOGÉE
+    before = world.cohort_members("etp-L1HIS-101")
+
+    plan_file = tmp_path / "plan.json"
+    code, out = world.run("plan", "-p", "ecampus", "--now", NOW, "--out", str(plan_file))
+    assert code == exitcodes.FAILSAFE, out
+    assert "FAILSAFE TRIPPED" in out and "per_cohort_removal_percent [etp-L1HIS-101]" in out
+    code, out = world.run("apply", "-p", "ecampus", "--now", NOW)
+    assert code == exitcodes.FAILSAFE
+    assert world.cohort_members("etp-L1HIS-101") == before  # nothing applied
+
+    code, out = world.run("approve", str(plan_file), "--by", "admin", "--now", NOW)
+    assert code == 0 and "Approved sha256:" in out
+    code, out = world.run("apply", str(plan_file), "--now", NOW)
+    assert code == exitcodes.OK, out
+    assert "approved by admin" in out
+    assert not (set(gone) & world.cohort_members("etp-L1HIS-101"))
+
+
+def test_approval_covers_only_its_own_plan(world: World, tmp_path: Path) -> None:
+    assert world.run("apply", "-p", "ecampus", "--now", NOW)[0] == exitcodes.OK
+    world.cancel_ia("L1HIS-101", len(world.cohort_members("etp-L1HIS-101")))
+    plan_file = tmp_path / "plan.json"
+    assert world.run("plan", "-p", "ecampus", "--now", NOW, "--out", str(plan_file))[0] == 3
+    assert world.run("approve", str(plan_file), "--by", "admin", "--now", NOW)[0] == 0
+    world.cancel_ia("L2HIS-101", len(world.vet_members("L2HIS-101")))  # a different plan now
+    code, _ = world.run("apply", "-p", "ecampus", "--now", NOW)
+    assert code == exitcodes.FAILSAFE
+
+
+def test_stale_plan_is_refused(world: World, tmp_path: Path) -> None:
+    assert world.run("apply", "-p", "ecampus", "--now", NOW)[0] == exitcodes.OK
+    world.cancel_ia("L1HIS-101", 1)
+    plan_file = tmp_path / "plan.json"
+    assert world.run("plan", "-p", "ecampus", "--now", NOW, "--out", str(plan_file))[0] == 2
+    with world.client() as c:  # someone changes Moodle in between
+        cohort = next(
+            x for x in c.get_cohorts() if x["idnumber"] == "man-retardataires-l1-histoire"
+        )
+        user = c.get_users_by_field("username", ["e22409001"])[0]
+        c.add_cohort_members([(int(cohort["id"]), int(user["id"]))])
+    code, out = world.run("apply", str(plan_file), "--now", NOW)
+    assert code == exitcodes.STALE
+    assert "Moodle's state changed" in out
+
+
+def test_unhealthy_source_leaves_general_cohorts_alone(world: World) -> None:
+    assert world.run("apply", "-p", "ecampus", "--now", NOW)[0] == exitcodes.OK
+    before = world.cohort_members("etp-L1HIS-101")
+    with sqlite3.connect(world.apogee) as conn:  # APOGÉE answers nothing for the year
+        conn.execute("DELETE FROM ins_adm_etp WHERE cod_anu = '2026'")
+    manual = world.repo / "cohorts" / "ecampus" / "cohorts" / "man-auditeurs-libres-histoire.yaml"
+    manual.write_text(manual.read_text().replace("  - e22409003\n", ""), encoding="utf-8")
+    code, out = world.run("plan", "-p", "ecampus", "--now", NOW)
+    assert code == exitcodes.UNHEALTHY, out
+    assert "sources-unhealthy" in out and "etp-L1HIS-101" not in out
+    code, out = world.run("apply", "-p", "ecampus", "--now", NOW, "--allow-dirty")
+    assert code == exitcodes.UNHEALTHY, out
+    assert world.cohort_members("etp-L1HIS-101") == before
+    assert "e22409003" not in world.cohort_members("man-auditeurs-libres-histoire")
+
+
+def test_unmanaged_cohorts_and_instances_are_untouched(world: World) -> None:
+    assert world.run("apply", "-p", "ecampus", "--now", NOW)[0] == exitcodes.OK
+    with world.client() as c:
+        hand = next(x for x in c.get_cohorts() if x["idnumber"] == "man-fait-main")
+        assert COHORT_MARKER not in (hand["description"] or "")
+        syncs = [i for i in c.cohort_sync_instances(-1) if i.cohortid == int(hand["id"])]
+        assert len(syncs) == 1 and syncs[0].status == 0
+    assert world.cohort_members("man-fait-main") == {"e22401187"}
+    code, out = world.run("plan", "-p", "ecampus", "--now", NOW)
+    assert code == exitcodes.OK and "Unmanaged (left alone): 1" in out
+
+
+def test_moodle_fault_mid_apply_then_clean_rerun(world: World) -> None:
+    world.emu.inject_fault("exception", function="local_ws_enrolcohort_add_instance", on_call=1)
+    code, out = world.run("apply", "-p", "ecampus", "--now", NOW)
+    assert code == exitcodes.ERROR
+    assert "FAILED create_sync" in out
+    assert world.cohort_members("man-retardataires-l1-histoire")  # independent work went on
+    code, out = world.run("apply", "-p", "ecampus", "--now", NOW)
+    assert code == exitcodes.OK, out
+    code, out = world.run("plan", "-p", "ecampus", "--now", NOW)
+    assert code == exitcodes.OK and out.startswith("Plan: no changes")
+
+
+def test_declaration_error_plans_nothing(world: World) -> None:
+    bad = world.repo / "cohorts" / "ecampus" / "cohorts" / "man-auditeurs-libres-histoire.yaml"
+    bad.write_text("idnumber: [broken\n", encoding="utf-8")
+    code, out = world.run("apply", "-p", "ecampus", "--now", NOW, "--allow-dirty")
+    assert code == exitcodes.ERROR and "declarations have errors" in out
+    assert world.emu.call_counts.get("core_cohort_create_cohorts", 0) == 0
