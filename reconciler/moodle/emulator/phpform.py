@@ -1,0 +1,63 @@
+"""Form bodies as PHP fills $_POST: bracket nesting, max_input_vars truncation."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qsl
+
+_SEGMENT = re.compile(r"\[([^\]]*)\]")
+
+
+def parse_pairs(body: str) -> list[tuple[str, str]]:
+    return parse_qsl(body, keep_blank_values=True)
+
+
+def truncate(pairs: list[tuple[str, str]], max_input_vars: int) -> list[tuple[str, str]]:
+    """PHP drops every variable beyond ``max_input_vars`` with only a warning."""
+    return pairs[:max_input_vars] if len(pairs) > max_input_vars else pairs
+
+
+def _split(key: str) -> list[str] | None:
+    """``a[0][b]`` -> ['a', '0', 'b']; keys PHP would mangle are kept whole."""
+    first = key.find("[")
+    if first <= 0:
+        return [key]
+    base, rest = key[:first], key[first:]
+    parts = [base]
+    pos = 0
+    while pos < len(rest):
+        m = _SEGMENT.match(rest, pos)
+        if not m:
+            break  # PHP ignores trailing garbage after the last complete bracket
+        parts.append(m.group(1))
+        pos = m.end()
+    return parts
+
+
+def nest(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Build PHP arrays (ordered dicts, string keys) from flat pairs; last value wins."""
+    root: dict[str, Any] = {}
+    for key, value in pairs:
+        parts = _split(key)
+        if not parts:
+            continue
+        node: dict[str, Any] = root
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if part == "" and i > 0:
+                part = str(_next_index(node))
+            if last:
+                node[part] = value
+            else:
+                child = node.get(part)
+                if not isinstance(child, dict):
+                    child = {}
+                    node[part] = child
+                node = child
+    return root
+
+
+def _next_index(node: dict[str, Any]) -> int:
+    ints = [int(k) for k in node if k.lstrip("-").isdigit()]
+    return max(ints) + 1 if ints else 0
