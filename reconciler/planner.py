@@ -334,8 +334,14 @@ class _Planner:
                     sync.source,
                 )
                 continue
+            existing = instances.get((courseid, cohortid or -1, sync.roleid), [])
+            mine = [i for i in existing if i.owned] or (
+                [existing[0]] if existing and sync.adopt else []
+            )
             groupid = 0
-            if sync.group:
+            if sync.group and mine and mine[0].group == sync.group and mine[0].groupid:
+                groupid = mine[0].groupid  # Moodle already shows this group on the instance
+            elif sync.group:
                 groupid = self.actual.groups.get(courseid, {}).get(sync.group, 0)
                 if not groupid and (courseid, sync.group) not in groups_created:
                     groups_created.add((courseid, sync.group))
@@ -346,10 +352,6 @@ class _Planner:
                         courseid=courseid,
                         name=sync.group,
                     )
-            existing = instances.get((courseid, cohortid or -1, sync.roleid), [])
-            mine = [i for i in existing if i.owned] or (
-                [existing[0]] if existing and sync.adopt else []
-            )
             if mine:
                 inst = mine[0]
                 kept.add(inst.id)

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from .moodle.types import PLUGIN_FUNCTIONS, Capabilities, CohortSyncInstance
 from .settings import PlatformSettings
-from .state import ActualCohort, ActualInstance, ActualState, DesiredState
+from .state import ActualCohort, ActualInstance, ActualState, DesiredState, DesiredSync
 
 
 class MoodleReads(Protocol):
@@ -83,7 +83,7 @@ def read_actual(
         actual.instances = [_instance(i) for i in client.cohort_sync_instances(-1)]
 
     declared = [s for s in desired.syncs if s.course in actual.courses]
-    group_courses = sorted({actual.courses[s.course] for s in declared if s.group})
+    group_courses = sorted(_courses_needing_groups(actual, declared))
     manual_courses = sorted({actual.courses[s.course] for s in declared if s.method == "manual"})
     answers = _concurrently(client, [partial(client.get_course_groups, c) for c in group_courses])
     for courseid, groups in zip(group_courses, answers, strict=True):
@@ -114,4 +114,18 @@ def _instance(inst: CohortSyncInstance) -> ActualInstance:
         status=inst.status,
         course=inst.course_shortname or "",
         cohort=inst.cohort_idnumber or "",
+        group=inst.group_name or "",
     )
+
+
+def _courses_needing_groups(actual: ActualState, syncs: list[DesiredSync]) -> set[int]:
+    """Courses whose groups must be read: a declared group no existing instance already
+    shows by name (the plugin names each instance's group, so a converged course costs
+    no call)."""
+    shown = {(i.course, i.cohort, i.roleid, i.group) for i in actual.instances}
+    return {
+        actual.courses[s.course]
+        for s in syncs
+        if s.group
+        and (s.method == "manual" or (s.course, s.cohort, s.roleid, s.group) not in shown)
+    }

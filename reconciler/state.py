@@ -105,6 +105,7 @@ class ActualInstance:
     status: int  # 0 enabled, 1 disabled
     course: str = ""  # shortname, when Moodle says it
     cohort: str = ""  # idnumber, when Moodle says it
+    group: str = ""  # group name, when Moodle says it
 
     @property
     def owned(self) -> bool:
