@@ -285,3 +285,60 @@ def test_cohort_sync_plugin(world: World) -> None:
     with pytest.raises(errors.RecordNotFound):
         c.cohort_sync_instances(999999999)
     c.delete_cohorts(ids)
+
+
+# ---------------------------------------------------------------------------------------
+# Faults injected by the emulator (no real-Moodle equivalent)
+
+
+@pytest.fixture
+def emu() -> Iterator[Any]:
+    emulator = pytest.importorskip("reconciler.moodle.emulator")
+    if not hasattr(emulator, "MoodleEmulator"):
+        pytest.skip("the Moodle emulator is not available yet")
+    with emulator.MoodleEmulator(emulator.EmulatorConfig(token="T")) as site:
+        site.fault_timeout_s = 1.0
+        site.seed({"users": [{"username": "f1", "firstname": "F", "lastname": "One",
+                              "email": "f1@example.org"}],
+                   "cohorts": [{"idnumber": "F-C", "name": "Fault cohort", "members": ["f1"]}]})
+        yield site
+
+
+def _fault_ids(emu: Any, client: MoodleClient) -> tuple[int, int]:
+    cohort = client.get_cohorts()[0]["id"]
+    user = client.get_users_by_field("username", ["f1"])[0]["id"]
+    return cohort, user
+
+
+@pytest.mark.parametrize("kind", ["http500", "drop", "timeout"])
+def test_emulator_fault_on_read_is_retried(emu: Any, kind: str) -> None:
+    with MoodleClient(emu.url, "T", timeout=0.5, backoff=0.01) as client:
+        cohort, user = _fault_ids(emu, client)
+        emu.inject_fault(kind, "core_cohort_get_cohort_members")
+        emu.reset_counters()
+        assert client.get_cohort_members([cohort]) == {cohort: [user]}
+    assert emu.call_counts["core_cohort_get_cohort_members"] == 2
+
+
+@pytest.mark.parametrize("kind", ["http500", "drop", "timeout"])
+def test_emulator_fault_on_write_is_not_retried(emu: Any, kind: str) -> None:
+    with MoodleClient(emu.url, "T", timeout=0.5, backoff=0.01) as client:
+        cohort, user = _fault_ids(emu, client)
+        emu.inject_fault(kind, "core_cohort_delete_cohort_members")
+        emu.reset_counters()
+        with pytest.raises((errors.MoodleHTTPError, errors.MoodleUnavailable)):
+            client.delete_cohort_members([(cohort, user)])
+        time.sleep(0.6 if kind == "timeout" else 0)
+    assert emu.call_counts["core_cohort_delete_cohort_members"] == 1
+
+
+def test_emulator_ambiguous_add_cohort_sync_is_verified_by_rereading(emu: Any) -> None:
+    with MoodleClient(emu.url, "T", backoff=0.01) as client:
+        cat = client.create_categories([NewCategory("Faults", 0, "CAT-F")])[0]["id"]
+        course = client.create_courses([NewCourse("Fault course", "F-1", cat)])[0]["id"]
+        cohort, _ = _fault_ids(emu, client)
+        # a 500 whose request did not commit: the re-read proves it absent, so it is resent
+        emu.reset_counters()
+        instance = client.add_cohort_sync(course, cohort, STUDENT)
+        assert [i.id for i in client.cohort_sync_instances(course)] == [instance]
+    assert emu.call_counts["local_ws_enrolcohort_add_instance"] == 2  # resent: proven absent
