@@ -11,6 +11,7 @@ import click
 from .clock import today_in_paris
 from .demo import demo_command
 from .diagnostics import render_json, render_text
+from .moodle.emulator.cli import emulator
 from .plan_cli import apply_command, approve_command, plan_command
 from .sources.cli import sources
 from .validate import validate_tree
@@ -67,6 +68,7 @@ main.add_command(plan_command)
 main.add_command(apply_command)
 main.add_command(approve_command)
 main.add_command(demo_command)
+main.add_command(emulator)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

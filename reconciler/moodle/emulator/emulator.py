@@ -65,7 +65,7 @@ class MoodleEmulator:
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> MoodleEmulator:
         self._server = make_server(self.config.host, self.config.port, self)
-        self._thread = threading.Thread(target=self._server.serve_forever,
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
                                         name="moodle-emulator", daemon=True)
         self._thread.start()
         return self

@@ -70,10 +70,12 @@ def get_enrolled_users(call: Call, params: dict[str, Any]) -> list[dict[str, Any
     start = int(opts.get("limitfrom", "0") or 0)
     limit = int(opts.get("limitnumber", "0") or 0)
     users = users[start:start + limit] if limit else users[start:]
-    return [_enrolled_user(call, course, u, fields) for u in users]
+    orders: dict[int, int] = {}
+    return [_enrolled_user(call, course, u, fields, orders) for u in users]
 
 
-def _enrolled_user(call: Call, course: Course, u: Any, fields: list[str]) -> dict[str, Any]:
+def _enrolled_user(call: Call, course: Course, u: Any, fields: list[str],
+                   orders: dict[int, int]) -> dict[str, Any]:
     state = call.state
     want = set(fields)
     out: dict[str, Any] = {"id": u.id}
@@ -102,7 +104,7 @@ def _enrolled_user(call: Call, course: Course, u: Any, fields: list[str]) -> dic
         out["roles"] = [{"roleid": ra.roleid, "name": "", "shortname": ROLES[ra.roleid][0],
                          "sortorder": 0} for ra in state.user_roles(course.id, u.id)]
     if "enrolledcourses" in want:
-        courses = users_courses(state, u.id, call.now)
+        courses = users_courses(state, u.id, call.now, orders)
         if courses:
             out["enrolledcourses"] = [{"id": c.id, "fullname": call.fmt.string(c.fullname),
                                        "shortname": call.fmt.string(c.shortname)}
@@ -110,12 +112,15 @@ def _enrolled_user(call: Call, course: Course, u: Any, fields: list[str]) -> dic
     return out
 
 
-def users_courses(state: State, userid: int, now: int) -> list[Course]:
-    """enrol_get_users_courses(onlyactive): visible DESC, sortorder ASC."""
+def users_courses(state: State, userid: int, now: int,
+                  orders: dict[int, int]) -> list[Course]:
+    """enrol_get_users_courses(onlyactive): visible DESC, sortorder ASC. ``orders`` is a
+    per-call cache of course sortorders, filled on first use."""
     found = {state.enrols[enrolid].courseid for enrolid in state.user_ues.get(userid, ())
              if sync.is_active(state, state.user_enrolments[(enrolid, userid)], now)}
     courses = [state.courses[c] for c in found]
-    orders = state.course_sortorders() if courses else {}
+    if len(courses) > 1 and not orders:
+        orders.update(state.course_sortorders())
     return sorted(courses, key=lambda c: (-c.visible, orders.get(c.id, 0)))
 
 
