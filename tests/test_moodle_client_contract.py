@@ -338,7 +338,8 @@ def test_emulator_ambiguous_add_cohort_sync_is_verified_by_rereading(emu: Any) -
         course = client.create_courses([NewCourse("Fault course", "F-1", cat)])[0]["id"]
         cohort, _ = _fault_ids(emu, client)
         # a 500 whose request did not commit: the re-read proves it absent, so it is resent
+        emu.inject_fault("http500", "local_ws_enrolcohort_add_instance")
         emu.reset_counters()
         instance = client.add_cohort_sync(course, cohort, STUDENT)
         assert [i.id for i in client.cohort_sync_instances(course)] == [instance]
-    assert emu.call_counts["local_ws_enrolcohort_add_instance"] == 2  # resent: proven absent
+    assert emu.call_counts["local_ws_enrolcohort_add_instance"] == 2, emu.call_log
