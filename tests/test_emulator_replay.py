@@ -7,6 +7,7 @@ physical row order, "not a contract"); they are normalised below, narrowly, per 
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -111,3 +112,22 @@ def test_artefact_normalisers_are_needed_and_narrow() -> None:
     with MoodleEmulator(EmulatorConfig(token="T", now=T0)) as emu:
         raw = replay(RECORDS, emu.url, "T", _control(emu))
     assert sorted(r.seq for r in raw if r.diffs) == sorted(ARTEFACTS)
+
+
+def test_replayer_detects_injected_differences() -> None:
+    """The README's check of a comparator: 7 injected differences give exactly 7 mismatches
+    (a changed value, reversed order, a missing key, a missing list item, a number in a
+    message, XML text, and an instance status)."""
+    records = copy.deepcopy(RECORDS)
+    by_seq = {r["seq"]: r for r in records}
+    by_seq[37]["response"][0]["name"] = "L1 Histoire 2026"
+    by_seq[57]["response"].reverse()
+    del by_seq[21]["response"][0]["email"]
+    by_seq[127]["response"].pop()
+    warning = by_seq[80]["response"]["warnings"][0]
+    warning["message"] = warning["message"].replace("999999", "999998")
+    by_seq[60]["response"] = by_seq[60]["response"].replace("Groupe Alpha", "Groupe Beta")
+    by_seq[147]["response"]["data"][0]["status"] = 1
+    with MoodleEmulator(EmulatorConfig(token="T", now=T0)) as emu:
+        results = replay(records, emu.url, "T", _control(emu), artefacts=ARTEFACTS)
+    assert sorted(r.seq for r in results if r.diffs) == [21, 37, 57, 60, 80, 127, 147]

@@ -149,3 +149,23 @@ def test_latency_counters_and_log() -> None:
 
 def test_flatten_encodes_php_brackets() -> None:
     assert flatten({"a": [{"b": 1}, {"b": 2}]}) == [("a[0][b]", "1"), ("a[1][b]", "2")]
+
+
+def test_every_service_function_is_implemented() -> None:
+    """functions=None gives the recorded service, and each of its functions is emulated."""
+    from reconciler.moodle.emulator.functions import REGISTRY, SERVICE_ORDER
+
+    assert [n for n in SERVICE_ORDER if n not in REGISTRY] == []
+    with started() as emu:
+        info = ws(emu.url, "core_webservice_get_site_info")
+        assert [f["name"] for f in info["functions"]] == SERVICE_ORDER
+        users = ws(emu.url, "core_user_get_users", {"criteria": [{"key": "username",
+                                                                  "value": "u1"}]})
+        assert [u["username"] for u in users["users"]] == ["u1"]
+        assert len(ws(emu.url, "core_course_get_courses")) == 2
+        course = emu.state.course_by_shortname["C&1"]
+        ws(emu.url, "enrol_manual_enrol_users", {"enrolments": [
+            {"roleid": 5, "userid": emu.state.user_by_username["u1"], "courseid": course}]})
+        mine = ws(emu.url, "core_enrol_get_users_courses",
+                  {"userid": emu.state.user_by_username["u1"]})
+        assert [c["id"] for c in mine] == [course]

@@ -16,8 +16,10 @@ UNENROL, KEEP, SUSPEND, SUSPEND_NOROLES = 0, 1, 2, 3
 
 
 def _component(enrol: Enrol) -> tuple[str, int]:
-    """Manual roles carry no component (roles not protected); enrol_cohort's do."""
-    return ("enrol_cohort", enrol.id) if enrol.enrol == "cohort" else ("", 0)
+    """Manual roles carry no component (roles not protected); cohort and meta ones do."""
+    if enrol.enrol in ("cohort", "meta"):
+        return f"enrol_{enrol.enrol}", enrol.id
+    return "", 0
 
 
 def enrol_user(state: State, enrol: Enrol, userid: int, roleid: int = 0, timestart: int = 0,
