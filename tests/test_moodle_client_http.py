@@ -352,3 +352,23 @@ def test_large_read_is_spread_over_the_pool(site: Site) -> None:
         client.get_users_by_field("username", names)
     assert sorted(len(payload(r)) for r in site.requests) == [6, 996]
     assert max(len(r) for r in site.requests) == 1000
+
+
+def test_values_moodle_refuses_are_isolated_and_skipped(site: Site) -> None:
+    def reply(function: str, pairs: list[tuple[str, str]], n: int) -> Reply:
+        values = [v for k, v in pairs if k.startswith("values[")]
+        if any(" " in v for v in values):
+            return 200, {"exception": "core\\exception\\invalid_parameter_exception",
+                         "errorcode": "invalidparameter",
+                         "message": "Invalid parameter value detected"}, 0
+        return 200, [{"id": int(v[1:]), "username": v} for v in values], 0
+
+    site.reply = reply
+    names = [f"u{i}" for i in range(1, 41)]
+    names.insert(17, "jean dupont")
+    with client_for(site, concurrency=1) as client:
+        users = client.get_users_by_field("username", names)
+        assert [u["username"] for u in users] == [n for n in names if " " not in n]
+        assert len(site.requests) <= 1 + 2 * 6  # bisection: a handful of extra calls
+        with pytest.raises(errors.InvalidParameter):
+            client.get_users_by_field("username", names, skip_invalid=False)

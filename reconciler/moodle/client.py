@@ -14,7 +14,13 @@ from functools import partial
 from typing import Any, TypeVar
 
 from .encoding import Pair, encode, encode_item, pack_batches
-from .errors import MoodleError, MoodleHTTPError, MoodleUnavailable, RecordNotFound
+from .errors import (
+    InvalidParameter,
+    MoodleError,
+    MoodleHTTPError,
+    MoodleUnavailable,
+    RecordNotFound,
+)
 from .transport import RetryPolicy, Transport
 from .types import (
     Capabilities,
@@ -204,6 +210,32 @@ class MoodleClient:
             raise
         return list(zip(batches, answers, strict=True))
 
+    def _batched_tolerant(
+        self,
+        function: str,
+        list_key: str,
+        items: Sequence[Any],
+        skip: tuple[type[MoodleError], ...],
+        fixed: Mapping[str, Any] | None = None,
+    ) -> tuple[list[Any], list[Any]]:
+        """A batched *read* that drops the items Moodle rejects as a whole-request error.
+
+        Moodle fails a whole request for one bad value (an unknown cohort id, a username that
+        cleaning would change…). A failing request is bisected, sequentially, until the bad
+        values are isolated: a few extra calls, only when something is wrong. Returns the
+        answers (flattened) and the dropped items.
+        """
+        try:
+            return self._flat(self._batched(function, list_key, items, fixed)), []
+        except skip:
+            if len(items) == 1:
+                return [], list(items)
+        # Sequential on purpose: nested waits on the shared pool are avoided.
+        mid = len(items) // 2
+        left, bad_left = self._batched_tolerant(function, list_key, items[:mid], skip, fixed)
+        right, bad_right = self._batched_tolerant(function, list_key, items[mid:], skip, fixed)
+        return left + right, bad_left + bad_right
+
     def _flat(self, answers: list[tuple[list[int], Any]]) -> list[Any]:
         out: list[Any] = []
         for _, answer in answers:
@@ -303,44 +335,42 @@ class MoodleClient:
         failing batch is bisected to drop the unknown ids (absent from the result).
         """
         wanted = _unique(int(i) for i in cohort_ids)
-        if not ignore_missing:
-            answers = self._batched("core_cohort_get_cohort_members", "cohortids", wanted)
-            found = {int(e["cohortid"]): [int(u) for u in e.get("userids") or []]
-                     for e in self._flat(answers)}
+        if ignore_missing:
+            entries, dropped = self._batched_tolerant(
+                "core_cohort_get_cohort_members", "cohortids", wanted, (RecordNotFound,))
+            if dropped:
+                log.info("moodle get_cohort_members: unknown cohorts skipped: %s", dropped)
         else:
-            found = self._members_tolerant(wanted)
+            entries = self._flat(
+                self._batched("core_cohort_get_cohort_members", "cohortids", wanted))
+        found = {int(e["cohortid"]): [int(u) for u in e.get("userids") or []] for e in entries}
         return {i: found[i] for i in wanted if i in found}
-
-    def _members_tolerant(self, ids: list[int]) -> dict[int, list[int]]:
-        try:
-            answers = self._batched("core_cohort_get_cohort_members", "cohortids", ids)
-        except RecordNotFound:
-            if len(ids) == 1:
-                return {}
-            # Sequential on purpose: nested waits on the shared pool could deadlock it.
-            mid = len(ids) // 2
-            return {**self._members_tolerant(ids[:mid]), **self._members_tolerant(ids[mid:])}
-        return {int(e["cohortid"]): [int(u) for u in e.get("userids") or []]
-                for e in self._flat(answers)}
 
     # -- users ------------------------------------------------------------------------------
 
-    def get_users_by_field(self, field: str, values: Iterable[str | int]) -> list[dict[str, Any]]:
+    def get_users_by_field(
+        self, field: str, values: Iterable[str | int], *, skip_invalid: bool = True
+    ) -> list[dict[str, Any]]:
         """Users whose ``field`` (id, idnumber, username, email) is in ``values``; unknown
         values are omitted. Results follow the order of ``values``.
 
-        Usernames are lower-cased and e-mails trimmed first: Moodle fails the *whole* call
-        when cleaning would change a value (CONTRACT §3.2), and stores usernames lower-case.
+        Usernames are lower-cased and e-mails trimmed first: Moodle stores usernames
+        lower-case and fails the *whole* call when cleaning would change a value
+        (CONTRACT §3.2). Values it still rejects (e.g. characters a username cannot hold) are
+        isolated and skipped with ``skip_invalid`` (logged), else the error is raised.
         """
         if field not in _USER_FIELDS:
             raise ValueError(f"field must be one of {', '.join(_USER_FIELDS)}")
         wanted = _unique(_clean_user_value(field, v) for v in values)
         if field == "idnumber":
             wanted = [v for v in wanted if v != ""]  # '' matches nobody (OBSERVED §4)
-        answers = self._batched("core_user_get_users_by_field", "values", wanted,
-                                fixed={"field": field})
+        skip = (InvalidParameter,) if skip_invalid and field != "id" else ()
+        users, dropped = self._batched_tolerant(
+            "core_user_get_users_by_field", "values", wanted, skip, fixed={"field": field})
+        if dropped:
+            log.warning("moodle get_users_by_field: %d %s value(s) refused by Moodle and "
+                        "skipped: %s", len(dropped), field, dropped[:20])
         position = {str(v): n for n, v in enumerate(wanted)}
-        users = self._flat(answers)
         users.sort(key=lambda u: position.get(
             _clean_user_value(field, u.get(field, "")) if field != "id" else str(u.get("id")),
             len(position)))
