@@ -83,7 +83,7 @@ class RetryPolicy:
     max_backoff: float = 8.0
 
     def delay(self, attempt: int) -> float:
-        base = min(self.max_backoff, self.backoff * (2**attempt))
+        base: float = min(self.max_backoff, self.backoff * 2.0**attempt)
         # A little jitter so concurrent retries do not hit a recovering server together.
         return base * (0.8 + 0.4 * random.random())
 
