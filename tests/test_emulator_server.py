@@ -104,7 +104,7 @@ def test_max_input_vars_truncates_silently() -> None:
         emu.set_config(max_input_vars=13)  # the cut now falls inside the third member
         assert ws(emu.url, "core_cohort_add_cohort_members", members(5, 3))["errorcode"] == \
             "invalidparameter"
-        assert emu.call_log[-1][1] == 1  # one top-level parameter reached the function
+        assert emu.call_log[-1][1] == 3 + 4 * 5  # pairs sent; PHP kept only 13 of them
 
 
 def test_fault_injection_kinds() -> None:
@@ -141,7 +141,7 @@ def test_latency_counters_and_log() -> None:
         assert time.perf_counter() - started_at >= 0.2
         assert emu.call_counts == {"core_webservice_get_site_info": 3,
                                    "core_cohort_get_cohorts": 1}
-        assert emu.call_log[-1][0:2] == ("core_cohort_get_cohorts", 1)
+        assert emu.call_log[-1][0:2] == ("core_cohort_get_cohorts", 4)
         assert all(duration >= 0.05 for _, _, duration in emu.call_log)
         emu.reset_counters()
         assert not emu.call_counts and not emu.call_log
@@ -169,3 +169,17 @@ def test_every_service_function_is_implemented() -> None:
         mine = ws(emu.url, "core_enrol_get_users_courses",
                   {"userid": emu.state.user_by_username["u1"]})
         assert [c["id"] for c in mine] == [course]
+
+
+def test_get_and_multipart_requests() -> None:
+    with started() as emu:
+        query = {"wstoken": "T", "wsfunction": "core_cohort_get_cohorts",
+                 "moodlewsrestformat": "json"}
+        got = requests.get(emu.url + ENDPOINT, params=query, timeout=5).json()
+        assert [c["idnumber"] for c in got] == ["K1"]
+        multipart = {k: (None, v) for k, v in query.items()}
+        got = requests.post(emu.url + ENDPOINT, files=multipart, timeout=5).json()
+        assert [c["idnumber"] for c in got] == ["K1"]
+        # A JSON body is ignored by PHP: no token (and no format: XML) reaches the server.
+        text = requests.post(emu.url + ENDPOINT, json=query, timeout=5).text
+        assert "<ERRORCODE>invalidtoken</ERRORCODE>" in text

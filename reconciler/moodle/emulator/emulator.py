@@ -21,6 +21,15 @@ from .state import State
 FAULT_KINDS = ("http500", "timeout", "drop", "exception")
 
 
+def _timestamp(moment: dt.datetime | None) -> float | None:
+    """Naive datetimes are taken as UTC (the recording's clock is UTC)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.timestamp()
+
+
 @dataclass
 class _Fault:
     kind: str
@@ -41,9 +50,7 @@ class MoodleEmulator:
 
     def __init__(self, config: EmulatorConfig | None = None) -> None:
         self.config = config or EmulatorConfig()
-        self._now: float | None = (
-            self.config.now.timestamp() if self.config.now is not None else None
-        )
+        self._now: float | None = _timestamp(self.config.now)
         self.state = State(clock=self._clock)
         self.dispatcher = Dispatcher(self.state, self.config)
         self.call_counts: collections.Counter[str] = collections.Counter()
@@ -60,7 +67,7 @@ class MoodleEmulator:
 
     def set_now(self, moment: dt.datetime | None) -> None:
         """Fix the clock (timezone-aware datetime), or None for real time."""
-        self._now = moment.timestamp() if moment is not None else None
+        self._now = _timestamp(moment)
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> MoodleEmulator:
@@ -157,15 +164,16 @@ class MoodleEmulator:
             if fault is not None and fault.kind == "exception":
                 injected = WSError("moodle_exception", "emulatorinjectedfault",
                                    "Injected fault (emulator)")
+            response = None
             if fault is None or fault.kind == "exception":
-                _, nparams, response = self.dispatcher.handle(params, self.siteurl, injected)
-            else:
-                nparams, response = len(params), None
+                response = self.dispatcher.handle(params, self.siteurl, injected)[2]
             self.call_counts[function or ""] += 1
         if self.config.latency_ms:
             time.sleep(self.config.latency_ms / 1000.0)
         with self._lock:
-            self.call_log.append((function or "", nparams, time.perf_counter() - started))
+            # params_count: the key=value pairs sent, what max_input_vars counts.
+            npairs = len(query) + len(form)
+            self.call_log.append((function or "", npairs, time.perf_counter() - started))
         if fault is not None and fault.kind == "http500":
             return Outcome("response", Response(500, b"", "text/html"))
         if fault is not None and fault.kind == "drop":

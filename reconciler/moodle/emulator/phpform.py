@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from email.parser import BytesParser
+from email.policy import default
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -11,6 +13,22 @@ _SEGMENT = re.compile(r"\[([^\]]*)\]")
 
 def parse_pairs(body: str) -> list[tuple[str, str]]:
     return parse_qsl(body, keep_blank_values=True)
+
+
+def parse_multipart(body: bytes, content_type: str) -> list[tuple[str, str]]:
+    """multipart/form-data fields (PHP fills $_POST from those too); files are ignored."""
+    message = BytesParser(policy=default).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+    )
+    pairs = []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if name is None or part.get_filename() is not None:
+            continue
+        payload = part.get_payload(decode=True) or b""
+        pairs.append((str(name), payload.decode(part.get_content_charset() or "utf-8",
+                                                "replace")))
+    return pairs
 
 
 def truncate(pairs: list[tuple[str, str]], max_input_vars: int) -> list[tuple[str, str]]:

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from .phpform import parse_pairs
+from .phpform import parse_multipart, parse_pairs
 
 if TYPE_CHECKING:
     from .emulator import MoodleEmulator
@@ -51,9 +51,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         ctype = self.headers.get("Content-Type", "")
         # PHP fills $_POST only from form bodies; a JSON body is ignored.
-        form = body.decode("utf-8", "replace") if "application/x-www-form-urlencoded" in ctype \
-            else ""
-        outcome = self.server.emulator.process(parse_pairs(url.query), parse_pairs(form))
+        if "application/x-www-form-urlencoded" in ctype:
+            form = parse_pairs(body.decode("utf-8", "replace"))
+        elif "multipart/form-data" in ctype:
+            form = parse_multipart(body, ctype)
+        else:
+            form = []
+        outcome = self.server.emulator.process(parse_pairs(url.query), form)
         if outcome.kind == "drop":
             self.close_connection = True
             return

@@ -190,7 +190,9 @@ def update_instance(call: Call, params: dict[str, Any]) -> dict[str, Any]:
                 "data": [shown]}
     changes: dict[str, Any] = {}
     if p.get("name"):
-        changes["name"] = p["name"]  # an empty name leaves the name unchanged
+        changes["name"] = p["name"]
+    elif "name" in p and not call.config.plugin_quirks:
+        changes["name"] = ""  # the 4.0 fork resets to the generated name; v3.3.3 ignores it
     if "status" in p:
         changes["status"] = p["status"]
     if "roleid" in p and p["roleid"] != enrol.roleid:

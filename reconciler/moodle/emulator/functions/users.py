@@ -173,7 +173,8 @@ def delete_users(call: Call, params: dict[str, Any]) -> None:
             sync.member_removed(state, cohortid, userid, sync.UNENROL)
         for (enrolid, uid) in [k for k in state.user_enrolments if k[1] == userid]:
             sync.unenrol_user(state, state.enrols[enrolid], uid)
-        state.update_user(user, deleted=1)
+        # delete_user() frees the username: it becomes "<email>.<time>".
+        state.update_user(user, deleted=1, username=f"{user.email}.{call.now}")
 
 
 _FIELD_TYPES = {"id": "int", "idnumber": "raw", "username": "username", "email": "raw_trimmed"}
