@@ -70,7 +70,7 @@ def _php_export(value: Any) -> str:
     return str(value)
 
 
-def missing_record(table: str, where: str, params: list[Any]) -> WSError:
+def missing_record(table: str, where: str, params: list[Any], fields: str = "*") -> WSError:
     """dml_missing_record_exception with the SQL Moodle puts in debuginfo."""
     code = "invaliduser" if table == "user" else "invalidrecord"
     message = (
@@ -79,7 +79,7 @@ def missing_record(table: str, where: str, params: list[Any]) -> WSError:
         else f"Can't find data record in database table {table}."
     )
     exported = "".join(f"  {i} => {_php_export(v)},\n" for i, v in enumerate(params))
-    debuginfo = f"SELECT * FROM {{{table}}} WHERE {where}\n[array (\n{exported})]"
+    debuginfo = f"SELECT {fields} FROM {{{table}}} WHERE {where}\n[array (\n{exported})]"
     return WSError("dml_missing_record_exception", code, message, debuginfo)
 
 

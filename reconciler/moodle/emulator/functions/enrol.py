@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import sync
-from ..errors import WSError, invalid_parameter, missing_record, missing_user, moodle_error
+from ..errors import WSError, invalid_parameter, missing_record, moodle_error
 from ..model import COURSE_ASSIGNABLE_ROLES, ROLES, Course
 from ..params import Multiple, Single, Value, dflt, opt
 from ..state import State
@@ -159,7 +159,7 @@ def manual_enrol_users(call: Call, params: dict[str, Any]) -> None:
             raise moodle_error("wsnoinstance", "Manual enrolment plugin instance doesn't exist "
                                f"or is disabled for the course (id = {courseid})")
         if state.live_user(userid) is None:
-            raise missing_user(userid)
+            raise missing_record("user", "id = ?", [userid])  # core_user::get_user(MUST_EXIST)
         sync.enrol_user(state, manual[0], userid, roleid, item.get("timestart", 0),
                         item.get("timeend", 0), 1 if item.get("suspend") else 0)
 
@@ -173,11 +173,12 @@ def manual_unenrol_users(call: Call, params: dict[str, Any]) -> None:
     state = call.state
     for item in params["enrolments"]:
         courseid, userid = item["courseid"], item["userid"]
-        require_course(state, courseid)
+        if courseid not in state.courses:  # context_course::instance(MUST_EXIST)
+            raise missing_record("course", "id = ?", [courseid], "id,category")
         manual = state.course_instances(courseid, "manual")
         if not manual:
             raise moodle_error("wsnoinstance", "Manual enrolment plugin instance doesn't exist "
                                f"or is disabled for the course (id = {courseid})")
         if state.live_user(userid) is None:
-            raise missing_user(userid)
+            raise missing_record("user", "id = ?", [userid])
         sync.unenrol_user(state, manual[0], userid)
