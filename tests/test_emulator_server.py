@@ -183,3 +183,13 @@ def test_get_and_multipart_requests() -> None:
         # A JSON body is ignored by PHP: no token (and no format: XML) reaches the server.
         text = requests.post(emu.url + ENDPOINT, json=query, timeout=5).text
         assert "<ERRORCODE>invalidtoken</ERRORCODE>" in text
+
+
+def test_xml_lists_unset_optional_keys_as_null() -> None:
+    """As recorded for get_site_info: XML walks the return description, JSON drops them."""
+    with started() as emu:
+        text = ws(emu.url, "core_webservice_get_site_info", fmt=None)
+        assert '<KEY name="usersessionscount"><VALUE null="null"/>\n</KEY>' in text
+        assert "usersessionscount" not in ws(emu.url, "core_webservice_get_site_info")
+        assert ws(emu.url, "core_cohort_delete_cohorts", {"cohortids": [1]}, fmt=None) == (
+            '<?xml version="1.0" encoding="UTF-8" ?>\n<RESPONSE>\n</RESPONSE>\n')

@@ -8,7 +8,7 @@ from typing import Any
 
 from .config import EmulatorConfig
 from .errors import WSError, invalid_parameter, missing_record
-from .formatting import Formatter, xml_error, xml_response
+from .formatting import Formatter, strip_absent, xml_error, xml_response
 from .functions import REGISTRY, SERVICE_ORDER
 from .functions.base import KNOWN_ELSEWHERE, Call
 from .params import validate
@@ -62,7 +62,7 @@ class Dispatcher:
         except WSError as exc:
             return function, len(fparams), self._error(exc, restformat)
         if restformat == "json":
-            body = json.dumps(result).encode()
+            body = json.dumps(strip_absent(result)).encode()
             return function, len(fparams), Response(200, body, "application/json")
         return function, len(fparams), Response(200, xml_response(result).encode(),
                                                  "application/xml; charset=utf-8")

@@ -5,6 +5,25 @@ from __future__ import annotations
 import re
 from typing import Any
 
+
+class _Absent:
+    """A declared optional key left unset: absent from JSON, <VALUE null="null"/> in XML."""
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT = _Absent()
+
+
+def strip_absent(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: strip_absent(v) for k, v in value.items() if v is not ABSENT}
+    if isinstance(value, list):
+        return [strip_absent(v) for v in value]
+    return value
+
+
 _BARE_AMP = re.compile(r"&(?!(?:#[0-9]+|#x[0-9a-fA-F]+|[a-zA-Z][a-zA-Z0-9]*);)")
 _TAG = re.compile(r"<[^>]*>")
 
@@ -44,7 +63,7 @@ def _xml_value(value: Any) -> str:
         return f"<SINGLE>\n{keys}</SINGLE>\n"
     if isinstance(value, list):
         return "<MULTIPLE>\n" + "".join(_xml_value(v) for v in value) + "</MULTIPLE>\n"
-    if value is None:
+    if value is None or value is ABSENT:
         return '<VALUE null="null"/>\n'
     if isinstance(value, bool):
         return f"<VALUE>{1 if value else 0}</VALUE>\n"

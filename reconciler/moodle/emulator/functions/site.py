@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from ..formatting import ABSENT
 from ..params import DEFAULT, Multiple, Value, dflt
 from .base import CORE_VERSION, Call, function_version, wsfunction
 
@@ -46,6 +47,7 @@ def get_site_info(call: Call, params: dict[str, Any]) -> dict[str, Any]:
         "userquota": 0,
         "usermaxuploadfilesize": -1,
         "userhomepage": 1,
+        "userhomepageurl": ABSENT,
         "userprivateaccesskey": key,
         "siteid": 1,
         "sitecalendartype": "gregorian",
@@ -53,5 +55,6 @@ def get_site_info(call: Call, params: dict[str, Any]) -> dict[str, Any]:
         "userissiteadmin": True,
         "theme": "boost",
         "limitconcurrentlogins": 0,
+        "usersessionscount": ABSENT,  # only with limitconcurrentlogins
         "policyagreed": 0,
     }
