@@ -95,13 +95,14 @@ def test_html_escaping_by_function_and_raw_setting() -> None:
 
 
 def test_max_input_vars_truncates_silently() -> None:
-    # 3 header pairs + 4 pairs per member: a limit of 11 keeps exactly two members.
-    with started(max_input_vars=11) as emu:
+    # PHP keeps max_input_vars + 1 pairs (recorded off-by-one). 3 header pairs + 4 pairs per
+    # member: a limit of 10 keeps exactly two members, and the call succeeds.
+    with started(max_input_vars=10) as emu:
         assert ws(emu.url, "core_cohort_add_cohort_members", members(5)) == {"warnings": []}
         got = ws(emu.url, "core_cohort_get_cohort_members",
                  {"cohortids": [min(emu.state.cohorts)]})
         assert len(got[0]["userids"]) == 2
-        emu.set_config(max_input_vars=13)  # the cut now falls inside the third member
+        emu.set_config(max_input_vars=12)  # the cut now falls inside the third member
         assert ws(emu.url, "core_cohort_add_cohort_members", members(5, 3))["errorcode"] == \
             "invalidparameter"
         assert emu.call_log[-1][1] == 3 + 4 * 5  # pairs sent; PHP kept only 13 of them
@@ -193,3 +194,32 @@ def test_xml_lists_unset_optional_keys_as_null() -> None:
         assert "usersessionscount" not in ws(emu.url, "core_webservice_get_site_info")
         assert ws(emu.url, "core_cohort_delete_cohorts", {"cohortids": [1]}, fmt=None) == (
             '<?xml version="1.0" encoding="UTF-8" ?>\n<RESPONSE>\n</RESPONSE>\n')
+
+
+def test_max_input_vars_as_recorded_at_10000() -> None:
+    """OBSERVED 6.8: 2600 members (10400 fields) against max_input_vars=10000."""
+    site = {"users": [{"username": f"m{i}", "firstname": "F", "lastname": "L",
+                       "email": f"m{i}@example.org"} for i in range(2600)],
+            "cohorts": [{"idnumber": "BIG", "name": "Big", "members": []}]}
+    emu = MoodleEmulator(EmulatorConfig(token="T"))
+    emu.seed(site)
+    with emu:
+        cohort = min(emu.state.cohorts)
+        body = flatten({"members": [{"cohorttype": {"type": "id", "value": cohort},
+                                     "usertype": {"type": "username", "value": f"m{i}"}}
+                                    for i in range(2600)]})
+        header = [("wstoken", "T"), ("wsfunction", "core_cohort_add_cohort_members"),
+                  ("moodlewsrestformat", "json")]
+
+        def post(data: list[tuple[str, str]], query: list[tuple[str, str]] | None = None):
+            return requests.post(emu.url + ENDPOINT, data=data, params=query, timeout=30).json()
+
+        def size() -> int:
+            return len(emu.state.cohort_members[cohort])
+
+        assert post(header + body)["errorcode"] == "invalidparameter"  # member 2499 cut
+        assert post(body, header)["errorcode"] == "invalidparameter"  # query counted apart
+        assert size() == 0
+        settings = [("moodlewssettingfilter", "false"), ("moodlewssettingfileurl", "true")]
+        assert post(header + settings + body) == {"warnings": []}
+        assert size() == 2499  # the last 101 members were silently dropped

@@ -28,11 +28,7 @@ def create_categories(call: Call, params: dict[str, Any]) -> list[dict[str, Any]
     for item in params["categories"]:
         parent = item["parent"]
         if parent and parent not in state.categories:
-            raise moodle_error(
-                "errorcatcontextnotvalid",
-                f"You cannot execute functions in the category context (category id:{parent})."
-                " The context error message was: Invalid parameter value detected",
-            )
+            raise moodle_error("unknowcategory", "Category not known!")
         idnumber = item.get("idnumber", "")
         if idnumber and idnumber in state.category_by_idnumber:
             raise moodle_error("categoryidnumbertaken",
