@@ -325,14 +325,33 @@ def test_emulator_fault_on_read_is_retried(emu: Any, kind: str) -> None:
 
 @pytest.mark.parametrize("kind", ["http500", "drop", "timeout"])
 def test_emulator_fault_on_write_is_not_retried(emu: Any, kind: str) -> None:
+    # delete_cohorts has no re-read proof: whatever the failure, it is sent exactly once.
     with MoodleClient(emu.url, "T", timeout=0.5, backoff=0.01) as client:
-        cohort, user = _fault_ids(emu, client)
-        emu.inject_fault(kind, "core_cohort_delete_cohort_members")
+        cohort, _ = _fault_ids(emu, client)
+        emu.inject_fault(kind, "core_cohort_delete_cohorts")
         emu.reset_counters()
         with pytest.raises((errors.MoodleHTTPError, errors.MoodleUnavailable)):
-            client.delete_cohort_members([(cohort, user)])
+            client.delete_cohorts([cohort])
         time.sleep(0.6 if kind == "timeout" else 0)
-    assert emu.call_counts["core_cohort_delete_cohort_members"] == 1
+    assert emu.call_counts["core_cohort_delete_cohorts"] == 1
+
+
+@pytest.mark.parametrize(("kind", "sent"), [("http500", 2), ("drop", 2), ("timeout", 1)])
+def test_emulator_fault_on_member_write_is_resent_only_when_proven_absent(
+    emu: Any, kind: str, sent: int
+) -> None:
+    with MoodleClient(emu.url, "T", timeout=0.5, backoff=0.01) as client:
+        cohort, user = _fault_ids(emu, client)
+        emu.inject_fault(kind, "core_cohort_delete_cohort_members")  # fails before applying
+        emu.reset_counters()
+        if kind == "timeout":  # may still be running server-side: never re-read nor resent
+            with pytest.raises(errors.MoodleUnavailable):
+                client.delete_cohort_members([(cohort, user)])
+            time.sleep(0.6)
+        else:
+            client.delete_cohort_members([(cohort, user)])
+            assert client.get_cohort_members([cohort]) == {cohort: []}
+    assert emu.call_counts["core_cohort_delete_cohort_members"] == sent
 
 
 def test_emulator_ambiguous_add_cohort_sync_is_verified_by_rereading(emu: Any) -> None:

@@ -19,7 +19,7 @@ import pytest
 
 from reconciler.moodle import errors
 from reconciler.moodle.client import MoodleClient
-from reconciler.moodle.types import NewUser
+from reconciler.moodle.types import ManualEnrolment, NewUser
 
 TOKEN = "s3cr3t-t0ken+/=&value"
 
@@ -202,18 +202,66 @@ def test_read_gives_up_after_read_retries(site: Site) -> None:
 
 def test_write_500_is_not_retried(site: Site) -> None:
     site.reply = lambda f, p, n: (500, "boom", 0)
-    with client_for(site) as client, pytest.raises(errors.MoodleHTTPError) as info:
-        client.add_cohort_members([(1, 2)])
-    assert info.value.status == 500
-    assert len(site.requests) == 1
+    with client_for(site) as client:
+        for write in (lambda: client.add_cohort_members([(1, 2)]),
+                      lambda: client.delete_cohorts([7]),
+                      lambda: client.manual_enrol([ManualEnrolment(5, 2, 3, timeend=99)])):
+            with pytest.raises(errors.MoodleHTTPError) as info:
+                write()
+            assert info.value.status == 500
+    assert site.count("core_cohort_add_cohort_members") == 1
+    assert site.count("core_cohort_delete_cohorts") == 1
+    assert site.count("enrol_manual_enrol_users") == 1
+
+
+class MemberStore:
+    """A stateful fake for cohort members, to lose answers after or before committing."""
+
+    def __init__(self, fail_add: str) -> None:
+        self.members: set[tuple[int, int]] = set()
+        self.fail_add = fail_add  # "after-commit" | "before-commit" | "timeout"
+
+    def __call__(self, function: str, pairs: list[tuple[str, str]], n: int) -> Reply:
+        if function == "core_cohort_get_cohort_members":
+            ids = [int(v) for k, v in pairs if k.startswith("cohortids")]
+            return 200, [{"cohortid": c, "userids": sorted(u for cc, u in self.members
+                                                           if cc == c)} for c in ids], 0
+        vals = [int(v) for k, v in pairs if k.endswith("][value]")]
+        batch = set(zip(vals[::2], vals[1::2], strict=True))
+        if n == 1 and self.fail_add == "before-commit":
+            return 500, "", 0
+        self.members |= batch
+        if n == 1 and self.fail_add == "after-commit":
+            return 500, "", 0
+        if n == 1 and self.fail_add == "timeout":
+            return 200, {"warnings": []}, 1.0
+        return 200, {"warnings": []}, 0
+
+
+def test_write_answer_lost_after_commit_is_recognised_by_rereading(site: Site) -> None:
+    site.reply = store = MemberStore("after-commit")
+    with client_for(site) as client:
+        assert client.add_cohort_members([(1, 2), (1, 3)]) == []
+    assert site.count("core_cohort_add_cohort_members") == 1  # not resent
+    assert site.count("core_cohort_get_cohort_members") == 1
+    assert store.members == {(1, 2), (1, 3)}
+
+
+def test_write_failed_before_commit_is_resent_after_rereading(site: Site) -> None:
+    site.reply = store = MemberStore("before-commit")
+    with client_for(site) as client:
+        assert client.add_cohort_members([(1, 2), (1, 3)]) == []
+    assert site.count("core_cohort_add_cohort_members") == 2  # proven absent, then resent
+    assert store.members == {(1, 2), (1, 3)}
 
 
 def test_write_timeout_is_not_retried(site: Site) -> None:
-    site.reply = lambda f, p, n: (200, {"warnings": []}, 1.0)
+    # The server may still be working after a timeout: no re-read races it, nothing is resent.
+    site.reply = MemberStore("timeout")
     with client_for(site, timeout=0.3) as client:
         with pytest.raises(errors.MoodleUnavailable) as info:
             client.add_cohort_members([(1, 2)])
-        assert info.value.maybe_applied
+        assert info.value.maybe_applied and info.value.timed_out
         time.sleep(0.8)  # let the slow request finish to be sure no second one comes
     assert len(site.requests) == 1
 

@@ -631,3 +631,39 @@ def test_update_users_like_write_unknown_function_is_not_retried() -> None:
     with pytest.raises(errors.MoodleHTTPError):
         client.call("core_user_update_users", {"users": [{"id": 62, "suspended": 1}]})
     assert len(session.bodies) == 1
+
+
+def test_create_cohorts_answer_lost_is_recovered_from_a_reread() -> None:
+    existing = [{"id": 40, "name": "A", "idnumber": "X-A", "description": "",
+                 "descriptionformat": 1, "visible": True, "theme": "", "customfields": []},
+                {"id": 41, "name": "B", "idnumber": "X-B", "description": "",
+                 "descriptionformat": 1, "visible": True, "theme": "", "customfields": []}]
+    client, session = make([FakeResponse("", 500), existing])
+    created = client.create_cohorts([NewCohort("B", "X-B"), NewCohort("A", "X-A")])
+    assert [c["id"] for c in created] == [41, 40] and "customfields" not in created[0]
+    assert [b[1][1] for b in session.bodies] == ["core_cohort_create_cohorts",
+                                                 "core_cohort_get_cohorts"]
+    # Only some present: cannot tell, so the original error is raised and nothing resent.
+    client, session = make([FakeResponse("", 500), existing[:1]])
+    with pytest.raises(errors.MoodleHTTPError):
+        client.create_cohorts([NewCohort("A", "X-A"), NewCohort("C", "X-C")])
+    assert len(session.bodies) == 2
+
+
+def test_create_users_failed_before_commit_is_resent() -> None:
+    client, session = make([FakeResponse("", 502), [], [{"id": 9, "username": "neo"}]])
+    assert client.create_users([NewUser("neo", "N", "O", "neo@x.example")]) == [
+        {"id": 9, "username": "neo"}]
+    assert [b[1][1] for b in session.bodies] == [
+        "core_user_create_users", "core_user_get_users_by_field", "core_user_create_users"]
+
+
+def test_timeout_or_504_on_a_write_is_never_reread_nor_resent() -> None:
+    client, session = make([FakeResponse("", 504)])
+    with pytest.raises(errors.MoodleHTTPError):
+        client.create_users([NewUser("neo", "N", "O", "neo@x.example")])
+    client2, session2 = make([requests.exceptions.ReadTimeout("slow")])
+    with pytest.raises(errors.MoodleUnavailable) as info:
+        client2.add_cohort_sync(3, 2, 5)
+    assert info.value.timed_out and info.value.maybe_applied
+    assert len(session.bodies) == 1 and len(session2.bodies) == 1

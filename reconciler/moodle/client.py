@@ -95,6 +95,10 @@ CORE_FUNCTIONS: tuple[str, ...] = (
 
 _USER_FIELDS = ("id", "idnumber", "username", "email")
 
+# Outcomes of a re-read after a write failed ambiguously (see MoodleClient._batched).
+APPLIED, RESEND, UNKNOWN = "applied", "resend", "unknown"
+Recover = Callable[[list[Mapping[str, Any]]], tuple[str, Any]]
+
 # Smallest request a read is split into to use the concurrent pool (see _batched).
 READ_SPLIT_MIN_FIELDS = 100
 
@@ -171,11 +175,16 @@ class MoodleClient:
         list_key: str,
         items: Sequence[Mapping[str, Any]],
         fixed: Mapping[str, Any] | None = None,
+        recover: Recover | None = None,
     ) -> list[tuple[list[int], Any]]:
         """Send ``items`` under ``list_key`` in as few requests as fit; answers per batch.
 
         On failure the raised MoodleError carries ``committed_items``/``unsent_items`` as
         indices into ``items`` (for reads they only say which batches answered).
+
+        ``recover`` (writes only) is asked, after a failure that may or may not have
+        committed (lost answer, 5xx), to re-read the batch's items: it answers APPLIED with
+        the answer to return, RESEND when sending again is provably harmless, or UNKNOWN.
         """
         if not items:
             return []
@@ -195,7 +204,21 @@ class MoodleClient:
             pairs = list(fixed_pairs)
             for n, i in enumerate(indices):
                 pairs.extend(encode_item(list_key, n, items[i]))
-            return self.transport.call(function, pairs, is_read=read)
+            try:
+                return self.transport.call(function, pairs, is_read=read)
+            except (MoodleUnavailable, MoodleHTTPError) as err:
+                if recover is None or not _ambiguous(err):
+                    raise
+                outcome, answer = self._recover(function, recover, [items[i] for i in indices])
+                if outcome == APPLIED:
+                    log.warning("moodle %s: answer lost, but a re-read shows the %d items "
+                                "applied", function, len(indices))
+                    return answer
+                if outcome == RESEND:
+                    log.warning("moodle %s: a re-read shows the %d items not applied; "
+                                "sending them again", function, len(indices))
+                    return self.transport.call(function, pairs, is_read=read)
+                raise
 
         if len(batches) > 1:
             log.debug("moodle %s: %d items in %d requests", function, len(items), len(batches))
@@ -209,6 +232,15 @@ class MoodleClient:
                 err.committed_items, err.unsent_items = [], []
             raise
         return list(zip(batches, answers, strict=True))
+
+    def _recover(self, function: str, recover: Recover, batch: list[Mapping[str, Any]]
+                 ) -> tuple[str, Any]:
+        try:
+            return recover(batch)
+        except MoodleError as err:
+            log.warning("moodle %s: could not re-read to check a failed write: %s",
+                        function, err)
+            return UNKNOWN, None
 
     def _batched_tolerant(
         self,
@@ -290,7 +322,25 @@ class MoodleClient:
     def create_cohorts(self, cohorts: Sequence[NewCohort]) -> list[dict[str, Any]]:
         """Created cohorts (id, name, idnumber…) in input order. Each request is atomic."""
         items = [c.to_params() for c in cohorts]
-        return self._flat(self._batched("core_cohort_create_cohorts", "cohorts", items))
+        return self._flat(self._batched("core_cohort_create_cohorts", "cohorts", items,
+                                        recover=self._recover_new_cohorts))
+
+    def _recover_new_cohorts(self, batch: list[Mapping[str, Any]]) -> tuple[str, Any]:
+        # A batch is atomic: all its idnumbers now exist with the requested names (applied)
+        # or none does (not applied). Empty idnumbers cannot be told apart.
+        wanted = [(str(c["idnumber"]), str(c["name"])) for c in batch]
+        if any(not idnumber for idnumber, _ in wanted):
+            return UNKNOWN, None
+        present = {(str(c["idnumber"]), str(c["name"])): c for c in self.get_cohorts()}
+        idnumbers = {idnumber for idnumber, _ in present}
+        if all(w in present for w in wanted):
+            keys = ("id", "name", "idnumber", "description", "descriptionformat", "visible",
+                    "theme")
+            return APPLIED, [{k: present[w][k] for k in keys if k in present[w]}
+                             for w in wanted]
+        if not any(idnumber in idnumbers for idnumber, _ in wanted):
+            return RESEND, None
+        return UNKNOWN, None
 
     def update_cohorts(self, cohorts: Sequence[Mapping[str, Any]]) -> None:
         """Full rewrite of each cohort: ``id``, ``categorytype`` ({type, value}), ``name`` and
@@ -317,14 +367,29 @@ class MoodleClient:
             for c, u in members
         ]
         warnings: list[dict[str, Any]] = []
-        for _, answer in self._batched("core_cohort_add_cohort_members", "members", items):
+        answers = self._batched("core_cohort_add_cohort_members", "members", items,
+                                recover=partial(self._recover_members, adding=True))
+        for _, answer in answers:
             warnings.extend((answer or {}).get("warnings") or [])
         return warnings
 
     def delete_cohort_members(self, members: Iterable[tuple[int, int]]) -> None:
         """Remove (cohort id, user id) pairs; a non-member is not an error."""
         items = [{"cohortid": int(c), "userid": int(u)} for c, u in members]
-        self._batched("core_cohort_delete_cohort_members", "members", items)
+        self._batched("core_cohort_delete_cohort_members", "members", items,
+                      recover=partial(self._recover_members, adding=False))
+
+    def _recover_members(self, batch: list[Mapping[str, Any]], *, adding: bool
+                         ) -> tuple[str, Any]:
+        # Re-adding a member only yields a warning and deleting a non-member is a no-op,
+        # so resending is harmless; the re-read just avoids it when the batch went through.
+        pairs = [(int(m["cohorttype"]["value"]), int(m["usertype"]["value"])) if adding
+                 else (int(m["cohortid"]), int(m["userid"])) for m in batch]
+        current = self.get_cohort_members({c for c, _ in pairs}, ignore_missing=True)
+        done = all((u in current.get(c, ())) == adding for c, u in pairs)
+        if done:
+            return APPLIED, ({"warnings": []} if adding else None)
+        return RESEND, None
 
     def get_cohort_members(
         self, cohort_ids: Iterable[int], *, ignore_missing: bool = False
@@ -379,7 +444,18 @@ class MoodleClient:
     def create_users(self, users: Sequence[NewUser]) -> list[dict[str, Any]]:
         """Created users ``[{id, username}]`` in input order."""
         items = [u.to_params() for u in users]
-        return self._flat(self._batched("core_user_create_users", "users", items))
+        return self._flat(self._batched("core_user_create_users", "users", items,
+                                        recover=self._recover_new_users))
+
+    def _recover_new_users(self, batch: list[Mapping[str, Any]]) -> tuple[str, Any]:
+        names = [str(u["username"]) for u in batch]
+        found = {str(u.get("username")): int(u["id"])
+                 for u in self.get_users_by_field("username", names, skip_invalid=False)}
+        if all(n in found for n in names):
+            return APPLIED, [{"id": found[n], "username": n} for n in names]
+        if not found:
+            return RESEND, None
+        return UNKNOWN, None
 
     def delete_users(self, ids: Iterable[int]) -> None:
         self._batched("core_user_delete_users", "userids", _unique(int(i) for i in ids))
@@ -523,8 +599,9 @@ class MoodleClient:
 
         ``groupid`` 0 = none, -1 = create "<cohort> cohort". The original plugin ignores
         ``status`` on add (OBSERVED, seq 131), so a disabled instance is created and then
-        disabled with an update. If the add fails in a way that may have committed, the
-        course's instances are re-read: found means done, absent means it is safe to resend.
+        disabled with an update. If the add ended without an answer (5xx, dropped connection;
+        not a timeout, which may still be running), the course's instances are re-read:
+        found means done, absent means it is safe to resend (the plugin refuses duplicates).
         """
         params = {"instance": {
             "courseid": int(courseid), "cohortid": int(cohortid), "roleid": int(roleid),
@@ -535,11 +612,13 @@ class MoodleClient:
         try:
             answer = self.call("local_ws_enrolcohort_add_instance", params)
         except (MoodleUnavailable, MoodleHTTPError) as err:
-            if isinstance(err, MoodleHTTPError) and err.status < 500:
+            if not _ambiguous(err):
                 raise
-            if isinstance(err, MoodleUnavailable) and not err.maybe_applied:
-                raise
-            existing = self._find_sync(courseid, cohortid, roleid)
+            try:
+                existing = self._find_sync(courseid, cohortid, roleid)
+            except MoodleError as read_err:
+                log.warning("moodle add_cohort_sync: could not re-read: %s", read_err)
+                raise err from None
             if existing is not None:
                 log.warning("moodle add_cohort_sync: answer lost but instance %d exists",
                             existing.id)
@@ -582,6 +661,15 @@ class MoodleClient:
         answer = self.call("local_ws_enrolcohort_delete_instance",
                            {"instance": {"id": int(instance_id)}})
         return _instance_from_data(answer)
+
+
+def _ambiguous(err: MoodleError) -> bool:
+    """Did the request reach Moodle and end without an answer, so that a re-read now tells
+    whether it committed? Not after a timeout or a 504: PHP may still be running it (a
+    re-read could race the commit), so those stay unresolved."""
+    if isinstance(err, MoodleUnavailable):
+        return err.maybe_applied and not err.timed_out
+    return isinstance(err, MoodleHTTPError) and err.status in (500, 502, 503)
 
 
 def _added(answer: Any) -> tuple[int, int]:

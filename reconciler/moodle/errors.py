@@ -124,19 +124,23 @@ class MoodleUnavailable(MoodleError):
 
     ``maybe_applied`` is False only when the request provably never reached the server
     (connection refused or connect timeout); a write failing with True may have committed.
+    ``timed_out`` means no answer came in time: the server may *still* be working on it.
     """
 
     def __init__(self, message: str, function: str | None = None, *,
-                 maybe_applied: bool = True) -> None:
+                 maybe_applied: bool = True, timed_out: bool = False) -> None:
         self.maybe_applied = maybe_applied
+        self.timed_out = timed_out
         super().__init__("unavailable", message, function)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_unavailable, (self.message, self.function, self.maybe_applied))
+        return (_rebuild_unavailable,
+                (self.message, self.function, self.maybe_applied, self.timed_out))
 
 
-def _rebuild_unavailable(message: str, function: str | None, maybe: bool) -> MoodleUnavailable:
-    return MoodleUnavailable(message, function, maybe_applied=maybe)
+def _rebuild_unavailable(message: str, function: str | None, maybe: bool,
+                         timed_out: bool = False) -> MoodleUnavailable:
+    return MoodleUnavailable(message, function, maybe_applied=maybe, timed_out=timed_out)
 
 
 class MoodleProtocolError(MoodleError):

@@ -205,6 +205,7 @@ class Transport:
                     MoodleUnavailable(
                         self.redact(f"{type(exc).__name__}: {exc}"), function,
                         maybe_applied=not _never_sent(exc),
+                        timed_out=isinstance(exc, requests.exceptions.ReadTimeout),
                     ),
                     transient=True,
                     never_sent=_never_sent(exc),
