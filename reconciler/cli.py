@@ -11,10 +11,12 @@ import click
 from .clock import today_in_paris
 from .demo import demo_command
 from .diagnostics import render_json, render_text
+from .gitchanges import GitError
 from .moodle.emulator.cli import emulator
 from .plan_cli import apply_command, approve_command, plan_command
 from .sources.cli import sources
 from .validate import validate_tree
+from .workflow_cli import expiring, mr_note
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -45,15 +47,28 @@ def _today(value: str | None) -> dt.date:
 @click.option(
     "--today", metavar="YYYY-MM-DD", help="Check dates as if today were this day (Europe/Paris)."
 )
+@click.option(
+    "--changed-since",
+    metavar="REF",
+    help="Git reference of the target branch: entries added since then must not be expired.",
+)
 @click.pass_context
 def validate(
-    ctx: click.Context, paths: tuple[Path, ...], fmt: str, strict: bool, today: str | None
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    fmt: str,
+    strict: bool,
+    today: str | None,
+    changed_since: str | None,
 ) -> None:
     """Check declarations: schemas, then rules over the whole set (default: all of cohorts/)."""
     repo: Path = ctx.obj["repo"]
     if not (repo / "cohorts").is_dir():
         raise click.ClickException(f"no cohorts/ folder in {repo.resolve()} (use --repo)")
-    report = validate_tree(repo, _today(today), list(paths) or None)
+    try:
+        report = validate_tree(repo, _today(today), list(paths) or None, changed_since)
+    except GitError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(
         render_json(report.diagnostics)
         if fmt == "json"
@@ -68,6 +83,8 @@ main.add_command(plan_command)
 main.add_command(apply_command)
 main.add_command(approve_command)
 main.add_command(demo_command)
+main.add_command(mr_note)
+main.add_command(expiring)
 main.add_command(emulator)
 
 if __name__ == "__main__":  # pragma: no cover

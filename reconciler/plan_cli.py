@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -13,8 +15,9 @@ from . import exitcodes
 from .approvals import approve as record_approval
 from .desired import DeclarationErrors
 from .failsafe import tripped_report
+from .gitchanges import GitError, changed_files, focus
 from .moodle.errors import MoodleError
-from .plan import Plan
+from .plan import Action, Plan
 from .render import render_json, render_markdown, render_text
 from .runner import ConfigError, Environment, FailsafeTripped, StalePlan, apply, make_plan
 
@@ -45,6 +48,26 @@ platform_option = click.option(
 )
 
 
+def focused_report(plan: Plan, repo: Path, ref: str, render: Callable[[Plan], str]) -> str:
+    """The full summary, then only the actions that come from the files changed since ref."""
+    cohorts, courses = focus(changed_files(repo, ref))
+
+    def mine(action: Action) -> bool:
+        d = action.details
+        return action.target in cohorts or d.get("cohort") in cohorts or d.get("course") in courses
+
+    shown = dataclasses.replace(plan, actions=[a for a in plan.actions if mine(a)])
+    others = len(plan.actions) - len(shown.actions)
+    head = [
+        plan.summary(),
+        f"Focus: the changes declared since {ref} ({len(shown.actions)} of "
+        f"{len(plan.actions)} actions); {others} other action(s) come from the sources or "
+        "from drift in Moodle and are in the saved plan.",
+        "",
+    ]
+    return "\n".join(head) + render(shown)
+
+
 def _load_plan(path: Path) -> Plan:
     try:
         return Plan.from_json(json.loads(path.read_text(encoding="utf-8")))
@@ -65,6 +88,12 @@ def _load_plan(path: Path) -> Plan:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the Markdown rendering here (for merge-request notes).",
 )
+@click.option(
+    "--changed-since",
+    metavar="REF",
+    help="Focus the report on what changed since this git reference (the whole plan is "
+    "still computed and saved).",
+)
 @now_option
 @click.pass_context
 def plan_command(
@@ -73,6 +102,7 @@ def plan_command(
     fmt: str,
     out: Path | None,
     markdown_out: Path | None,
+    changed_since: str | None,
     now: str | None,
 ) -> None:
     """Show what apply would change on one platform. Exit 0 no change, 2 changes pending."""
@@ -83,7 +113,13 @@ def plan_command(
         _fail(str(exc))
     except MoodleError as exc:
         _fail(f"Moodle: {exc}")
-    click.echo(FORMATS[fmt](plan))
+    if changed_since and fmt != "json":
+        try:
+            click.echo(focused_report(plan, env.repo, changed_since, FORMATS[fmt]))
+        except GitError as exc:
+            _fail(str(exc))
+    else:
+        click.echo(FORMATS[fmt](plan))
     if out:
         out.write_text(render_json(plan) + "\n", encoding="utf-8")
     if markdown_out:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .declarations import DeclarationSet, load_declarations
 from .diagnostics import Diagnostic, sort_diagnostics
+from .gitchanges import new_entries
 from .lint import lint
 
 
@@ -26,11 +27,36 @@ class ValidationReport:
         return sum(d.severity == "warning" for d in self.diagnostics)
 
 
-def validate_tree(repo: Path, today: dt.date, paths: list[Path] | None = None) -> ValidationReport:
-    """Check the whole tree (rules need it); report only on ``paths`` when given."""
+def validate_tree(
+    repo: Path,
+    today: dt.date,
+    paths: list[Path] | None = None,
+    changed_since: str | None = None,
+) -> ValidationReport:
+    """Check the whole tree (rules need it); report only on ``paths`` when given.
+
+    With ``changed_since`` (a git reference), an entry added since then with an expiry date
+    already past is an error (``expired-new``): nobody should add what the next apply removes.
+    """
     repo = repo.resolve()
     decls = load_declarations(repo / "cohorts", repo)
     diagnostics = decls.diagnostics + (lint(decls, today) if decls.settings else [])
+    if changed_since:
+        new = new_entries(repo, changed_since, decls)
+        diagnostics = [
+            Diagnostic(
+                d.file,
+                d.line,
+                d.column,
+                "error",
+                "expired-new",
+                d.message.split(",")[0] + " but was added since "
+                f"{changed_since}; give a future date or drop the entry",
+            )
+            if d.rule == "expired" and f"{d.file}:{d.line}" in new
+            else d
+            for d in diagnostics
+        ]
     files = decls.files
     if paths:
         prefixes = [_relative(p, repo) for p in paths]

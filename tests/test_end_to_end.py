@@ -302,3 +302,40 @@ def test_declaration_error_plans_nothing(world: World) -> None:
     code, out = world.run("apply", "-p", "ecampus", "--now", NOW, "--allow-dirty")
     assert code == exitcodes.ERROR and "declarations have errors" in out
     assert world.emu.call_counts.get("core_cohort_create_cohorts", 0) == 0
+
+
+def test_plan_records_commit_and_dirty_tree_is_refused(world: World, tmp_path: Path) -> None:
+    head = git.Repo(world.repo).head.commit.hexsha
+    plan_file = tmp_path / "plan.json"
+    world.run("plan", "-p", "ecampus", "--now", NOW, "--out", str(plan_file))
+    saved = json.loads(plan_file.read_text())
+    assert (saved["commit"], saved["dirty"]) == (head, False)
+    assert saved["format_version"] == 1 and saved["digest"].startswith("sha256:")
+
+    extra = world.repo / "cohorts" / "ecampus" / "cohorts" / "man-nouveaux.yaml"
+    extra.write_text(
+        "idnumber: man-nouveaux\nname: Nouveaux\nowners: [a@b.fr]\nmembers: [e22409001]\n"
+    )
+    world.run("plan", "-p", "ecampus", "--now", NOW, "--out", str(plan_file))
+    assert json.loads(plan_file.read_text())["dirty"] is True
+    code, out = world.run("apply", "-p", "ecampus", "--now", NOW)
+    assert code == exitcodes.ERROR and "uncommitted changes" in out
+    assert world.emu.call_counts.get("core_cohort_create_cohorts", 0) == 0
+
+
+def test_changed_since_focuses_the_report_on_the_merge_request(world: World) -> None:
+    assert world.run("apply", "-p", "ecampus", "--now", NOW)[0] == exitcodes.OK
+    base = git.Repo(world.repo).head.commit.hexsha
+    world.cancel_ia("L1HIS-101", 1)  # drift from the sources, not from this merge request
+    sync_file = world.repo / "cohorts" / "ecampus" / "syncs" / "HIST-L1-MOD.yaml"
+    sync_file.write_text(
+        sync_file.read_text() + "  - cohort: etp-L1HIS-102\n    role: student\n"
+        "    reason: distance students too\n"
+    )
+    code, out = world.run("plan", "-p", "ecampus", "--now", NOW, "--changed-since", base)
+    assert code == exitcodes.CHANGES
+    lines = out.splitlines()
+    assert lines[0].startswith("Plan: 1 to add, 0 to change, 1 to remove")
+    assert lines[1].startswith(f"Focus: the changes declared since {base} (1 of 2 actions)")
+    assert "cohort sync of etp-L1HIS-102 as student" in out
+    assert "remove 1 of" not in out
