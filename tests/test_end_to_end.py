@@ -339,3 +339,20 @@ def test_changed_since_focuses_the_report_on_the_merge_request(world: World) -> 
     assert lines[1].startswith(f"Focus: the changes declared since {base} (1 of 2 actions)")
     assert "cohort sync of etp-L1HIS-102 as student" in out
     assert "remove 1 of" not in out
+
+
+def test_accounts_are_created_when_enabled(world: World) -> None:
+    platforms = world.repo / "cohorts" / "platforms.yaml"
+    doc = yaml.safe_load(platforms.read_text(encoding="utf-8"))
+    doc["platforms"]["ecampus"]["accounts"] = {"create": True, "auth": "ldap"}
+    platforms.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    git.Repo(world.repo).git.commit("-am", "create accounts")
+    newcomer = world.data.students[0].login  # first student: a member of the first VET
+    with world.client() as c:
+        c.delete_users([int(c.get_users_by_field("username", [newcomer])[0]["id"])])
+    code, out = world.run("apply", "-p", "ecampus", "--now", NOW)
+    assert code == exitcodes.OK, out
+    with world.client() as c:
+        [user] = c.get_users_by_field("username", [newcomer])
+        assert user["auth"] == "ldap"
+    assert newcomer in world.cohort_members("etp-L1HIS-101")

@@ -374,3 +374,49 @@ def test_vanished_etape_still_synced_is_emptied_not_deleted_and_deletion_counts_
     assert [c.detail for c in plan.failsafe if c.tripped and c.target == "etp-GONE-1"] == [
         "cohort deleted with its 30 members"
     ]
+
+
+def test_saved_plan_matches_its_json_schema() -> None:
+    import json
+    from pathlib import Path
+
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(
+        (Path(__file__).resolve().parent.parent / "schemas" / "plan.schema.json").read_text()
+    )
+    Draft202012Validator.check_schema(schema)
+    u = users(40)
+    want = general("etp-A-1", list(u)[:10])
+    s = sync("etp-A-1", group="G", expires=TODAY + dt.timedelta(days=3))
+    actual = actual_with(
+        u, courses={"C1": 10}, cohorts={want.idnumber: actual_cohort(1, want, list(u.values()))}
+    )
+    plan = plan_of(
+        DesiredState("ecampus", cohorts={want.idnumber: want}, syncs=[s], general_frozen=False),
+        actual,
+    )
+    assert plan.failsafe_tripped and plan.expiring
+    errors = list(Draft202012Validator(schema).iter_errors(json.loads(render_json(plan))))
+    assert errors == []
+
+
+def test_missing_accounts_are_created_when_the_platform_allows_it() -> None:
+    from reconciler.settings import AccountSettings
+    from reconciler.state import NewAccount
+
+    u = users(1)
+    want = general("etp-A-1", ["u000", "newbie", "ghost"])
+    desired = DesiredState(
+        "ecampus",
+        cohorts={want.idnumber: want},
+        accounts={"newbie": NewAccount("newbie", "New", "Bie", "n@x.fr")},
+    )
+    creating = dataclasses.replace(PLATFORM, accounts=AccountSettings(create=True, auth="cas"))
+    plan = plan_of(desired, actual_with(u), creating)
+    assert kinds(plan)[:2] == [("create_user", "newbie"), ("create_cohort", "etp-A-1")]
+    assert plan.actions[0].details["auth"] == "cas"
+    add = next(a for a in plan.actions if a.kind == "add_members")
+    assert add.details["usernames"] == ["newbie", "u000"] and add.details["userids"] == [None, 100]
+    assert plan.pending_users == ["ghost"]  # not in the directory: cannot be created
+    assert plan_of(desired, actual_with(u)).pending_users == ["ghost", "newbie"]
