@@ -150,13 +150,12 @@ def _search_context(state: State, ctx: dict[str, Any]) -> int:
         raise invalid_parameter("Missing parameters for context")
     if level == 10:
         return SYSTEM_CONTEXT
-    kinds = {40: ("coursecat", state.categories), 50: ("course", state.courses),
-             30: ("user", state.users)}
-    _, table = kinds[level]
+    tables = {40: ("course_categories", state.categories), 50: ("course", state.courses),
+              30: ("user", state.users)}
+    table_name, table = tables[level]
     row = table.get(ctx["instanceid"])
-    if row is None:
-        raise missing_record("context", "contextlevel = ? AND instanceid = ?",
-                             [level, ctx["instanceid"]])
+    if row is None:  # context_xxx::instance(MUST_EXIST) reads the instance's own table
+        raise missing_record(table_name, "id = ?", [ctx["instanceid"]])
     return row.contextid
 
 
