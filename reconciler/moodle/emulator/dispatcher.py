@@ -12,7 +12,6 @@ from .formatting import Formatter, strip_absent, xml_error, xml_response
 from .functions import REGISTRY, SERVICE_ORDER
 from .functions.base import KNOWN_ELSEWHERE, Call
 from .params import validate
-from .phpform import nest
 from .state import State
 
 RESERVED = ("wstoken", "wsfunction", "moodlewsrestformat", "moodlewssettingraw",
@@ -124,7 +123,3 @@ class Dispatcher:
             raise WSError("Error", None, f"Emulator error: {type(exc).__name__}: {exc}") from exc
         journal.commit()
         return result
-
-
-def parse_params(pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    return nest(pairs)

@@ -11,9 +11,9 @@ from typing import Any
 
 from . import sync
 from .config import EmulatorConfig
-from .dispatcher import Dispatcher, Response, parse_params
+from .dispatcher import Dispatcher, Response
 from .errors import WSError
-from .phpform import truncate
+from .phpform import nest, truncate
 from .seed import seed_state
 from .server import make_server
 from .state import State
@@ -155,8 +155,8 @@ class MoodleEmulator:
             return Outcome("response", Response(403, b"", "text/html"))
         # PHP applies max_input_vars to each of $_GET and $_POST; POST wins on merge.
         limit = self.config.max_input_vars
-        params = parse_params(truncate(query, limit))
-        params.update(parse_params(truncate(form, limit)))
+        params = nest(truncate(query, limit))
+        params.update(nest(truncate(form, limit)))
         function = params.get("wsfunction") if isinstance(params.get("wsfunction"), str) else None
         with self._lock:
             fault = self._take_fault(function)

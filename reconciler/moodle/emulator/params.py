@@ -85,15 +85,12 @@ def _php_int(value: str) -> int:
     return int(m.group(1)) if m else 0
 
 
-_PHP_TYPE_NAMES = {"int": "int", "bool": "bool", "raw": "raw", "text": "text"}
-
-
 def _check_value(spec: Value, value: Any) -> Any:
     if isinstance(value, dict):
         raise invalid_parameter("Scalar type expected, array or object received.")
     debuginfo = (
         f'Invalid external api parameter: the value is "{value}", '
-        f'the server was expecting "{_PHP_TYPE_NAMES.get(spec.type, spec.type)}" type'
+        f'the server was expecting "{spec.type}" type'
     )
     if spec.type == "bool":
         if value in ("0", "1"):

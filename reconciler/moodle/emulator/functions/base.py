@@ -102,7 +102,8 @@ SERVICE_ORDER = [
 ]
 # Functions that exist in Moodle (so they are not "invalidrecord") but are not emulated.
 KNOWN_ELSEWHERE = {"core_badges_get_user_badges"}
-PLUGIN_VERSIONS = {"enrol_manual_enrol_users": "2024100700",
+# Plugins of the standard distribution carry their own version numbers.
+COMPONENT_VERSIONS = {"enrol_manual_enrol_users": "2024100700",
                    "enrol_manual_unenrol_users": "2024100700",
                    "enrol_meta_add_instances": "2024100700",
                    "enrol_meta_delete_instances": "2024100700"}
@@ -113,4 +114,4 @@ def function_version(name: str) -> str:
         return REGISTRY[name].version
     if name.startswith("local_ws_enrolcohort_"):
         return PLUGIN_VERSION
-    return PLUGIN_VERSIONS.get(name, CORE_VERSION)
+    return COMPONENT_VERSIONS.get(name, CORE_VERSION)
