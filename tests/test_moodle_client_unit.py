@@ -667,3 +667,10 @@ def test_timeout_or_504_on_a_write_is_never_reread_nor_resent() -> None:
         client2.add_cohort_sync(3, 2, 5)
     assert info.value.timed_out and info.value.maybe_applied
     assert len(session.bodies) == 1 and len(session2.bodies) == 1
+
+
+def test_base_url_may_be_the_site_root_or_the_endpoint() -> None:
+    for url in ("http://m.test/moodle", "http://m.test/moodle/",
+                "http://m.test/moodle/webservice/rest/server.php"):
+        client = MoodleClient(url, TOKEN, session=FakeSession())
+        assert client.transport.url == "http://m.test/moodle/webservice/rest/server.php"

@@ -120,6 +120,8 @@ class Transport:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.base_url = base_url.rstrip("/")
+        if self.base_url.endswith(ENDPOINT):  # accept the endpoint URL as well as the site root
+            self.base_url = self.base_url[: -len(ENDPOINT)]
         self.url = self.base_url + ENDPOINT
         self._token = Secret(token)
         self.concurrency = concurrency
