@@ -213,10 +213,20 @@ class _Planner:
         self.remove_members(want.idnumber, have, keep=want.members | want.uncertain)
 
     def remove_members(self, idnumber: str, have: ActualCohort, keep: frozenset[str]) -> None:
+        # A member Moodle did not name (a lookup that came back short) is never removed on
+        # the strength of a missing answer: only known usernames absent from ``keep`` go.
+        unknown = sorted(uid for uid in have.members if uid not in self.actual.usernames)
+        if unknown:
+            self.warn(
+                "unidentified-members",
+                f"cohort {idnumber}: {len(unknown)} member(s) could not be identified in Moodle "
+                f"(user ids {', '.join(map(str, unknown[:10]))}); left as they are",
+                idnumber,
+            )
         gone = sorted(
-            (self.actual.usernames.get(uid, f"#{uid}"), uid)
+            (name, uid)
             for uid in have.members
-            if self.actual.usernames.get(uid) not in keep
+            if (name := self.actual.usernames.get(uid)) is not None and name not in keep
         )
         if gone:
             self.removed_members[idnumber] = gone
@@ -229,6 +239,10 @@ class _Planner:
                 userids=[u for _, u in gone],
                 size_before=len(have.members),
             )
+
+    def gone_why(self, have: ActualCohort) -> str:
+        expired = have.idnumber in self.desired.expired_cohorts
+        return "has expired" if expired else "is no longer declared"
 
     def retire_cohort(self, have: ActualCohort) -> None:
         """A managed cohort no longer declared (or expired): delete it when nothing needs it."""
@@ -262,7 +276,7 @@ class _Planner:
         if foreign:
             self.warn(
                 "cohort-kept",
-                f"cohort {have.idnumber} is no longer declared but is kept: cohort sync "
+                f"cohort {have.idnumber} {self.gone_why(have)} but is kept: cohort sync "
                 f"instance(s) {', '.join(str(i.id) for i in foreign)} that the reconciler does not "
                 "own still use it (deleting it would unenrol their users)",
                 have.idnumber,
@@ -271,7 +285,7 @@ class _Planner:
         if users and (self.platform.sync_policy.on_removal == "disable" or declared_elsewhere):
             self.warn(
                 "cohort-kept",
-                f"cohort {have.idnumber} is no longer declared but is kept: the reconciler's own "
+                f"cohort {have.idnumber} {self.gone_why(have)} but is kept: the reconciler's own "
                 "(disabled) sync instances still use it, and deleting the cohort would delete them "
                 "and unenrol their users; remove those instances in Moodle, or set "
                 "sync_policy.on_removal: delete",

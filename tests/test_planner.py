@@ -420,3 +420,12 @@ def test_missing_accounts_are_created_when_the_platform_allows_it() -> None:
     assert add.details["usernames"] == ["newbie", "u000"] and add.details["userids"] == [None, 100]
     assert plan.pending_users == ["ghost"]  # not in the directory: cannot be created
     assert plan_of(desired, actual_with(u)).pending_users == ["ghost", "newbie"]
+
+
+def test_members_moodle_did_not_identify_are_never_removed() -> None:
+    u = users(3)
+    want = general("etp-A-1", ["u000"])
+    actual = actual_with(u, cohorts={want.idnumber: actual_cohort(1, want, [100, 101, 999])})
+    plan = plan_of(DesiredState("ecampus", cohorts={want.idnumber: want}), actual)
+    assert [(a.kind, a.details["userids"]) for a in plan.actions] == [("remove_members", [101])]
+    assert [w.code for w in plan.warnings] == ["unidentified-members"]
