@@ -356,3 +356,13 @@ def test_accounts_are_created_when_enabled(world: World) -> None:
         [user] = c.get_users_by_field("username", [newcomer])
         assert user["auth"] == "ldap"
     assert newcomer in world.cohort_members("etp-L1HIS-101")
+
+
+def test_missing_or_wrong_token_is_a_clear_error_that_never_shows_the_token(world: World) -> None:
+    code, out = world.run("plan", "-p", "ecampus", "--now", NOW, env={"ECAMPUS_TOKEN": ""})
+    assert code == exitcodes.ERROR and "set the environment variable ECAMPUS_TOKEN" in out
+    secret = "s3cr3t-wrong-token-0123456789"
+    code, out = world.run("apply", "-p", "ecampus", "--now", NOW, env={"ECAMPUS_TOKEN": secret})
+    assert code == exitcodes.ERROR and "nothing applied" in out
+    assert secret not in out
+    assert world.emu.call_counts.get("core_cohort_create_cohorts", 0) == 0
