@@ -20,75 +20,59 @@ def check_failsafes(plan: Plan, limits: Failsafes) -> list[FailsafeCheck]:
         if action.kind == "add_members":
             added[action.target] = added.get(action.target, 0) + len(action.details["usernames"])
 
+    def per_cohort(target: str, removed: int, size: int, detail: str) -> None:
+        percent = 100.0 * removed / size if size else 0.0
+        exempt = size <= limits.small_cohort_size or removed <= limits.per_cohort_removal_floor
+        limit = limits.per_cohort_max_removal_percent
+        checks.append(
+            FailsafeCheck(
+                "per_cohort_removal_percent",
+                target,
+                round(percent, 1),
+                limit,
+                not exempt and percent > limit,
+                detail,
+            )
+        )
+
     for action in plan.actions:
         d = action.details
         if action.kind == "remove_members":
-            removed = len(d["usernames"])
-            size = int(d["size_before"])
+            removed, size = len(d["usernames"]), int(d["size_before"])
             memberships_removed += removed
             if removed >= size and added.get(action.target, 0) == 0:
                 emptied_or_deleted.add(action.target)
-            percent = 100.0 * removed / size if size else 0.0
-            exempt = size <= limits.small_cohort_size or removed <= limits.per_cohort_removal_floor
-            checks.append(
-                FailsafeCheck(
-                    name="per_cohort_removal_percent",
-                    target=action.target,
-                    value=round(percent, 1),
-                    limit=limits.per_cohort_max_removal_percent,
-                    tripped=not exempt and percent > limits.per_cohort_max_removal_percent,
-                    detail=f"{removed} of {size} members removed",
-                )
-            )
+            per_cohort(action.target, removed, size, f"{removed} of {size} members removed")
         elif action.kind == "suspend_manual":
             memberships_removed += len(d["usernames"])
         elif action.kind == "delete_cohort":
             size = int(d["members"])
             memberships_removed += size
             emptied_or_deleted.add(action.target)
-            exempt = size <= limits.small_cohort_size or size <= limits.per_cohort_removal_floor
-            checks.append(
-                FailsafeCheck(
-                    name="per_cohort_removal_percent",
-                    target=action.target,
-                    value=100.0 if size else 0.0,
-                    limit=limits.per_cohort_max_removal_percent,
-                    tripped=not exempt and limits.per_cohort_max_removal_percent < 100,
-                    detail=f"cohort deleted with its {size} members",
-                )
-            )
+            per_cohort(action.target, size, size, f"cohort deleted with its {size} members")
         elif action.kind in ("disable_sync", "delete_sync"):
             syncs_removed += 1
 
-    checks.append(
-        FailsafeCheck(
-            name="max_memberships_removed",
-            target="*",
-            value=memberships_removed,
-            limit=limits.max_memberships_removed,
-            tripped=memberships_removed > limits.max_memberships_removed,
-            detail=f"{memberships_removed} memberships or enrolments removed",
-        )
+    def cap(name: str, value: int, limit: int, detail: str) -> None:
+        checks.append(FailsafeCheck(name, "*", value, limit, value > limit, detail))
+
+    cap(
+        "max_memberships_removed",
+        memberships_removed,
+        limits.max_memberships_removed,
+        f"{memberships_removed} memberships or enrolments removed",
     )
-    checks.append(
-        FailsafeCheck(
-            name="max_cohorts_deleted_or_emptied",
-            target="*",
-            value=len(emptied_or_deleted),
-            limit=limits.max_cohorts_deleted_or_emptied,
-            tripped=len(emptied_or_deleted) > limits.max_cohorts_deleted_or_emptied,
-            detail=", ".join(sorted(emptied_or_deleted)[:10]),
-        )
+    cap(
+        "max_cohorts_deleted_or_emptied",
+        len(emptied_or_deleted),
+        limits.max_cohorts_deleted_or_emptied,
+        ", ".join(sorted(emptied_or_deleted)[:10]),
     )
-    checks.append(
-        FailsafeCheck(
-            name="max_syncs_removed",
-            target="*",
-            value=syncs_removed,
-            limit=limits.max_syncs_removed,
-            tripped=syncs_removed > limits.max_syncs_removed,
-            detail=f"{syncs_removed} cohort syncs disabled or deleted",
-        )
+    cap(
+        "max_syncs_removed",
+        syncs_removed,
+        limits.max_syncs_removed,
+        f"{syncs_removed} cohort syncs disabled or deleted",
     )
     return checks
 

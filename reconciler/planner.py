@@ -456,18 +456,22 @@ class _Planner:
             if i is None or sync.roleid not in enrolled.get(i, frozenset())
         ]
         assert sync.expires is not None  # lint: manual-needs-expires
+        target = f"{sync.course}/{sync.cohort}/{sync.role}"
+        common = dict(
+            course=sync.course,
+            courseid=courseid,
+            cohort=sync.cohort,
+            role=sync.role,
+            roleid=sync.roleid,
+            timeend=end_of_day_timestamp(sync.expires),
+        )
         if missing:
             self.add(
                 "enrol_manual",
-                f"{sync.course}/{sync.cohort}/{sync.role}",
-                course=sync.course,
-                courseid=courseid,
-                cohort=sync.cohort,
-                role=sync.role,
-                roleid=sync.roleid,
+                target,
+                **common,
                 usernames=[n for n, _ in missing],
                 userids=[i for _, i in missing],
-                timeend=end_of_day_timestamp(sync.expires),
                 expires=sync.expires.isoformat(),
             )
         # Members leaving the cohort in this run lose this course's manual enrolment too.
@@ -475,15 +479,10 @@ class _Planner:
         if leaving:
             self.add(
                 "suspend_manual",
-                f"{sync.course}/{sync.cohort}/{sync.role}",
-                course=sync.course,
-                courseid=courseid,
-                cohort=sync.cohort,
-                role=sync.role,
-                roleid=sync.roleid,
+                target,
+                **common,
                 usernames=[n for n, _ in leaving],
                 userids=[u for _, u in leaving],
-                timeend=end_of_day_timestamp(sync.expires),
             )
 
     # -- notices ------------------------------------------------------------------------
