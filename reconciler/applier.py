@@ -21,6 +21,27 @@ from .moodle.errors import MoodleError
 from .moodle.types import ManualEnrolment, NewCohort, NewGroup, NewUser
 from .plan import Action, Plan
 
+# The web-service functions each kind of action writes with.
+WRITE_FUNCTIONS: dict[str, tuple[str, ...]] = {
+    "create_user": ("core_user_create_users",),
+    "create_cohort": ("core_cohort_create_cohorts",),
+    "update_cohort": ("core_cohort_update_cohorts",),
+    "add_members": ("core_cohort_add_cohort_members",),
+    "remove_members": ("core_cohort_delete_cohort_members",),
+    "delete_cohort": ("core_cohort_delete_cohorts",),
+    "create_group": ("core_group_create_groups",),
+    "create_sync": ("local_ws_enrolcohort_add_instance",),
+    "update_sync": ("local_ws_enrolcohort_update_instance",),
+    "disable_sync": ("local_ws_enrolcohort_update_instance",),
+    "delete_sync": ("local_ws_enrolcohort_delete_instance",),
+    "enrol_manual": ("enrol_manual_enrol_users",),
+    "suspend_manual": ("enrol_manual_enrol_users",),
+}
+
+
+def required_functions(plan: Plan) -> list[str]:
+    return sorted({f for a in plan.actions for f in WRITE_FUNCTIONS[a.kind]})
+
 
 @dataclass
 class ApplyResult:

@@ -12,9 +12,11 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, Protocol
 
-from .moodle.types import PLUGIN_FUNCTIONS, Capabilities, CohortSyncInstance
+from .moodle.types import Capabilities, CohortSyncInstance
 from .settings import PlatformSettings
 from .state import ActualCohort, ActualInstance, ActualState, DesiredState, DesiredSync
+
+LIST_INSTANCES = "local_ws_enrolcohort_get_instances"
 
 
 class MoodleReads(Protocol):
@@ -42,7 +44,9 @@ def read_actual(
 ) -> ActualState:
     actual = ActualState()
     caps = client.capabilities()
-    actual.plugin_available = not caps.missing(PLUGIN_FUNCTIONS)
+    # Reading instances is all a plan needs: merge-request jobs hold read-only tokens whose
+    # service lists only get_instances; the write functions are checked when applying.
+    actual.plugin_available = not caps.missing([LIST_INSTANCES])
 
     managed: list[dict[str, Any]] = []
     for cohort in client.get_cohorts():

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .applier import ApplyResult, apply_plan
+from .applier import ApplyResult, apply_plan, required_functions
 from .approvals import DEFAULT_FILE as APPROVALS_FILE
 from .approvals import find_approval
 from .clock import today_in_paris
@@ -185,6 +185,12 @@ def apply(
         result = ApplyResult()
     else:
         with env.client(env.platform(platform_name)) as client:
+            missing = client.capabilities().missing(required_functions(fresh))
+            if missing:
+                raise ConfigError(
+                    f"the {platform_name} token may not call {', '.join(missing)}; nothing "
+                    "applied (add them to the token's web service, or use the write token)"
+                )
             result = apply_plan(fresh, client, journal, progress)
     snapshot = env._snapshot
     if snapshot is not None and snapshot.healthy and result.ok:

@@ -366,3 +366,26 @@ def test_missing_or_wrong_token_is_a_clear_error_that_never_shows_the_token(worl
     assert code == exitcodes.ERROR and "nothing applied" in out
     assert secret not in out
     assert world.emu.call_counts.get("core_cohort_create_cohorts", 0) == 0
+
+
+def test_read_only_token_plans_everything_but_cannot_apply(tmp_path: Path, world: World) -> None:
+    reads = [
+        "core_webservice_get_site_info",
+        "core_cohort_get_cohorts",
+        "core_cohort_get_cohort_members",
+        "core_user_get_users_by_field",
+        "core_course_get_courses_by_field",
+        "core_group_get_course_groups",
+        "core_enrol_get_enrolled_users",
+        "local_ws_enrolcohort_get_instances",
+    ]
+    with MoodleEmulator(EmulatorConfig(token=TOKEN, functions=reads)) as readonly:
+        readonly.seed(_seed(world.data))
+        env = {"ECAMPUS_URL": readonly.url}
+        code, out = world.run("plan", "-p", "ecampus", "--now", NOW, env=env)
+        assert code == exitcodes.CHANGES, out
+        assert "+ cohort sync of etp-L1HIS-101 as student" in out and "plugin-missing" not in out
+        code, out = world.run("apply", "-p", "ecampus", "--now", NOW, env=env)
+        assert code == exitcodes.ERROR and "nothing applied" in out
+        assert "may not call core_cohort_add_cohort_members, core_cohort_create_cohorts" in out
+        assert set(readonly.call_counts) <= set(reads)  # not one write was attempted
