@@ -179,6 +179,26 @@ def discover(cohorts_dir: Path) -> list[Path]:
     return sorted(p for p in cohorts_dir.rglob("*") if p.is_file() or p.is_symlink())
 
 
+def load_platforms(
+    path: Path, shown: str, repo_root: Path
+) -> tuple[Settings | None, list[Diagnostic]]:
+    """Settings from platforms.yaml, or None with the diagnostics that prevent them."""
+    if not path.exists():
+        return None, [
+            Diagnostic(
+                shown, 1, 1, "error", "missing-platforms", "cohorts/platforms.yaml is missing"
+            )
+        ]
+    doc, diags = load_yaml_file(path, shown, repo_root)
+    if doc is None:
+        return None, diags
+    problems = schema_diagnostics(doc, "platforms")
+    if problems:
+        return None, diags + problems
+    settings = settings_from_document(doc.data, root=repo_root)
+    return settings, diags + _template_diagnostics(doc)
+
+
 def load_declarations(cohorts_dir: Path, repo_root: Path | None = None) -> DeclarationSet:
     """Read and schema-check the whole tree. Lint rules run separately (see ``lint``)."""
     cohorts_dir = cohorts_dir.resolve()
@@ -194,21 +214,8 @@ def load_declarations(cohorts_dir: Path, repo_root: Path | None = None) -> Decla
     platforms_path = cohorts_dir / PLATFORMS_FILE
     shown = display(platforms_path)
     result.files.append(shown)
-    if not platforms_path.exists():
-        result.diagnostics.append(
-            Diagnostic(
-                shown, 1, 1, "error", "missing-platforms", "cohorts/platforms.yaml is missing"
-            )
-        )
-    else:
-        doc, diags = load_yaml_file(platforms_path, shown, repo_root)
-        result.diagnostics.extend(diags)
-        if doc is not None:
-            problems = schema_diagnostics(doc, "platforms")
-            result.diagnostics.extend(problems)
-            if not problems:
-                result.settings = settings_from_document(doc.data, root=repo_root)
-                result.diagnostics.extend(_template_diagnostics(doc))
+    result.settings, diags = load_platforms(platforms_path, shown, repo_root)
+    result.diagnostics.extend(diags)
 
     known = set(result.settings.platforms) if result.settings else None
     for path in discover(cohorts_dir):

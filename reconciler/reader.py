@@ -8,7 +8,6 @@ group or a manual-enrolment sync.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 from typing import Any, Protocol
 
@@ -30,13 +29,7 @@ class MoodleReads(Protocol):
     def cohort_sync_instances(self, courseid: int = -1) -> list[CohortSyncInstance]: ...
     def get_course_groups(self, courseid: int) -> list[dict[str, Any]]: ...
     def get_enrolled_users(self, courseid: int, **options: Any) -> list[dict[str, Any]]: ...
-
-
-def _concurrently(client: Any, calls: list[Callable[[], Any]]) -> list[Any]:
-    transport = getattr(client, "transport", None)
-    if transport is not None and hasattr(transport, "map"):
-        return list(transport.map(calls))
-    return [call() for call in calls]
+    def run_concurrently(self, calls: Any) -> list[Any]: ...
 
 
 def read_actual(
@@ -89,11 +82,10 @@ def read_actual(
     declared = [s for s in desired.syncs if s.course in actual.courses]
     group_courses = sorted(_courses_needing_groups(actual, declared))
     manual_courses = sorted({actual.courses[s.course] for s in declared if s.method == "manual"})
-    answers = _concurrently(client, [partial(client.get_course_groups, c) for c in group_courses])
+    answers = client.run_concurrently([partial(client.get_course_groups, c) for c in group_courses])
     for courseid, groups in zip(group_courses, answers, strict=True):
         actual.groups[courseid] = {g["name"]: int(g["id"]) for g in groups}
-    answers = _concurrently(
-        client,
+    answers = client.run_concurrently(
         [
             partial(client.get_enrolled_users, c, onlyactive=True, userfields=("id", "roles"))
             for c in manual_courses
