@@ -194,12 +194,3 @@ def run_demo(students: int = 300) -> None:
         _plan_and_apply(world, LATER_NIGHT, show="ecampus", do_apply=True)
         _title("4. And once more: converged")
         _plan_and_apply(world, LATER_NIGHT, show="", do_apply=False)
-
-
-@click.command("demo")
-@click.option(
-    "--students", default=300, show_default=True, help="Size of the fictional university."
-)
-def demo_command(students: int) -> None:
-    """Run plan and apply on an embedded fictional university (no server, no configuration)."""
-    run_demo(students)

@@ -17,8 +17,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from reconciler import exitcodes
-from reconciler.cli import main
+from reconciler.cli import exitcodes, main
 from reconciler.moodle.client import MoodleClient
 from reconciler.moodle.emulator import EmulatorConfig, MoodleEmulator
 from reconciler.sources import demo_data

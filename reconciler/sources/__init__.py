@@ -5,7 +5,7 @@
 returns a :class:`SourceSnapshot`; ``record_good_run(snap, settings)`` saves the reference
 after a healthy run. Modules: ``apogee`` (SQL), ``ldap`` (paged directory read), ``general``
 (the cohorts, pure), ``health`` (guards and state file), ``snapshot`` (the orchestration),
-``demo_data`` (the fictional university), ``cli`` (``reconcile sources``).
+``demo_data`` (the fictional university); ``reconcile sources`` is in ``reconciler.cli.sources``.
 """
 
 from .model import DirectoryEntry, GeneralCohort, IaRow, Person, SourceError, SourceSnapshot

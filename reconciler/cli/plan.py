@@ -11,15 +11,15 @@ from pathlib import Path
 
 import click
 
+from ..approvals import approve as record_approval
+from ..desired import DeclarationErrors
+from ..failsafe import tripped_report
+from ..gitchanges import GitError, changed_files, focus
+from ..moodle.errors import MoodleError
+from ..plan import Action, Plan
+from ..render import render_json, render_markdown, render_text
+from ..runner import ConfigError, Environment, FailsafeTripped, StalePlan, apply, make_plan
 from . import exitcodes
-from .approvals import approve as record_approval
-from .desired import DeclarationErrors
-from .failsafe import tripped_report
-from .gitchanges import GitError, changed_files, focus
-from .moodle.errors import MoodleError
-from .plan import Action, Plan
-from .render import render_json, render_markdown, render_text
-from .runner import ConfigError, Environment, FailsafeTripped, StalePlan, apply, make_plan
 
 FORMATS = {"text": render_text, "markdown": render_markdown, "json": render_json}
 

@@ -11,8 +11,8 @@ import click
 
 from ..declarations import PLATFORMS_FILE, load_platforms
 from ..settings import Settings
-from .model import SourceSnapshot
-from .snapshot import read_sources, record_good_run
+from ..sources.model import SourceSnapshot
+from ..sources.snapshot import read_sources, record_good_run
 
 EXIT_UNHEALTHY = 4
 

@@ -1,4 +1,4 @@
-"""The ``reconcile`` command line."""
+"""``reconcile validate``."""
 
 from __future__ import annotations
 
@@ -8,37 +8,17 @@ from pathlib import Path
 
 import click
 
-from .clock import today_in_paris
-from .demo import demo_command
-from .diagnostics import render_json, render_text
-from .gitchanges import GitError
-from .moodle.emulator.cli import emulator
-from .plan_cli import apply_command, approve_command, plan_command
-from .sources.cli import sources
-from .validate import validate_tree
-from .workflow_cli import expiring, mr_note
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--repo",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=".",
-    show_default=True,
-    envvar="RECONCILER_REPO",
-    help="Repository root holding cohorts/ and schemas/.",
-)
-@click.pass_context
-def main(ctx: click.Context, repo: Path) -> None:
-    """Keep Moodle cohorts and cohort syncs converged to what this repository declares."""
-    ctx.obj = {"repo": repo}
+from ..clock import today_in_paris
+from ..diagnostics import render_json, render_text
+from ..gitchanges import GitError
+from ..validate import validate_tree
 
 
 def _today(value: str | None) -> dt.date:
     return dt.date.fromisoformat(value) if value else today_in_paris()
 
 
-@main.command()
+@click.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
@@ -76,16 +56,3 @@ def validate(
     )
     failed = report.errors > 0 or (strict and report.warnings > 0)
     sys.exit(1 if failed else 0)
-
-
-main.add_command(sources)
-main.add_command(plan_command)
-main.add_command(apply_command)
-main.add_command(approve_command)
-main.add_command(demo_command)
-main.add_command(mr_note)
-main.add_command(expiring)
-main.add_command(emulator)
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
