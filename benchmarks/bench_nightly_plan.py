@@ -26,8 +26,8 @@ from pathlib import Path
 import yaml
 
 from reconciler.clock import end_of_day_timestamp
+from reconciler.emulator import EmulatorConfig, MoodleEmulator
 from reconciler.moodle.client import MoodleClient
-from reconciler.moodle.emulator import EmulatorConfig, MoodleEmulator
 from reconciler.planner import cohort_description, instance_name
 from reconciler.runner import Environment, make_plan
 from reconciler.sources import demo_data, read_sources

@@ -20,8 +20,8 @@ from typing import Any
 import click
 
 from .declarations import load_declarations
+from .emulator import EmulatorConfig, MoodleEmulator
 from .moodle.client import MoodleClient
-from .moodle.emulator import EmulatorConfig, MoodleEmulator
 from .render import render_text
 from .runner import Environment, apply, make_plan
 from .settings import PlatformSettings, Settings

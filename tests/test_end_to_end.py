@@ -18,8 +18,8 @@ import yaml
 from click.testing import CliRunner
 
 from reconciler.cli import exitcodes, main
+from reconciler.emulator import EmulatorConfig, MoodleEmulator
 from reconciler.moodle.client import MoodleClient
-from reconciler.moodle.emulator import EmulatorConfig, MoodleEmulator
 from reconciler.sources import demo_data
 from reconciler.state import COHORT_MARKER
 

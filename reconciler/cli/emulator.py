@@ -11,8 +11,8 @@ from typing import Any
 import click
 import yaml
 
-from ..moodle.emulator.config import EmulatorConfig
-from ..moodle.emulator.emulator import MoodleEmulator
+from ..emulator.config import EmulatorConfig
+from ..emulator.emulator import MoodleEmulator
 
 
 def _load_seed(path: Path) -> dict[str, Any]:

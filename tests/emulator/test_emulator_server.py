@@ -8,7 +8,7 @@ import pytest
 import requests
 from support.replay_ws import flatten, ws
 
-from reconciler.moodle.emulator import EmulatorConfig, MoodleEmulator
+from reconciler.emulator import EmulatorConfig, MoodleEmulator
 
 ENDPOINT = "/webservice/rest/server.php"
 SITE = {"users": [{"username": f"u{i}", "firstname": "F", "lastname": f"L{i}",
@@ -154,7 +154,7 @@ def test_flatten_encodes_php_brackets() -> None:
 
 def test_every_service_function_is_implemented() -> None:
     """functions=None gives the recorded service, and each of its functions is emulated."""
-    from reconciler.moodle.emulator.functions import REGISTRY, SERVICE_ORDER
+    from reconciler.emulator.functions import REGISTRY, SERVICE_ORDER
 
     assert [n for n in SERVICE_ORDER if n not in REGISTRY] == []
     with started() as emu:

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from support.replay import IdTables, load, replay
 
-from reconciler.moodle.emulator import EmulatorConfig, MoodleEmulator
+from reconciler.emulator import EmulatorConfig, MoodleEmulator
 
-SESSION = Path(__file__).parent / "data" / "moodle" / "session-shared.jsonl"
+SESSION = Path(__file__).parent.parent / "data" / "moodle" / "session-shared.jsonl"
 T0 = dt.datetime(2026, 11, 28, tzinfo=dt.UTC)
 RECORDS = load(SESSION)
 

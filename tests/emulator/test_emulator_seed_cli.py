@@ -12,7 +12,7 @@ from pathlib import Path
 import requests
 from support.replay_ws import ws
 
-from reconciler.moodle.emulator import EmulatorConfig, MoodleEmulator
+from reconciler.emulator import EmulatorConfig, MoodleEmulator
 
 
 def _site(users: int, cohorts: int) -> dict[str, object]:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from support.replay_ws import ws
 
-from reconciler.moodle.emulator import EmulatorConfig, MoodleEmulator
+from reconciler.emulator import EmulatorConfig, MoodleEmulator
 
 T0 = dt.datetime(2026, 11, 28, tzinfo=dt.UTC)
 DAY = 86400
