@@ -15,7 +15,7 @@ from .dispatcher import Dispatcher, Response
 from .errors import WSError
 from .phpform import nest, truncate
 from .seed import seed_state
-from .server import make_server
+from .server import Outcome, make_server
 from .state import State
 
 FAULT_KINDS = ("http500", "timeout", "drop", "exception")
@@ -36,13 +36,6 @@ class _Fault:
     function: str | None
     skip: int
     times: int
-
-
-@dataclass
-class Outcome:
-    kind: str  # "response" | "drop" | "timeout"
-    response: Response | None = None
-    sleep_s: float = 0.0
 
 
 class MoodleEmulator:

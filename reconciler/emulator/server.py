@@ -4,23 +4,42 @@ from __future__ import annotations
 
 import socket
 import time
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import urlsplit
 
+from .dispatcher import Response
 from .phpform import parse_multipart, parse_pairs
 
-if TYPE_CHECKING:
-    from .emulator import MoodleEmulator
-
 ENDPOINT = "/webservice/rest/server.php"
+
+
+@dataclass
+class Outcome:
+    """What the server does with one request: send ``response``, close the connection at
+    once (``"drop"``), or wait ``sleep_s`` seconds and close it unanswered (``"timeout"``)."""
+
+    kind: str  # "response" | "drop" | "timeout"
+    response: Response | None = None
+    sleep_s: float = 0.0
+
+
+class RequestProcessor(Protocol):
+    """What the server needs of the emulator (``MoodleEmulator`` is one); a Protocol rather
+    than an import so that the emulator and its server do not import each other."""
+
+    def process(self, query: list[tuple[str, str]], form: list[tuple[str, str]]) -> Outcome:
+        """Serve one request from its query-string pairs and form pairs, in arrival order;
+        called from several server threads at once."""
+        ...
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], emulator: MoodleEmulator) -> None:
+    def __init__(self, address: tuple[str, int], emulator: RequestProcessor) -> None:
         self.emulator = emulator
         super().__init__(address, _Handler)
 
@@ -83,5 +102,5 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
-def make_server(host: str, port: int, emulator: MoodleEmulator) -> _Server:
+def make_server(host: str, port: int, emulator: RequestProcessor) -> _Server:
     return _Server((host, port), emulator)
