@@ -26,11 +26,12 @@ from pathlib import Path
 import yaml
 
 from reconciler.clock import end_of_day_timestamp
+from reconciler.demo import data as demo_data
 from reconciler.emulator import EmulatorConfig, MoodleEmulator
 from reconciler.moodle.client import MoodleClient
 from reconciler.planner import cohort_description, instance_name
 from reconciler.runner import Environment, make_plan
-from reconciler.sources import demo_data, read_sources
+from reconciler.sources import read_sources
 from reconciler.state import DesiredCohort, DesiredSync
 
 REPO = Path(__file__).resolve().parent.parent

@@ -18,9 +18,9 @@ import yaml
 from click.testing import CliRunner
 
 from reconciler.cli import exitcodes, main
+from reconciler.demo import data as demo_data
 from reconciler.emulator import EmulatorConfig, MoodleEmulator
 from reconciler.moodle.client import MoodleClient
-from reconciler.sources import demo_data
 from reconciler.state import COHORT_MARKER
 
 REPO = Path(__file__).resolve().parent.parent

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from reconciler.demo import data as dd
 from reconciler.settings import ApogeeSettings
 from reconciler.sources import apogee
-from reconciler.sources import demo_data as dd
 
 
 def test_the_etapes_the_declarations_reference_exist() -> None:

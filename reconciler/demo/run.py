@@ -19,13 +19,14 @@ from typing import Any
 
 import click
 
-from .declarations import load_declarations
-from .emulator import EmulatorConfig, MoodleEmulator
-from .moodle.client import MoodleClient
-from .render import render_text
-from .runner import Environment, apply, make_plan
-from .settings import PlatformSettings, Settings
-from .sources import SourceSnapshot, demo_data, read_sources
+from ..declarations import load_declarations
+from ..emulator import EmulatorConfig, MoodleEmulator
+from ..moodle.client import MoodleClient
+from ..render import render_text
+from ..runner import Environment, apply, make_plan
+from ..settings import PlatformSettings, Settings
+from ..sources import SourceSnapshot, read_sources
+from . import data as demo_data
 
 TOKEN = "demo-token"
 FIRST_NIGHT = dt.datetime(2026, 11, 28, 1, 0, tzinfo=dt.UTC)
@@ -86,7 +87,7 @@ def _seed(platform: str, data: demo_data.DemoData, manual_members: set[str]) -> 
 def demo_world(workdir: Path, students: int = 300) -> Iterator[dict[str, Any]]:
     """Scratch repository, sources and one emulator per platform."""
     repo = workdir / "repo"
-    shutil.copytree(Path(__file__).resolve().parent.parent / "cohorts", repo / "cohorts")
+    shutil.copytree(Path(__file__).resolve().parents[2] / "cohorts", repo / "cohorts")
     decls = load_declarations(repo / "cohorts", repo)
     settings: Settings = decls.settings  # type: ignore[assignment]
     manual_members = {m for c in decls.cohorts for m in c.members}
