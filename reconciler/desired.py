@@ -6,7 +6,7 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from .clock import is_expired
-from .declarations import DeclarationSet
+from .declarations.loader import DeclarationSet
 from .settings import Settings
 from .state import DesiredCohort, DesiredState, DesiredSync, NewAccount
 

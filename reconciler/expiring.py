@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
-from .declarations import DeclarationSet
-from .gitchanges import GitError, added_by
+from .declarations.history import GitError, added_by
+from .declarations.loader import DeclarationSet
 
 
 @dataclass(frozen=True)

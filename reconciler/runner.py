@@ -18,9 +18,9 @@ from .applier import ApplyResult, apply_plan, required_functions
 from .approvals import DEFAULT_FILE as APPROVALS_FILE
 from .approvals import find_approval
 from .clock import today_in_paris
-from .declarations import DeclarationSet, load_declarations
+from .declarations.history import git_info
+from .declarations.loader import DeclarationSet, load_declarations
 from .desired import build_desired
-from .gitinfo import git_info
 from .journal import Journal
 from .moodle.client import MoodleClient
 from .plan import Plan

@@ -12,9 +12,9 @@ from pathlib import Path
 import click
 
 from ..approvals import approve as record_approval
+from ..declarations.history import GitError, changed_files, focus
 from ..desired import DeclarationErrors
 from ..failsafe import tripped_report
-from ..gitchanges import GitError, changed_files, focus
 from ..moodle.errors import MoodleError
 from ..plan import Action, Plan
 from ..render import render_json, render_markdown, render_text

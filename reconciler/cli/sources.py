@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..declarations import PLATFORMS_FILE, load_platforms
+from ..declarations.loader import PLATFORMS_FILE, load_platforms
 from ..settings import Settings
 from ..sources.model import SourceSnapshot
 from ..sources.snapshot import read_sources, record_good_run

@@ -9,9 +9,9 @@ from pathlib import Path
 import click
 
 from ..clock import today_in_paris
-from ..diagnostics import render_json, render_text
-from ..gitchanges import GitError
-from ..validate import validate_tree
+from ..declarations.diagnostics import render_json, render_text
+from ..declarations.history import GitError
+from ..declarations.validate import validate_tree
 
 
 def _today(value: str | None) -> dt.date:

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from ..clock import today_in_paris
-from ..declarations import load_declarations
+from ..declarations.loader import load_declarations
 from ..expiring import find_expiring, render_json, render_markdown, render_text, send_reminders
 from ..gitlab import NOTE_LIMIT, GitLabError, MergeRequest, NotePoster, fit, marker
 from ..plan import Plan

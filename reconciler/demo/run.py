@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from ..declarations import load_declarations
+from ..declarations.loader import load_declarations
 from ..emulator import EmulatorConfig, MoodleEmulator
 from ..moodle.client import MoodleClient
 from ..render import render_text

@@ -11,9 +11,9 @@ import re
 from collections.abc import Callable, Iterable
 from pathlib import PurePath
 
-from .declarations import DeclarationSet, Location, ManualCohort, SyncDeclaration
+from ..settings import PlatformSettings
 from .diagnostics import Diagnostic, Severity
-from .settings import PlatformSettings
+from .loader import DeclarationSet, Location, ManualCohort, SyncDeclaration
 
 # Moodle's PARAM_USERNAME without extended characters: lower case, digits, _ - . @
 USERNAME = re.compile(r"^[a-z0-9_.@-]+$")

@@ -1,4 +1,5 @@
-"""What a merge request changes, and who added a line (gitpython)."""
+"""The declarations' git history (gitpython): what a merge request changes, who added a line,
+which commit the declarations come from and whether the work tree is dirty."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path, PurePosixPath
 import git
 import yaml
 
-from .declarations import DeclarationSet, ManualCohort, SyncDeclaration
+from .loader import DeclarationSet, ManualCohort, SyncDeclaration
 
 
 class GitError(Exception):
@@ -112,3 +113,19 @@ def added_by(path: Path, item: ManualCohort | SyncDeclaration) -> AddedBy | None
                 commit.committed_datetime.date().isoformat(),
             )
     return None
+
+
+@dataclass(frozen=True)
+class GitInfo:
+    commit: str | None
+    dirty: bool
+
+
+def git_info(repo: Path) -> GitInfo:
+    """Commit and dirty flag of the repository holding ``repo`` (None outside git)."""
+    try:
+        r = git.Repo(repo, search_parent_directories=True)
+        commit = r.head.commit.hexsha if r.head.is_valid() else None
+        return GitInfo(commit=commit, dirty=r.is_dirty(untracked_files=True, path="cohorts"))
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
+        return GitInfo(commit=None, dirty=False)

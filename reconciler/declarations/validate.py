@@ -6,10 +6,10 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from .declarations import DeclarationSet, load_declarations
 from .diagnostics import Diagnostic, sort_diagnostics
-from .gitchanges import new_entries
+from .history import new_entries
 from .lint import lint
+from .loader import DeclarationSet, load_declarations
 
 
 @dataclass

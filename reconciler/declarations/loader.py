@@ -22,11 +22,11 @@ from typing import Any, Literal
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from ..settings import Settings, settings_from_document
 from .diagnostics import Diagnostic
-from .settings import Settings, settings_from_document
 from .yamlfile import YamlDocument, load_yaml_file
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 PLATFORMS_FILE = "platforms.yaml"
 FileKind = Literal["platforms", "cohort", "syncs"]
 SCHEMA_OF: dict[FileKind, str] = {
