@@ -19,7 +19,7 @@ import click
 from .journal import Journal
 from .moodle.errors import MoodleError
 from .moodle.types import ManualEnrolment, NewCohort, NewGroup, NewUser
-from .plan import Action, Plan
+from .planning.plan import Action, Plan
 
 # The web-service functions each kind of action writes with.
 WRITE_FUNCTIONS: dict[str, tuple[str, ...]] = {

@@ -20,12 +20,12 @@ from .approvals import find_approval
 from .clock import today_in_paris
 from .declarations.history import git_info
 from .declarations.loader import DeclarationSet, load_declarations
-from .desired import build_desired
 from .journal import Journal
 from .moodle.client import MoodleClient
-from .plan import Plan
-from .planner import compute_plan
-from .reader import read_actual
+from .planning.desired import build_desired
+from .planning.plan import Plan
+from .planning.planner import compute_plan
+from .planning.reader import read_actual
 from .settings import PlatformSettings, Settings
 from .sources import SourceSnapshot, read_sources, record_good_run
 

@@ -21,7 +21,7 @@ from reconciler.cli import exitcodes, main
 from reconciler.demo import data as demo_data
 from reconciler.emulator import EmulatorConfig, MoodleEmulator
 from reconciler.moodle.client import MoodleClient
-from reconciler.state import COHORT_MARKER
+from reconciler.planning.state import COHORT_MARKER
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "e2e-token"

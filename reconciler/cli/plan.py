@@ -13,11 +13,11 @@ import click
 
 from ..approvals import approve as record_approval
 from ..declarations.history import GitError, changed_files, focus
-from ..desired import DeclarationErrors
-from ..failsafe import tripped_report
 from ..moodle.errors import MoodleError
-from ..plan import Action, Plan
-from ..render import render_json, render_markdown, render_text
+from ..planning.desired import DeclarationErrors
+from ..planning.failsafe import tripped_report
+from ..planning.plan import Action, Plan
+from ..planning.render import render_json, render_markdown, render_text
 from ..runner import ConfigError, Environment, FailsafeTripped, StalePlan, apply, make_plan
 from . import exitcodes
 

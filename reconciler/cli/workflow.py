@@ -14,8 +14,8 @@ from ..clock import today_in_paris
 from ..declarations.loader import load_declarations
 from ..expiring import find_expiring, render_json, render_markdown, render_text, send_reminders
 from ..gitlab import NOTE_LIMIT, GitLabError, MergeRequest, NotePoster, fit, marker
-from ..plan import Plan
-from ..render import render_markdown as render_plan_markdown
+from ..planning.plan import Plan
+from ..planning.render import render_markdown as render_plan_markdown
 
 
 @click.command("mr-note")

@@ -22,7 +22,7 @@ import click
 from ..declarations.loader import load_declarations
 from ..emulator import EmulatorConfig, MoodleEmulator
 from ..moodle.client import MoodleClient
-from ..render import render_text
+from ..planning.render import render_text
 from ..runner import Environment, apply, make_plan
 from ..settings import PlatformSettings, Settings
 from ..sources import SourceSnapshot, read_sources

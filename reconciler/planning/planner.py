@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 
-from .clock import end_of_day_timestamp
+from ..clock import end_of_day_timestamp
+from ..settings import PlatformSettings
 from .failsafe import check_failsafes
 from .plan import Action, Plan, Warning
-from .settings import PlatformSettings
 from .state import (
     COHORT_MARKER,
     INSTANCE_PREFIX,

@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from .clock import is_expired
-from .declarations.loader import DeclarationSet
-from .settings import Settings
+from ..clock import is_expired
+from ..declarations.loader import DeclarationSet
+from ..settings import Settings
 from .state import DesiredCohort, DesiredState, DesiredSync, NewAccount
 
 if TYPE_CHECKING:
-    from .sources import SourceSnapshot
+    from ..sources import SourceSnapshot
 
 
 class DeclarationErrors(Exception):

@@ -6,8 +6,8 @@ a source outage, an empty query or a wrong academic year whatever caused it.
 
 from __future__ import annotations
 
+from ..settings import Failsafes
 from .plan import FailsafeCheck, Plan
-from .settings import Failsafes
 
 
 def check_failsafes(plan: Plan, limits: Failsafes) -> list[FailsafeCheck]:

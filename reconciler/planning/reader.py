@@ -11,8 +11,8 @@ from __future__ import annotations
 from functools import partial
 from typing import Any, Protocol
 
-from .moodle.types import Capabilities, CohortSyncInstance
-from .settings import PlatformSettings
+from ..moodle.types import Capabilities, CohortSyncInstance
+from ..settings import PlatformSettings
 from .state import ActualCohort, ActualInstance, ActualState, DesiredState, DesiredSync
 
 LIST_INSTANCES = "local_ws_enrolcohort_get_instances"
