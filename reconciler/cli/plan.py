@@ -11,14 +11,14 @@ from pathlib import Path
 
 import click
 
-from ..approvals import approve as record_approval
+from ..applying.approvals import approve as record_approval
+from ..applying.runner import ConfigError, Environment, FailsafeTripped, StalePlan, apply, make_plan
 from ..declarations.history import GitError, changed_files, focus
 from ..moodle.errors import MoodleError
 from ..planning.desired import DeclarationErrors
 from ..planning.failsafe import tripped_report
 from ..planning.plan import Action, Plan
 from ..planning.render import render_json, render_markdown, render_text
-from ..runner import ConfigError, Environment, FailsafeTripped, StalePlan, apply, make_plan
 from . import exitcodes
 
 FORMATS = {"text": render_text, "markdown": render_markdown, "json": render_json}

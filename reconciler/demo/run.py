@@ -19,11 +19,11 @@ from typing import Any
 
 import click
 
+from ..applying.runner import Environment, apply, make_plan
 from ..declarations.loader import load_declarations
 from ..emulator import EmulatorConfig, MoodleEmulator
 from ..moodle.client import MoodleClient
 from ..planning.render import render_text
-from ..runner import Environment, apply, make_plan
 from ..settings import PlatformSettings, Settings
 from ..sources import SourceSnapshot, read_sources
 from . import data as demo_data

@@ -16,10 +16,10 @@ from typing import Any
 
 import click
 
+from ..moodle.errors import MoodleError
+from ..moodle.types import ManualEnrolment, NewCohort, NewGroup, NewUser
+from ..planning.plan import Action, Plan
 from .journal import Journal
-from .moodle.errors import MoodleError
-from .moodle.types import ManualEnrolment, NewCohort, NewGroup, NewUser
-from .planning.plan import Action, Plan
 
 # The web-service functions each kind of action writes with.
 WRITE_FUNCTIONS: dict[str, tuple[str, ...]] = {

@@ -14,20 +14,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..clock import today_in_paris
+from ..declarations.history import git_info
+from ..declarations.loader import DeclarationSet, load_declarations
+from ..moodle.client import MoodleClient
+from ..planning.desired import build_desired
+from ..planning.plan import Plan
+from ..planning.planner import compute_plan
+from ..planning.reader import read_actual
+from ..settings import PlatformSettings, Settings
+from ..sources import SourceSnapshot, read_sources, record_good_run
 from .applier import ApplyResult, apply_plan, required_functions
 from .approvals import DEFAULT_FILE as APPROVALS_FILE
 from .approvals import find_approval
-from .clock import today_in_paris
-from .declarations.history import git_info
-from .declarations.loader import DeclarationSet, load_declarations
 from .journal import Journal
-from .moodle.client import MoodleClient
-from .planning.desired import build_desired
-from .planning.plan import Plan
-from .planning.planner import compute_plan
-from .planning.reader import read_actual
-from .settings import PlatformSettings, Settings
-from .sources import SourceSnapshot, read_sources, record_good_run
 
 JOURNAL_FILE = ".reconciler/journal.jsonl"
 

@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from .planning.plan import Plan
+from ..planning.plan import Plan
 
 APPROVAL_ENV = "RECONCILER_APPROVED_DIGEST"
 DEFAULT_FILE = ".reconciler/approvals.json"
