@@ -12,8 +12,14 @@ import click
 
 from ..clock import today_in_paris
 from ..declarations.loader import load_declarations
-from ..expiring import find_expiring, render_json, render_markdown, render_text, send_reminders
-from ..gitlab import NOTE_LIMIT, GitLabError, MergeRequest, NotePoster, fit, marker
+from ..gitlab.expiring import (
+    find_expiring,
+    render_json,
+    render_markdown,
+    render_text,
+    send_reminders,
+)
+from ..gitlab.notes import NOTE_LIMIT, GitLabError, MergeRequest, NotePoster, fit, marker
 from ..planning.plan import Plan
 from ..planning.render import render_markdown as render_plan_markdown
 

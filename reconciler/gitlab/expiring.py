@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
-from .declarations.history import GitError, added_by
-from .declarations.loader import DeclarationSet
+from ..declarations.history import GitError, added_by
+from ..declarations.loader import DeclarationSet
 
 
 @dataclass(frozen=True)
