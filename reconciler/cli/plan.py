@@ -15,9 +15,10 @@ from ..applying.approvals import approve as record_approval
 from ..applying.runner import ConfigError, Environment, FailsafeTripped, StalePlan, apply, make_plan
 from ..declarations.history import GitError, changed_files, focus
 from ..moodle.errors import MoodleError
+from ..planning.actions import Action
 from ..planning.desired import DeclarationErrors
 from ..planning.failsafe import tripped_report
-from ..planning.plan import Action, Plan
+from ..planning.plan import Plan
 from ..planning.render import render_json, render_markdown, render_text
 from . import exitcodes
 
@@ -54,7 +55,11 @@ def focused_report(plan: Plan, repo: Path, ref: str, render: Callable[[Plan], st
 
     def mine(action: Action) -> bool:
         d = action.details
-        return action.target in cohorts or d.get("cohort") in cohorts or d.get("course") in courses
+        return (
+            action.target in cohorts
+            or d.cohort_idnumber() in cohorts
+            or d.course_name() in courses
+        )
 
     shown = dataclasses.replace(plan, actions=[a for a in plan.actions if mine(a)])
     others = len(plan.actions) - len(shown.actions)

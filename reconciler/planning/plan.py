@@ -11,51 +11,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .actions import Action
+
 FORMAT_VERSION = 1
-
-# Adds before removes (DESIGN §5.6): the order in which the applier runs action kinds.
-PHASES: dict[str, int] = {
-    "create_user": 1,
-    "create_cohort": 2,
-    "update_cohort": 2,
-    "add_members": 3,
-    "create_group": 4,
-    "create_sync": 5,
-    "update_sync": 5,
-    "enrol_manual": 6,
-    "remove_members": 7,
-    "suspend_manual": 8,
-    "disable_sync": 9,
-    "delete_sync": 9,
-    "delete_cohort": 10,
-}
-ADDS = {
-    "create_user",
-    "create_cohort",
-    "add_members",
-    "create_group",
-    "create_sync",
-    "enrol_manual",
-}
-CHANGES = {"update_cohort", "update_sync"}
-REMOVES = {"remove_members", "suspend_manual", "disable_sync", "delete_sync", "delete_cohort"}
-
-
-@dataclass(frozen=True)
-class Action:
-    kind: str
-    target: str
-    details: dict[str, Any]
-
-    @property
-    def phase(self) -> int:
-        return PHASES[self.kind]
-
-    @property
-    def weight(self) -> int:
-        """How many objects the action touches (members count one each)."""
-        users = self.details.get("usernames")
-        return len(users) if isinstance(users, list) else 1
 
 
 @dataclass(frozen=True)
@@ -97,10 +55,10 @@ class Plan:
         return sorted(self.actions, key=lambda a: (a.phase, a.kind, a.target))
 
     def counts(self) -> dict[str, int]:
-        add = sum(a.weight for a in self.actions if a.kind in ADDS)
-        change = sum(a.weight for a in self.actions if a.kind in CHANGES)
-        remove = sum(a.weight for a in self.actions if a.kind in REMOVES)
-        return {"add": add, "change": change, "remove": remove}
+        counts = {"add": 0, "change": 0, "remove": 0}
+        for action in self.actions:
+            counts[action.effect] += action.weight
+        return counts
 
     @property
     def has_changes(self) -> bool:
@@ -115,7 +73,7 @@ class Plan:
         canon = {
             "platform": self.platform,
             "academic_year": self.academic_year,
-            "actions": [asdict(a) for a in self.sorted_actions()],
+            "actions": [a.to_json() for a in self.sorted_actions()],
             "source_digest": self.source_digest,
             "moodle_fingerprint": self.moodle_fingerprint,
         }
@@ -156,7 +114,7 @@ class Plan:
                 "tripped": self.failsafe_tripped,
                 "checks": [asdict(c) for c in self.failsafe],
             },
-            "actions": [asdict(a) for a in self.sorted_actions()],
+            "actions": [a.to_json() for a in self.sorted_actions()],
             "warnings": [asdict(w) for w in self.warnings],
             "pending_users": sorted(self.pending_users),
             "unmanaged": self.unmanaged,
@@ -173,7 +131,7 @@ class Plan:
         plan = cls(
             platform=data["platform"],
             academic_year=data["academic_year"],
-            actions=[Action(**a) for a in data["actions"]],
+            actions=[Action.from_json(a) for a in data["actions"]],
             warnings=[Warning(**w) for w in data["warnings"]],
             pending_users=list(data["pending_users"]),
             unmanaged=list(data["unmanaged"]),

@@ -9,11 +9,29 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from typing import Any
 
 from ..clock import end_of_day_timestamp
 from ..settings import PlatformSettings
+from .actions import (
+    Action,
+    AddMembers,
+    CreateCohort,
+    CreateGroup,
+    CreateSync,
+    CreateUser,
+    DeleteCohort,
+    DeleteSync,
+    Details,
+    DisableSync,
+    EnrolManual,
+    RemoveMembers,
+    SuspendManual,
+    UpdateCohort,
+    UpdateSync,
+)
 from .failsafe import check_failsafes
-from .plan import Action, Plan, Warning
+from .plan import Plan, Warning
 from .state import (
     COHORT_MARKER,
     INSTANCE_PREFIX,
@@ -57,8 +75,8 @@ class _Planner:
 
     # -- helpers ------------------------------------------------------------------------
 
-    def add(self, kind: str, target: str, **details: object) -> None:
-        self.plan.actions.append(Action(kind, target, dict(details)))
+    def add(self, target: str, details: Details) -> None:
+        self.plan.actions.append(Action.of(target, details))
 
     def warn(self, code: str, message: str, target: str = "") -> None:
         self.plan.warnings.append(Warning(code, message, target))
@@ -110,13 +128,14 @@ class _Planner:
                 continue
             self.creating_users.add(username)
             self.add(
-                "create_user",
                 username,
-                username=username,
-                firstname=account.firstname,
-                lastname=account.lastname,
-                email=account.email,
-                auth=self.platform.accounts.auth,
+                CreateUser(
+                    username=username,
+                    firstname=account.firstname,
+                    lastname=account.lastname,
+                    email=account.email,
+                    auth=self.platform.accounts.auth,
+                ),
             )
 
     # -- cohorts ------------------------------------------------------------------------
@@ -153,48 +172,51 @@ class _Planner:
     def create_cohort(self, want: DesiredCohort) -> None:
         self.cohorts_created.add(want.idnumber)
         self.add(
-            "create_cohort",
             want.idnumber,
-            idnumber=want.idnumber,
-            name=want.name,
-            description=cohort_description(want),
-            visible=want.visible,
-            category=want.category,
-            cohort_kind=want.kind,
+            CreateCohort(
+                idnumber=want.idnumber,
+                name=want.name,
+                description=cohort_description(want),
+                visible=want.visible,
+                category=want.category,
+                cohort_kind=want.kind,
+            ),
         )
         names, ids = self.resolve(want.members)
         if names:
             self.add(
-                "add_members",
                 want.idnumber,
-                cohort=want.idnumber,
-                cohortid=None,
-                usernames=names,
-                userids=ids,
-                size_before=0,
+                AddMembers(
+                    cohort=want.idnumber,
+                    cohortid=None,
+                    usernames=tuple(names),
+                    userids=tuple(ids),
+                    size_before=0,
+                ),
             )
 
     def update_cohort(self, want: DesiredCohort, have: ActualCohort) -> None:
         description = cohort_description(want)
-        changes = {}
+        changes: dict[str, tuple[Any, Any]] = {}
         if have.name != want.name:
-            changes["name"] = [have.name, want.name]
+            changes["name"] = (have.name, want.name)
         if have.description != description:
-            changes["description"] = [have.description, description]
+            changes["description"] = (have.description, description)
         if have.visible != want.visible:
-            changes["visible"] = [have.visible, want.visible]
+            changes["visible"] = (have.visible, want.visible)
         if changes:
             self.add(
-                "update_cohort",
                 want.idnumber,
-                cohortid=have.id,
-                idnumber=want.idnumber,
-                name=want.name,
-                description=description,
-                visible=want.visible,
-                category=want.category,
-                changes=changes,
-                adopt=not have.owned,
+                UpdateCohort(
+                    cohortid=have.id,
+                    idnumber=want.idnumber,
+                    name=want.name,
+                    description=description,
+                    visible=want.visible,
+                    category=want.category,
+                    changes=changes,
+                    adopt=not have.owned,
+                ),
             )
         names, ids = self.resolve(want.members)
         to_add = [
@@ -202,13 +224,14 @@ class _Planner:
         ]
         if to_add:
             self.add(
-                "add_members",
                 want.idnumber,
-                cohort=want.idnumber,
-                cohortid=have.id,
-                usernames=[n for n, _ in to_add],
-                userids=[i for _, i in to_add],
-                size_before=len(have.members),
+                AddMembers(
+                    cohort=want.idnumber,
+                    cohortid=have.id,
+                    usernames=tuple(n for n, _ in to_add),
+                    userids=tuple(i for _, i in to_add),
+                    size_before=len(have.members),
+                ),
             )
         self.remove_members(want.idnumber, have, keep=want.members | want.uncertain)
 
@@ -231,13 +254,14 @@ class _Planner:
         if gone:
             self.removed_members[idnumber] = gone
             self.add(
-                "remove_members",
                 idnumber,
-                cohort=idnumber,
-                cohortid=have.id,
-                usernames=[n for n, _ in gone],
-                userids=[u for _, u in gone],
-                size_before=len(have.members),
+                RemoveMembers(
+                    cohort=idnumber,
+                    cohortid=have.id,
+                    usernames=tuple(n for n, _ in gone),
+                    userids=tuple(u for _, u in gone),
+                    size_before=len(have.members),
+                ),
             )
 
     def gone_why(self, have: ActualCohort) -> str:
@@ -293,11 +317,8 @@ class _Planner:
             )
             return
         self.add(
-            "delete_cohort",
             have.idnumber,
-            cohort=have.idnumber,
-            cohortid=have.id,
-            members=len(have.members),
+            DeleteCohort(cohort=have.idnumber, cohortid=have.id, members=len(have.members)),
         )
 
     # -- syncs --------------------------------------------------------------------------
@@ -360,11 +381,8 @@ class _Planner:
                 if not groupid and (courseid, sync.group) not in groups_created:
                     groups_created.add((courseid, sync.group))
                     self.add(
-                        "create_group",
                         f"{sync.course}/{sync.group}",
-                        course=sync.course,
-                        courseid=courseid,
-                        name=sync.group,
+                        CreateGroup(course=sync.course, courseid=courseid, name=sync.group),
                     )
             if mine:
                 inst = mine[0]
@@ -390,18 +408,19 @@ class _Planner:
                 )
             else:
                 self.add(
-                    "create_sync",
                     f"{sync.course}/{sync.cohort}/{sync.role}",
-                    course=sync.course,
-                    courseid=courseid,
-                    cohort=sync.cohort,
-                    cohortid=cohortid,
-                    role=sync.role,
-                    roleid=sync.roleid,
-                    group=sync.group,
-                    groupid=groupid or None,
-                    name=instance_name(sync),
-                    reason=sync.reason,
+                    CreateSync(
+                        course=sync.course,
+                        courseid=courseid,
+                        cohort=sync.cohort,
+                        cohortid=cohortid,
+                        role=sync.role,
+                        roleid=sync.roleid,
+                        group=sync.group,
+                        groupid=groupid or None,
+                        name=instance_name(sync),
+                        reason=sync.reason,
+                    ),
                 )
 
         for inst in self.actual.instances:
@@ -409,28 +428,29 @@ class _Planner:
                 self.retire_sync(inst)
 
     def update_sync(self, sync: DesiredSync, inst: ActualInstance, groupid: int) -> None:
-        changes: dict[str, list[object]] = {}
+        changes: dict[str, tuple[Any, Any]] = {}
         if inst.status != 0:
-            changes["status"] = [inst.status, 0]
+            changes["status"] = (inst.status, 0)
         if sync.group and (not groupid or inst.groupid != groupid):
-            changes["group"] = [inst.groupid, sync.group]
+            changes["group"] = (inst.groupid, sync.group)
         if not sync.group and inst.groupid:
-            changes["group"] = [inst.groupid, None]
+            changes["group"] = (inst.groupid, None)
         if inst.name != instance_name(sync):
-            changes["name"] = [inst.name, instance_name(sync)]
+            changes["name"] = (inst.name, instance_name(sync))
         if changes:
             self.add(
-                "update_sync",
                 f"{sync.course}/{sync.cohort}/{sync.role}",
-                instance=inst.id,
-                course=sync.course,
-                courseid=inst.courseid,
-                cohort=sync.cohort,
-                role=sync.role,
-                group=sync.group,
-                groupid=groupid or None,
-                name=instance_name(sync),
-                changes=changes,
+                UpdateSync(
+                    instance=inst.id,
+                    course=sync.course,
+                    courseid=inst.courseid,
+                    cohort=sync.cohort,
+                    role=sync.role,
+                    group=sync.group,
+                    groupid=groupid or None,
+                    name=instance_name(sync),
+                    changes=changes,
+                ),
             )
 
     def retire_sync(self, inst: ActualInstance) -> None:
@@ -439,12 +459,10 @@ class _Planner:
         role = self.role_names.get(inst.roleid, str(inst.roleid))
         target = f"{course}/{cohort}/{role}"
         if self.platform.sync_policy.on_removal == "delete":
-            self.add(
-                "delete_sync", target, instance=inst.id, course=course, cohort=cohort, role=role
-            )
+            self.add(target, DeleteSync(instance=inst.id, course=course, cohort=cohort, role=role))
         elif inst.status == 0:
             self.add(
-                "disable_sync", target, instance=inst.id, course=course, cohort=cohort, role=role
+                target, DisableSync(instance=inst.id, course=course, cohort=cohort, role=role)
             )
 
     def manual_sync(self, sync: DesiredSync, courseid: int) -> None:
@@ -457,7 +475,7 @@ class _Planner:
         ]
         assert sync.expires is not None  # lint: manual-needs-expires
         target = f"{sync.course}/{sync.cohort}/{sync.role}"
-        common = dict(
+        common: dict[str, Any] = dict(
             course=sync.course,
             courseid=courseid,
             cohort=sync.cohort,
@@ -467,22 +485,24 @@ class _Planner:
         )
         if missing:
             self.add(
-                "enrol_manual",
                 target,
-                **common,
-                usernames=[n for n, _ in missing],
-                userids=[i for _, i in missing],
-                expires=sync.expires.isoformat(),
+                EnrolManual(
+                    **common,
+                    usernames=tuple(n for n, _ in missing),
+                    userids=tuple(i for _, i in missing),
+                    expires=sync.expires.isoformat(),
+                ),
             )
         # Members leaving the cohort in this run lose this course's manual enrolment too.
         leaving = [(n, u) for n, u in self.removed_members.get(sync.cohort, []) if u in enrolled]
         if leaving:
             self.add(
-                "suspend_manual",
                 target,
-                **common,
-                usernames=[n for n, _ in leaving],
-                userids=[u for _, u in leaving],
+                SuspendManual(
+                    **common,
+                    usernames=tuple(n for n, _ in leaving),
+                    userids=tuple(u for _, u in leaving),
+                ),
             )
 
     # -- notices ------------------------------------------------------------------------
