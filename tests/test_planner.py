@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from reconciler.errors import PlanFileError
 from reconciler.planning.plan import Plan
 from reconciler.planning.planner import cohort_description, compute_plan, instance_name
 from reconciler.planning.render import render_json, render_markdown, render_text
@@ -323,7 +324,7 @@ def test_plan_digest_round_trip_and_tamper_detection() -> None:
     again = Plan.from_json(data)
     assert again.digest() == plan.digest() == data["digest"]
     data["actions"][1]["details"]["usernames"].append("intruder")
-    with pytest.raises(ValueError, match="digest"):
+    with pytest.raises(PlanFileError, match="digest"):
         Plan.from_json(data)
 
 

@@ -17,8 +17,10 @@ from typing import Any
 from ..clock import today_in_paris
 from ..declarations.history import git_info
 from ..declarations.loader import DeclarationSet, load_declarations
+from ..errors import ConfigurationError, DeclarationErrors, ReconcilerError, StalePlan
 from ..moodle.client import MoodleClient
 from ..planning.desired import build_desired
+from ..planning.failsafe import FailsafeTripped
 from ..planning.plan import Plan
 from ..planning.planner import compute_plan
 from ..planning.reader import read_actual
@@ -32,24 +34,10 @@ from .journal import Journal
 JOURNAL_FILE = ".reconciler/journal.jsonl"
 
 
-class ConfigError(Exception):
-    """Missing token, unknown platform, declarations with errors: exit code 1."""
-
-
-class StalePlan(Exception):
-    """The saved plan was computed on data that moved since."""
-
-
-class FailsafeTripped(Exception):
-    def __init__(self, plan: Plan) -> None:
-        super().__init__("failsafe tripped")
-        self.plan = plan
-
-
 def _default_client(platform: PlatformSettings, environ: Mapping[str, str]) -> MoodleClient:
     token = platform.token(dict(environ))
     if not token:
-        raise ConfigError(
+        raise ConfigurationError(
             f"no web-service token for {platform.name}: set the environment variable "
             f"{platform.token_env}"
         )
@@ -78,7 +66,9 @@ class Environment:
         if self._decls is None:
             self._decls = load_declarations(self.repo / "cohorts", self.repo)
             if self._decls.settings is None:
-                raise ConfigError("cohorts/platforms.yaml has errors (run `reconcile validate`)")
+                raise DeclarationErrors(
+                    "cohorts/platforms.yaml has errors (run `reconcile validate`)"
+                )
         return self._decls
 
     @property
@@ -91,7 +81,7 @@ class Environment:
         try:
             return self.settings.platform(name)
         except KeyError as exc:
-            raise ConfigError(str(exc.args[0])) from None
+            raise ConfigurationError(str(exc.args[0])) from None
 
     def sources(self) -> SourceSnapshot:
         """Both sources, read once for every platform with general cohorts."""
@@ -124,7 +114,7 @@ def make_plan(env: Environment, platform_name: str) -> Plan:
     platform = env.platform(platform_name)
     decls = env.declarations()
     if decls.has_errors:
-        raise ConfigError(
+        raise DeclarationErrors(
             "the declarations have errors (run `reconcile validate`); nothing planned"
         )
     snapshot = env.sources() if platform.general_cohorts.enabled else None
@@ -165,32 +155,47 @@ def apply(
     allow_dirty: bool = False,
     progress: bool | None = None,
 ) -> ApplyOutcome:
-    """Plan afresh, check (stale, dirty, failsafes), then apply. Raises before any write."""
-    fresh = make_plan(env, platform_name)
-    if saved is not None:
-        if saved.platform != platform_name:
-            raise ConfigError(f"the plan is for {saved.platform}, not {platform_name}")
-        reasons = why_stale(saved, fresh)
-        if reasons:
-            raise StalePlan("; ".join(reasons))
-    if fresh.dirty and not allow_dirty:
-        raise ConfigError("cohorts/ has uncommitted changes; commit them or pass --allow-dirty")
-    approved_by = None
-    if fresh.failsafe_tripped:
-        approved_by = find_approval(fresh, env.approvals(), env.now, env.environ)
-        if approved_by is None:
-            raise FailsafeTripped(fresh)
+    """Plan afresh, check (stale, dirty, failsafes, the token's write functions), then
+    apply. Every refusal is raised before the first write, with the note "nothing applied"
+    (``StalePlan``, ``FailsafeTripped``, ``ConfigurationError``, ``DeclarationErrors``,
+    ``MoodleError`` while reading)."""
+    platform = env.platform(platform_name)
+    try:
+        fresh = make_plan(env, platform_name)
+        if saved is not None:
+            if saved.platform != platform_name:
+                raise ConfigurationError(f"the plan is for {saved.platform}, not {platform_name}")
+            reasons = why_stale(saved, fresh)
+            if reasons:
+                raise StalePlan("; ".join(reasons))
+        if fresh.dirty and not allow_dirty:
+            raise ConfigurationError(
+                "cohorts/ has uncommitted changes; commit them or pass --allow-dirty"
+            )
+        approved_by = None
+        if fresh.failsafe_tripped:
+            approved_by = find_approval(fresh, env.approvals(), env.now, env.environ)
+            if approved_by is None:
+                raise FailsafeTripped(fresh)
+    except ReconcilerError as exc:
+        if not exc.multiline:
+            exc.add_note("nothing applied")
+        raise
     journal = env.journal(platform_name, fresh.commit)
     if not fresh.actions:
         result = ApplyResult()
     else:
-        with env.client(env.platform(platform_name)) as client:
-            missing = client.capabilities().missing(required_functions(fresh))
-            if missing:
-                raise ConfigError(
-                    f"the {platform_name} token may not call {', '.join(missing)}; nothing "
-                    "applied (add them to the token's web service, or use the write token)"
-                )
+        with env.client(platform) as client:
+            try:
+                missing = client.capabilities().missing(required_functions(fresh))
+                if missing:
+                    raise ConfigurationError(
+                        f"the {platform_name} token may not call {', '.join(missing)} (add "
+                        "them to the token's web service, or use the write token)"
+                    )
+            except ReconcilerError as exc:
+                exc.add_note("nothing applied")
+                raise
             result = apply_plan(fresh, client, journal, progress)
     snapshot = env._snapshot
     if snapshot is not None and snapshot.healthy and result.ok:

@@ -7,15 +7,12 @@ from typing import TYPE_CHECKING
 
 from ..clock import is_expired
 from ..declarations.loader import DeclarationSet
+from ..errors import DeclarationErrors
 from ..settings import Settings
 from .state import DesiredCohort, DesiredState, DesiredSync, NewAccount
 
 if TYPE_CHECKING:
     from ..sources import SourceSnapshot
-
-
-class DeclarationErrors(Exception):
-    """Declarations with errors never become a desired state: a missing file is not a removal."""
 
 
 def build_desired(

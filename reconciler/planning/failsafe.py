@@ -6,6 +6,7 @@ a source outage, an empty query or a wrong academic year whatever caused it.
 
 from __future__ import annotations
 
+from ..errors import ExitCode, ReconcilerError
 from ..settings import Failsafes
 from .plan import FailsafeCheck, Plan
 
@@ -74,7 +75,22 @@ def check_failsafes(plan: Plan, limits: Failsafes) -> list[FailsafeCheck]:
     return checks
 
 
+class FailsafeTripped(ReconcilerError):
+    """A removal cap tripped and this exact plan is not approved: nothing is applied.
+
+    ``plan`` is the refused plan; ``str(error)`` is the report (which caps, by how much, and
+    how to approve exactly this plan)."""
+
+    exit_code = ExitCode.FAILSAFE
+    multiline = True
+
+    def __init__(self, plan: Plan) -> None:
+        super().__init__(tripped_report(plan))
+        self.plan = plan
+
+
 def tripped_report(plan: Plan) -> str:
+    """The tripped checks of ``plan``, one a line, and the command that approves it."""
     lines = ["Failsafe tripped: nothing was applied."]
     for c in plan.failsafe:
         if c.tripped:

@@ -8,9 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
 from typing import Any
 
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from ..errors import PlanFileError
+from ..resources import schema
 from .actions import Action
 
 FORMAT_VERSION = 1
@@ -124,8 +133,11 @@ class Plan:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Plan:
+        """The plan a ``to_json`` document describes. ``data`` must match the plan schema
+        (``read_plan`` checks it); raises ``PlanFileError`` when its digest does not match
+        its content (a modified file)."""
         if data.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
+            raise PlanFileError(
                 f"plan format_version {data.get('format_version')!r} is not {FORMAT_VERSION}"
             )
         plan = cls(
@@ -145,5 +157,88 @@ class Plan:
             created_at=data["created_at"],
         )
         if plan.digest() != data["digest"]:
-            raise ValueError("plan file was modified: its digest does not match its content")
+            raise PlanFileError("plan file was modified: its digest does not match its content")
         return plan
+
+
+# Deeper than any plan the planner writes (4 levels); refused before parsing, so a file of
+# 100,000 nested brackets costs a scan, not a RecursionError.
+MAX_DEPTH = 16
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _depth(text: str) -> int:
+    depth = deepest = 0
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in "]}":
+            depth -= 1
+    return deepest
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {text[:20]}")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_plan(data: bytes | str, name: str) -> Plan:
+    """The plan saved as ``data`` (the bytes of ``plan.json``), checked in order: UTF-8,
+    nesting depth, strict JSON (no NaN/Infinity, finite numbers), an object matching
+    ``schemas/plan.schema.json``, then its digest. Any failure raises ``PlanFileError``
+    naming ``name`` and what is wrong, in one line; nothing else is raised."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+    except UnicodeDecodeError as exc:
+        raise PlanFileError(f"{name}: not a saved plan: not UTF-8 (byte {exc.start})") from None
+    if _depth(text) > MAX_DEPTH:
+        raise PlanFileError(f"{name}: not a saved plan: nested deeper than {MAX_DEPTH} levels")
+    try:
+        doc = json.loads(text, parse_float=_finite, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        raise PlanFileError(f"{name}: not a saved plan: not JSON ({_short(exc)})") from None
+    if not isinstance(doc, dict):
+        raise PlanFileError(
+            f"{name}: not a saved plan: the file holds a JSON {_json_type(doc)}, "
+            "not the object `reconcile plan --out` writes"
+        )
+    error = best_match(_plan_validator().iter_errors(doc))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "the top level"
+        raise PlanFileError(f"{name}: not a saved plan: at {where}: {_short(error.message)}")
+    try:
+        return Plan.from_json(doc)
+    except PlanFileError as exc:
+        raise PlanFileError(f"{name}: {exc}") from None
+
+
+def read_plan(path: Path) -> Plan:
+    """The plan saved in ``path`` by ``reconcile plan --out`` (see ``parse_plan``)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PlanFileError(f"{path}: cannot read the plan ({exc.strerror})") from None
+    return parse_plan(data, str(path))
+
+
+@cache
+def _plan_validator() -> Draft202012Validator:
+    return Draft202012Validator(schema("plan.schema.json"))
+
+
+def _json_type(value: Any) -> str:
+    names = {list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), "number")
+
+
+def _short(exc: object, limit: int = 160) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
