@@ -207,3 +207,14 @@ def test_reconciler_errors_carry_their_exit_codes() -> None:
     assert StalePlan.exit_code == exitcodes.STALE == 5
     assert FailsafeTripped.exit_code == exitcodes.FAILSAFE == 3
     assert PlanFileError.exit_code == exitcodes.ERROR == 1
+
+
+def test_apply_prints_one_line_per_action_in_a_ci_log(world: CliWorld) -> None:
+    """stderr is not a terminal here, as in a CI job: each applied action is one line."""
+    result = world.run("apply", "-p", "prelude", "--now", NOW)
+    assert result.exit_code == exitcodes.OK, result.output
+    assert result.stderr.splitlines() == [
+        "[1/3] create_cohort man-prepa-ifsi: ok",
+        "[2/3] add_members man-prepa-ifsi: ok",
+        "[3/3] enrol_manual PRELUDE-METHODO/man-prepa-ifsi/student: ok",
+    ]

@@ -1,20 +1,23 @@
 """The applier: the only code that writes to Moodle. It executes a checked plan, in phases.
 
-Adds run before removes. Actions of one kind are batched into as few calls as the client
-allows; when a batch fails, its actions are retried one by one only where that is safe
-(member adds and removes are idempotent in Moodle), so that one bad cohort does not stop the
-others. Every action is journaled; a failed action never stops an independent one, and an
-action whose prerequisite failed is reported as skipped.
+Takes a ``Plan`` (already checked: fresh, within the failsafes or approved), a client with
+the write calls of :class:`MoodleWrites`, a ``Journal`` and an optional progress callback;
+gives an :class:`ApplyResult` (done, failed, skipped). Adds run before removes (the kinds
+in the order of ``planning.actions.KINDS``). Actions of one kind are batched into as few
+calls as the client allows; when a batch fails, its actions are retried one by one only
+where that is safe (cohort and member writes: Moodle refuses a batch whole, and adding or
+removing a member twice is harmless), so that one bad cohort does not stop the others; manual
+enrolments and groups are not (each enrol call re-sends a welcome mail; a group created
+twice exists twice). Every action is journaled; a failed action never stops an independent
+one, and an action whose prerequisite failed (its cohort, user or group was not created) is
+skipped with the reason.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
-
-import click
+from typing import Any, Literal, Protocol, TypeVar
 
 from ..moodle.errors import MoodleError
 from ..moodle.types import ManualEnrolment, NewCohort, NewGroup, NewUser
@@ -39,6 +42,55 @@ from ..planning.plan import Plan
 from .journal import Journal
 
 
+class MoodleWrites(Protocol):
+    """The narrow part of the client the applier needs (``MoodleClient`` has it; a test
+    hands a small fake). Each call raises ``MoodleError`` when Moodle refuses or fails it."""
+
+    def create_users(self, users: Sequence[NewUser]) -> list[dict[str, Any]]: ...
+    def create_cohorts(self, cohorts: Sequence[NewCohort]) -> list[dict[str, Any]]: ...
+    def update_cohorts(self, cohorts: Sequence[Mapping[str, Any]]) -> None: ...
+    def delete_cohorts(self, ids: Iterable[int]) -> None: ...
+    def add_cohort_members(self, members: Iterable[tuple[int, int]]) -> Any: ...
+    def delete_cohort_members(self, members: Iterable[tuple[int, int]]) -> None: ...
+    def create_groups(self, groups: Sequence[NewGroup]) -> list[dict[str, Any]]: ...
+    def manual_enrol(self, enrolments: Sequence[ManualEnrolment]) -> None: ...
+    def add_cohort_sync(
+        self, courseid: int, cohortid: int, roleid: int, *, groupid: int = 0, name: str = ""
+    ) -> int: ...
+    def update_cohort_sync(
+        self,
+        instance_id: int,
+        *,
+        name: str | None = None,
+        groupid: int | None = None,
+        status: int | None = None,
+    ) -> Any: ...
+    def delete_cohort_sync(self, instance_id: int) -> Any: ...
+
+
+Outcome = Literal["ok", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One action finished: the ``index``-th of ``total``, how, and why when not ok."""
+
+    index: int
+    total: int
+    action: Action
+    outcome: Outcome
+    message: str = ""
+
+    def line(self) -> str:
+        """``[3/12] create_sync C1/man-x/student: ok`` (the CLI's line for a CI log)."""
+        how = {"ok": "ok", "failed": "FAILED: ", "skipped": "skipped: "}[self.outcome]
+        text = how + self.message if self.outcome != "ok" else how
+        return f"[{self.index}/{self.total}] {self.action.kind} {self.action.target}: {text}"
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
 def required_functions(plan: Plan) -> list[str]:
     """The web-service functions applying ``plan`` writes with (the action kinds' table)."""
     return write_functions(plan.actions)
@@ -56,40 +108,43 @@ class ApplyResult:
 
 
 class _Applier:
-    def __init__(self, plan: Plan, client: Any, journal: Journal, progress: bool) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        client: MoodleWrites,
+        journal: Journal,
+        progress: ProgressCallback | None,
+    ) -> None:
         self.plan, self.client, self.journal = plan, client, journal
         self.result = ApplyResult()
         self.users: dict[str, int] = {}
         self.cohorts: dict[str, int] = {}
         self.groups: dict[tuple[int, str], int] = {}
-        self.failed_targets: set[str] = set()
         self.progress = progress
         self.total = len(plan.actions)
 
     # -- bookkeeping --------------------------------------------------------------------
 
-    def _echo(self, action: Action, outcome: str) -> None:
-        if self.progress:
+    def _tell(self, action: Action, outcome: Outcome, message: str = "") -> None:
+        if self.progress is not None:
             n = len(self.result.done) + len(self.result.failed) + len(self.result.skipped)
-            click.echo(f"[{n}/{self.total}] {action.kind} {action.target}: {outcome}", err=True)
+            self.progress(Progress(n, self.total, action, outcome, message))
 
     def ok(self, action: Action, **extra: Any) -> None:
         self.result.done.append(action)
         self.journal.record(action.kind, action.target, "ok", **extra)
-        self._echo(action, "ok")
+        self._tell(action, "ok")
 
     def fail(self, action: Action, error: Exception | str) -> None:
         message = str(error)
         self.result.failed.append((action, message))
-        self.failed_targets.add(action.target)
         self.journal.record(action.kind, action.target, "failed", error=message)
-        self._echo(action, f"FAILED: {message}")
+        self._tell(action, "failed", message)
 
     def skip(self, action: Action, why: str) -> None:
         self.result.skipped.append((action, why))
-        self.failed_targets.add(action.target)
         self.journal.record(action.kind, action.target, "skipped", reason=why)
-        self._echo(action, f"skipped: {why}")
+        self._tell(action, "skipped", why)
 
     def batch(
         self, actions: list[Action], call: Callable[[list[Action]], Any], one_by_one_is_safe: bool
@@ -381,8 +436,12 @@ HANDLERS: dict[str, Callable[[_Applier, list[Action]], None]] = {
 
 
 def apply_plan(
-    plan: Plan, client: Any, journal: Journal, progress: bool | None = None
+    plan: Plan,
+    client: MoodleWrites,
+    journal: Journal,
+    progress: ProgressCallback | None = None,
 ) -> ApplyResult:
-    """Execute ``plan`` (already checked: fresh, within failsafes or approved)."""
-    show = sys.stderr.isatty() if progress is None else progress
-    return _Applier(plan, client, journal, show).run()
+    """Execute ``plan`` (already checked: fresh, within failsafes or approved) with
+    ``client``'s writes, journaling each action and telling ``progress`` as each ends.
+    Moodle's refusals become failed actions, never exceptions."""
+    return _Applier(plan, client, journal, progress).run()

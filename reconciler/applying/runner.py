@@ -26,7 +26,7 @@ from ..planning.planner import compute_plan
 from ..planning.reader import read_actual
 from ..settings import PlatformSettings, Settings
 from ..sources import SourceSnapshot, read_sources, record_good_run
-from .applier import ApplyResult, apply_plan, required_functions
+from .applier import ApplyResult, ProgressCallback, apply_plan, required_functions
 from .approvals import DEFAULT_FILE as APPROVALS_FILE
 from .approvals import find_approval
 from .journal import Journal
@@ -153,7 +153,7 @@ def apply(
     platform_name: str,
     saved: Plan | None = None,
     allow_dirty: bool = False,
-    progress: bool | None = None,
+    progress: ProgressCallback | None = None,
 ) -> ApplyOutcome:
     """Plan afresh, check (stale, dirty, failsafes, the token's write functions), then
     apply. Every refusal is raised before the first write, with the note "nothing applied"

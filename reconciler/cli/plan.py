@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from ..applying.applier import Progress
 from ..applying.approvals import approve as record_approval
 from ..applying.runner import apply, make_plan
 from ..declarations.history import changed_files, focus
@@ -99,6 +100,11 @@ def plan_command(
     ctx.exit(plan_exit_code(plan))
 
 
+def _progress(event: Progress) -> None:
+    """One line per action on stderr, terminal or CI log alike."""
+    click.echo(event.line(), err=True)
+
+
 @click.command("apply")
 @click.argument(
     "plan_file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -121,7 +127,7 @@ def apply_command(
     if not name:
         raise click.UsageError("give a saved plan file or --platform")
     try:
-        outcome = apply(env, name, saved, allow_dirty=allow_dirty)
+        outcome = apply(env, name, saved, allow_dirty=allow_dirty, progress=_progress)
     except FailsafeTripped as exc:
         click.echo(render_text(exc.plan))  # what was refused; the report follows on stderr
         raise

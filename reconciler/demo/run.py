@@ -144,7 +144,7 @@ def _plan_and_apply(world: dict[str, Any], now: dt.datetime, show: str, do_apply
         else:
             click.echo(f"[{name}] {plan.summary()}")
         if do_apply and plan.has_changes:
-            outcome = apply(env, name, allow_dirty=True, progress=False)
+            outcome = apply(env, name, allow_dirty=True)
             r = outcome.result
             click.echo(
                 f"[{name}] applied {len(r.done)} actions, {len(r.failed)} failed, "
