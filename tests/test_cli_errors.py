@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from support.cliworld import NOW, CliWorld, cli_world, make_repo
+from support.cliworld import NOW, TOKEN, CliWorld, cli_world, make_repo
 
 from reconciler.cli import exitcodes, main
+from reconciler.moodle.client import MoodleClient
+from reconciler.moodle.types import NewCourse
 
 
 @pytest.fixture
@@ -218,3 +220,35 @@ def test_apply_prints_one_line_per_action_in_a_ci_log(world: CliWorld) -> None:
         "[2/3] add_members man-prepa-ifsi: ok",
         "[3/3] enrol_manual PRELUDE-METHODO/man-prepa-ifsi/student: ok",
     ]
+
+
+def test_a_stale_plan_says_exactly_what_moved(world: CliWorld, tmp_path: Path) -> None:
+    plan_file = tmp_path / "plan.json"
+    assert world.run("plan", "-p", "prelude", "--now", NOW, "--out", str(plan_file)).exit_code == 2
+    with MoodleClient(world.emu.url, TOKEN) as client:  # someone changes Moodle in between
+        [gone] = client.get_users_by_field("username", ["fc-crobert"])
+        client.delete_users([int(gone["id"])])
+        client.create_courses([NewCourse(fullname="Other", shortname="OTHER", categoryid=1)])
+    result = world.run("apply", str(plan_file), "--now", NOW)
+    assert result.exit_code == exitcodes.STALE
+    assert result.stderr.splitlines() == [
+        "error: stale plan, nothing applied: Moodle's state changed since the plan was made. "
+        "Make a new plan.",
+        "What moved (saved plan → a plan made now):",
+        f"~ add_members man-prepa-ifsi: usernames -fc-crobert; userids -{gone['id']}",
+        f"~ enrol_manual PRELUDE-METHODO/man-prepa-ifsi/student: usernames -fc-crobert; "
+        f"userids -{gone['id']}",
+    ]
+    assert world.emu.write_calls() == {
+        "core_user_delete_users": 1, "core_course_create_courses": 1,
+    }  # fmt: skip
+
+    # Moodle moved where no action looks: the actions are the same, the data is not.
+    assert world.run("plan", "-p", "prelude", "--now", NOW, "--out", str(plan_file)).exit_code == 2
+    with MoodleClient(world.emu.url, TOKEN) as client:
+        client.create_courses([NewCourse(fullname="More", shortname="MORE", categoryid=1)])
+    result = world.run("apply", str(plan_file), "--now", NOW)
+    assert result.exit_code == exitcodes.STALE
+    assert result.stderr.splitlines()[1] == (
+        "The actions are the same; only the data they were computed on moved."
+    )

@@ -24,6 +24,7 @@ from ..planning.failsafe import FailsafeTripped
 from ..planning.plan import Plan
 from ..planning.planner import compute_plan
 from ..planning.reader import read_actual
+from ..planning.stale import stale_message, why_stale
 from ..settings import PlatformSettings, Settings
 from ..sources import SourceSnapshot, read_sources, record_good_run
 from .applier import ApplyResult, ProgressCallback, apply_plan, required_functions
@@ -128,19 +129,6 @@ def make_plan(env: Environment, platform_name: str) -> Plan:
     return plan
 
 
-def why_stale(saved: Plan, fresh: Plan) -> list[str]:
-    reasons = []
-    if saved.commit != fresh.commit:
-        reasons.append(f"the declarations moved: commit {saved.commit} -> {fresh.commit}")
-    if saved.source_digest != fresh.source_digest:
-        reasons.append("the APOGÉE/LDAP data changed since the plan was made")
-    if saved.moodle_fingerprint != fresh.moodle_fingerprint:
-        reasons.append("Moodle's state changed since the plan was made")
-    if not reasons and saved.digest() != fresh.digest():
-        reasons.append("the plan computed now differs from the saved one")
-    return reasons
-
-
 @dataclass
 class ApplyOutcome:
     plan: Plan
@@ -167,7 +155,7 @@ def apply(
                 raise ConfigurationError(f"the plan is for {saved.platform}, not {platform_name}")
             reasons = why_stale(saved, fresh)
             if reasons:
-                raise StalePlan("; ".join(reasons))
+                raise StalePlan(stale_message(saved, fresh, reasons))
         if fresh.dirty and not allow_dirty:
             raise ConfigurationError(
                 "cohorts/ has uncommitted changes; commit them or pass --allow-dirty"
