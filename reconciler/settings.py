@@ -51,6 +51,7 @@ class HealthSettings:
     min_rows_apogee: int = 1
     min_rows_ldap: int = 1
     max_drop_percent: float = 20.0
+    min_join_percent: float = 80.0
 
 
 @dataclass(frozen=True)
