@@ -56,9 +56,12 @@ def index_directory(entries: Iterable[DirectoryEntry]) -> Directory:
     no_login: list[str] = []
     several_ids: list[str] = []
     several_logins: list[str] = []
-    claims: dict[str, set[str]] = defaultdict(set)  # norm id -> logins claiming it
-    claimers: dict[str, set[str]] = defaultdict(set)  # norm id -> DNs claiming it
-    id_sets_of_login: dict[str, set[frozenset[str]]] = defaultdict(set)
+    # Per entry, one frozenset shared by all its keys: a directory of 40,000 stays small.
+    claims: dict[str, frozenset[str]] = {}  # norm id -> logins claiming it
+    first_claimer: dict[str, str] = {}  # norm id -> DN of the first entry claiming it
+    duplicate_ids: set[str] = set()
+    ids_of_login: dict[str, frozenset[str]] = {}  # login -> norm ids of its first entry
+    shared_logins: set[str] = set()
     entry_of_login: dict[str, DirectoryEntry] = {}
     for entry in entries:
         ids = frozenset(norm_id(v) for v in entry.student_ids)
@@ -72,25 +75,27 @@ def index_directory(entries: Iterable[DirectoryEntry]) -> Directory:
             several_ids.append(entry.dn)
         if len(entry.usernames) > 1:
             several_logins.append(entry.dn)
+        logins = frozenset(entry.usernames)
         for key in ids:
-            claims[key].update(entry.usernames)
-            claimers[key].add(entry.dn)
-        for login in entry.usernames:
-            id_sets_of_login[login].add(ids)
+            known = claims.get(key)
+            claims[key] = logins if known is None else known | logins
+            if first_claimer.setdefault(key, entry.dn) != entry.dn:
+                duplicate_ids.add(key)
+        for login in logins:
+            if ids_of_login.setdefault(login, ids) != ids:
+                shared_logins.add(login)
             entry_of_login.setdefault(login, entry)
 
-    shared_logins = {login for login, sets in id_sets_of_login.items() if len(sets) > 1}
     directory = Directory()
     for key, logins in claims.items():
         if len(logins) > 1 or logins & shared_logins:
-            directory.ambiguous[key] = frozenset(logins)
+            directory.ambiguous[key] = logins
             continue
         (login,) = logins
         entry = entry_of_login[login]
         directory.by_student[key] = login
         directory.people[login] = Person(login, entry.firstname, entry.lastname, entry.email,
                                          entry.student_ids)
-    duplicate_ids = [k for k, dns in claimers.items() if len(dns) > 1]
     directory.anomalies = {
         "without_student_id": {"count": len(no_id), "sample": _sample(no_id)},
         "without_username": {"count": len(no_login), "sample": _sample(no_login)},
