@@ -7,6 +7,7 @@ account. The sources must be unhealthy (exit 4) and Moodle's general cohorts unt
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,3 +77,7 @@ def test_a_healthy_directory_stays_healthy_on_a_first_run(world: World) -> None:
     code, out = world.run("sources")
     assert code == exitcodes.OK, out
     assert "HEALTHY" in out.splitlines()[0] and "Reasons:" not in out
+    [line] = [x for x in out.splitlines() if x.startswith("Platform ecampus:")]
+    found, total, share = re.search(
+        r"; (\d+) of (\d+) IAs find a directory account \(([\d.]+)%\)", line).groups()
+    assert 80 <= float(share) < 100 and int(found) < int(total)
