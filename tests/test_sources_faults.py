@@ -13,7 +13,6 @@ import struct
 import sys
 import time
 import types
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,7 @@ from support.source_faults import (
     ldap_open_fails,
     ldap_search_fails,
 )
-from support.world import World, make_repo, open_world, shipped_seed, write_platforms
+from support.world import World, make_repo, write_platforms
 
 from reconciler import exitcodes
 from reconciler.cli import main
@@ -177,14 +176,6 @@ def test_a_bug_while_building_the_cohorts_is_unhealthy(
 
 
 # --- plan and apply: exit 4, general cohorts untouched, the rest still reconciled ---------
-
-@pytest.fixture
-def world(tmp_path: Path, slapd: Slapd, sources_data: dd.DemoData) -> Iterator[World]:
-    repo = make_repo(tmp_path)
-    with open_world(tmp_path, repo, sources_data, slapd.environ(),
-                    shipped_seed(sources_data)) as world:
-        yield world
-
 
 def general(world: World) -> dict[str, set[str]]:
     return {k: v for k, v in world.cohorts().items() if k.startswith("etp-")}

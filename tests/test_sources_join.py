@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from support.slapd import Slapd, slapd_available, start_slapd
-from support.world import World, make_repo, open_world, shipped_seed
+from support.world import World
 
 from reconciler import exitcodes
 from reconciler.sources import demo_data as dd
@@ -38,14 +38,6 @@ def renamed_slapd(tmp_path_factory: pytest.TempPathFactory,
                          size_limit=100)
     yield server
     server.stop()
-
-
-@pytest.fixture
-def world(tmp_path: Path, slapd: Slapd, sources_data: dd.DemoData) -> Iterator[World]:
-    repo = make_repo(tmp_path)
-    with open_world(tmp_path, repo, sources_data, slapd.environ(),
-                    shipped_seed(sources_data)) as world:
-        yield world
 
 
 def test_a_renamed_student_id_on_a_first_run_exits_4_and_changes_no_general_cohort(
