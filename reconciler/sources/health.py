@@ -25,6 +25,7 @@ FORMAT_VERSION = 1
 
 
 def state_path(settings: Settings) -> Path:
+    """The last-good-run file: ``sources.health.state_file``, relative to the repository."""
     path = Path(settings.sources.health.state_file)
     return path if path.is_absolute() else settings.root / path
 
@@ -58,6 +59,8 @@ def save_state(path: Path, state: dict[str, Any]) -> None:
 
 @dataclass
 class Verdict:
+    """Why the sources are unhealthy (``reasons``) and what is worth knowing (``notes``)."""
+
     reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -149,6 +152,8 @@ def check(
 
 def new_state(settings: Settings, apogee_rows: int, ldap_entries: int,
               platforms: dict[str, Any], digest: str, now: dt.datetime | None = None) -> dict:
+    """The state of a good run: counts per source and per platform, the digest, the time
+    (``now``, default the current UTC time, ISO 8601 to the second)."""
     recorded = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     return {
         "format_version": FORMAT_VERSION,

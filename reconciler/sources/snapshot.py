@@ -139,6 +139,9 @@ def read_sources(
         notes += verdict.notes
     except Exception as exc:  # health unknown is unhealthy
         reasons.append(one_line(f"source health: unexpected {describe(exc)}"))
+    # One line each, whatever a driver put in its message: they print as list items.
+    reasons = [one_line(r) for r in reasons]
+    notes = [one_line(n) for n in notes]
     healthy = not reasons
     stats["seconds"] = round(time.monotonic() - started, 3)
     return SourceSnapshot(
