@@ -15,9 +15,9 @@ import git
 import yaml
 from support.world import TOKEN, World, shipped_seed
 
-from reconciler import exitcodes
-from reconciler.moodle.emulator import EmulatorConfig, MoodleEmulator
-from reconciler.state import COHORT_MARKER
+from reconciler.cli import exitcodes
+from reconciler.emulator import EmulatorConfig, MoodleEmulator
+from reconciler.planning.state import COHORT_MARKER
 
 NOW = "2026-11-28T02:00:00Z"
 

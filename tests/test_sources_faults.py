@@ -26,9 +26,8 @@ from support.source_faults import (
 )
 from support.world import World, make_repo, write_platforms
 
-from reconciler import exitcodes
-from reconciler.cli import main
-from reconciler.sources import demo_data as dd
+from reconciler.cli import exitcodes, main
+from reconciler.demo import data as dd
 from reconciler.sources import snapshot
 
 NOW = "2026-11-28T02:00:00Z"

@@ -15,8 +15,8 @@ import pytest
 from support.slapd import Slapd, slapd_available, start_slapd
 from support.world import World
 
-from reconciler import exitcodes
-from reconciler.sources import demo_data as dd
+from reconciler.cli import exitcodes
+from reconciler.demo import data as dd
 
 NOW = "2026-11-28T02:00:00Z"
 STATE = Path(".reconciler") / "source-health.json"

@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from support.slapd import ROOT_DN, ROOT_PW, Slapd, slapd_available, start_slapd
 from support.world import make_repo, open_world
 
-from reconciler import exitcodes
+from reconciler.cli import exitcodes
+from reconciler.demo import data as dd
 from reconciler.settings import Settings, settings_from_document
-from reconciler.sources import demo_data as dd
 from reconciler.sources import read_sources
 from reconciler.sources.general import build_general_cohorts
 from reconciler.sources.ldap import connect, entry_from_raw, read_entries

@@ -1,6 +1,6 @@
 """One vocabulary of template fields (issue 9, item 3): what validate accepts, the builder renders.
 
-The fields are listed once (``reconciler.sources.template_fields.FIELDS``); validation and the
+The fields are listed once (``reconciler.settings.TEMPLATE_FIELDS``); validation and the
 cohort builder both use that list, and the README documents it.
 """
 
@@ -15,14 +15,13 @@ from click.testing import CliRunner
 from support.slapd import Slapd, slapd_available, start_slapd
 from support.world import make_repo, open_world, write_platforms
 
-from reconciler import exitcodes
-from reconciler.cli import main
-from reconciler.declarations import load_declarations
-from reconciler.settings import Settings
-from reconciler.sources import demo_data as dd
+from reconciler.cli import exitcodes, main
+from reconciler.declarations.loader import load_declarations
+from reconciler.demo import data as dd
+from reconciler.settings import TEMPLATE_FIELDS as FIELDS
+from reconciler.settings import TEMPLATES, Settings, template_problem
 from reconciler.sources.general import build_general_cohorts
 from reconciler.sources.model import DirectoryEntry, IaRow
-from reconciler.sources.template_fields import FIELDS, TEMPLATES, template_problem
 
 REPO = Path(__file__).resolve().parent.parent
 YEAR = "2026"

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
-from ..settings import GeneralCohortSettings, Settings
+from ..settings import GeneralCohortSettings, Settings, render_template, vet_fields
 from .model import DirectoryEntry, GeneralCohort, IaRow, Person
-from .template_fields import render, vet_fields
 
 SAMPLE_SIZE = 10
 
@@ -178,16 +177,16 @@ def build_platform(
                 uncertain |= directory.ambiguous[student]
             else:
                 without_account.add(student)
-        idnumber = render(gc.idnumber_template, vet.fields, "idnumber_template")
+        idnumber = render_template(gc.idnumber_template, vet.fields, "idnumber_template")
         previous = cohorts.get(idnumber)
         if previous is not None:  # a template without the version merges the versions
             members |= previous.members
             uncertain |= previous.uncertain
         cohorts[idnumber] = GeneralCohort(
             idnumber=idnumber,
-            name=render(gc.name_template, vet.fields, "name_template"),
-            description=render(gc.description, vet.fields, "description"),
-            context=render(gc.context, vet.fields, "context"),
+            name=render_template(gc.name_template, vet.fields, "name_template"),
+            description=render_template(gc.description, vet.fields, "description"),
+            context=render_template(gc.context, vet.fields, "context"),
             members=frozenset(members),
             cod_etp=vet.cod_etp,
             cod_vrs_vet=vet.cod_vrs_vet,

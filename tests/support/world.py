@@ -23,9 +23,9 @@ import yaml
 from click.testing import CliRunner
 
 from reconciler.cli import main
+from reconciler.demo import data as demo_data
+from reconciler.emulator import EmulatorConfig, MoodleEmulator
 from reconciler.moodle.client import MoodleClient
-from reconciler.moodle.emulator import EmulatorConfig, MoodleEmulator
-from reconciler.sources import demo_data
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "e2e-token"
