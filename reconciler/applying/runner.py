@@ -47,7 +47,14 @@ def _default_client(platform: PlatformSettings, environ: Mapping[str, str]) -> M
 
 @dataclass
 class Environment:
-    """Where the data comes from. Defaults: the real endpoints named by the environment."""
+    """Where one run's data comes from and goes to. The defaults are the real endpoints
+    named by the process environment (``ECAMPUS_URL``/``ECAMPUS_TOKEN``..., ``APOGEE_URL``,
+    ``LDAP_URL``); the demo and the tests pass their own ``client_factory`` (a platform's
+    settings -> a context manager giving a Moodle client) and ``sources_reader``.
+
+    ``now`` is timezone-aware (UTC by default); expiry dates are judged on ``today``, its
+    Europe/Paris date. Declarations and sources are read once per environment.
+    """
 
     repo: Path
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
@@ -56,14 +63,17 @@ class Environment:
     sources_reader: Callable[[Settings, list[str]], SourceSnapshot] | None = None
     journal_path: Path | None = None
     approvals_path: Path | None = None
-    _decls: DeclarationSet | None = None
-    _snapshot: SourceSnapshot | None = None
+    _decls: DeclarationSet | None = field(default=None, init=False, repr=False)
+    _snapshot: SourceSnapshot | None = field(default=None, init=False, repr=False)
 
     @property
     def today(self) -> dt.date:
+        """``now``'s date in Europe/Paris (expiry dates are Paris days)."""
         return today_in_paris(self.now)
 
     def declarations(self) -> DeclarationSet:
+        """``cohorts/`` of ``repo``, loaded and schema-checked once. Raises
+        ``DeclarationErrors`` when ``platforms.yaml`` itself is unusable."""
         if self._decls is None:
             self._decls = load_declarations(self.repo / "cohorts", self.repo)
             if self._decls.settings is None:
@@ -74,18 +84,22 @@ class Environment:
 
     @property
     def settings(self) -> Settings:
+        """The typed ``platforms.yaml`` (see ``declarations``)."""
         settings = self.declarations().settings
         assert settings is not None
         return settings
 
     def platform(self, name: str) -> PlatformSettings:
+        """One platform's settings; an unknown name raises ``ConfigurationError`` listing
+        the known ones."""
         try:
             return self.settings.platform(name)
         except KeyError as exc:
             raise ConfigurationError(str(exc.args[0])) from None
 
     def sources(self) -> SourceSnapshot:
-        """Both sources, read once for every platform with general cohorts."""
+        """APOGÉE and the directory, read once for every platform with general cohorts
+        (``read_sources``: a source failure is an unhealthy snapshot, never an exception)."""
         if self._snapshot is None:
             names = [n for n, p in self.settings.platforms.items() if p.general_cohorts.enabled]
             if self.sources_reader is not None:
@@ -94,8 +108,16 @@ class Environment:
                 self._snapshot = read_sources(self.settings, self.environ, platforms=names)
         return self._snapshot
 
+    @property
+    def sources_read(self) -> SourceSnapshot | None:
+        """The snapshot this environment has read so far, or None (nothing read yet)."""
+        return self._snapshot
+
     @contextmanager
     def client(self, platform: PlatformSettings) -> Iterator[Any]:
+        """A Moodle client for ``platform``, closed on exit. Without a ``client_factory``,
+        a ``MoodleClient`` on the platform's URL with the token its ``token_env`` names (a
+        missing token raises ``ConfigurationError``)."""
         if self.client_factory is not None:
             with self.client_factory(platform) as client:
                 yield client
@@ -104,14 +126,22 @@ class Environment:
                 yield client
 
     def journal(self, platform: str, commit: str | None) -> Journal:
+        """The apply journal (``.reconciler/journal.jsonl`` unless ``journal_path``)."""
         return Journal(self.journal_path or self.repo / JOURNAL_FILE, platform, commit)
 
     def approvals(self) -> Path:
+        """The approvals file (``.reconciler/approvals.json`` unless ``approvals_path``)."""
         return self.approvals_path or self.repo / APPROVALS_FILE
 
 
 def make_plan(env: Environment, platform_name: str) -> Plan:
-    """Read everything and compute the plan of one platform (no write anywhere)."""
+    """Read everything and compute the plan of one platform, writing nowhere.
+
+    Reads the declarations, the sources (platforms with general cohorts only), then Moodle
+    in bulk (``read_actual``), and computes the plan (``compute_plan``) stamped with the git
+    commit of ``env.repo``, whether ``cohorts/`` is dirty, and ``env.now``. Raises
+    ``DeclarationErrors`` (declarations with errors: nothing is planned),
+    ``ConfigurationError`` (unknown platform, missing token) or ``MoodleError``."""
     platform = env.platform(platform_name)
     decls = env.declarations()
     if decls.has_errors:
@@ -131,6 +161,9 @@ def make_plan(env: Environment, platform_name: str) -> Plan:
 
 @dataclass
 class ApplyOutcome:
+    """What ``apply`` did: the fresh plan it applied, each action's result, and who approved
+    the plan when a failsafe tripped."""
+
     plan: Plan
     result: ApplyResult
     approved_by: str | None = None
@@ -185,7 +218,7 @@ def apply(
                 exc.add_note("nothing applied")
                 raise
             result = apply_plan(fresh, client, journal, progress)
-    snapshot = env._snapshot
+    snapshot = env.sources_read
     if snapshot is not None and snapshot.healthy and result.ok:
         record_good_run(snapshot, env.settings, env.now)
     return ApplyOutcome(fresh, result, approved_by)

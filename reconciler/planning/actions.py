@@ -478,10 +478,12 @@ class Action:
         return self.spec.symbol, self.details.describe()
 
     def to_json(self) -> dict[str, Any]:
+        """``{"kind", "target", "details"}`` as the plan schema describes an action."""
         return {"kind": self.kind, "target": self.target, "details": self.details.to_json()}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Action:
+        """The action a ``to_json`` document describes (already checked by the schema)."""
         kind = KINDS[data["kind"]]
         return cls(kind.name, data["target"], kind.details.from_json(data["details"]))
 

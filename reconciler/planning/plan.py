@@ -61,9 +61,11 @@ class Plan:
     format_version: int = FORMAT_VERSION
 
     def sorted_actions(self) -> list[Action]:
+        """The actions in apply order: by phase (adds before removes), kind, target."""
         return sorted(self.actions, key=lambda a: (a.phase, a.kind, a.target))
 
     def counts(self) -> dict[str, int]:
+        """``{"add", "change", "remove"}``: objects each effect touches (members one each)."""
         counts = {"add": 0, "change": 0, "remove": 0}
         for action in self.actions:
             counts[action.effect] += action.weight
@@ -90,6 +92,7 @@ class Plan:
         return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
 
     def summary(self) -> str:
+        """The first line people read: ``Plan: 12 to add, 3 to change, 1 to remove; …``."""
         c = self.counts()
         if not self.actions:
             head = "Plan: no changes"
@@ -107,6 +110,7 @@ class Plan:
         return head + ("; " + "; ".join(extras) if extras else "") + "."
 
     def to_json(self) -> dict[str, Any]:
+        """The saved form (``schemas/plan.schema.json``), digest and summary included."""
         return {
             "format_version": self.format_version,
             "platform": self.platform,

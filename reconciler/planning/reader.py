@@ -35,6 +35,11 @@ class MoodleReads(Protocol):
 def read_actual(
     client: MoodleReads, platform: PlatformSettings, desired: DesiredState
 ) -> ActualState:
+    """What Moodle holds for ``platform``, read in bulk: the managed cohorts and their
+    members (``core_cohort_get_cohorts``, ``core_cohort_get_cohort_members``), the users the
+    desired cohorts name or the cohorts hold (``core_user_get_users_by_field``), courses,
+    every cohort-sync instance (``local_ws_enrolcohort_get_instances``), and the groups and
+    active enrolments of the courses that need them. Raises ``MoodleError``."""
     actual = ActualState()
     caps = client.capabilities()
     # Reading instances is all a plan needs: merge-request jobs hold read-only tokens whose

@@ -44,6 +44,8 @@ def _failsafe_lines(plan: Plan) -> list[str]:
 
 
 def render_text(plan: Plan) -> str:
+    """The plan for a terminal or a CI log: summary, header, warnings, actions grouped by
+    cohort, course and user (long name lists abbreviated), pending users, failsafes."""
     out = [plan.summary(), _header(plan)]
     if plan.warnings:
         out += ["", "Warnings:"] + [f"  ! {w.code}: {w.message}" for w in plan.warnings]
@@ -78,6 +80,8 @@ def render_text(plan: Plan) -> str:
 
 
 def render_markdown(plan: Plan, details_limit: int | None = None) -> str:
+    """The plan as a merge-request note: summary and warnings, the actions in a collapsed
+    ``<details>`` cut at ``details_limit`` characters (a pointer to the artifact then)."""
     icon = "🛑" if plan.failsafe_tripped else ("📝" if plan.has_changes else "✅")
     out = [f"### {icon} `{plan.platform}`: {plan.summary()}", "", f"<sub>{_header(plan)}</sub>", ""]
     if plan.warnings:
@@ -112,4 +116,5 @@ def render_markdown(plan: Plan, details_limit: int | None = None) -> str:
 
 
 def render_json(plan: Plan) -> str:
+    """The plan as saved for ``apply`` (``Plan.to_json``), complete, indented."""
     return json.dumps(plan.to_json(), ensure_ascii=False, indent=2, sort_keys=False)
