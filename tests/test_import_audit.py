@@ -8,7 +8,9 @@ general cohorts), plus the awkward cases added below.
 from __future__ import annotations
 
 import json
+import os
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from reconciler.demo.handmade import CATEGORY_COHORT, handmade_platform
 from reconciler.emulator import EmulatorConfig, MoodleEmulator
 from reconciler.moodle.client import MoodleClient
 from reconciler.moodle.functions import is_read
+from reconciler.moodle.types import NewCategory, NewCohort, NewCourse, NewGroup, NewUser
 
 NOW = "2026-11-28T02:00:00Z"
 NIGHT_2 = "2027-04-07T02:00:00Z"  # 130 days later: past Ecampus's max_temporary_days (120)
@@ -433,3 +436,82 @@ def test_the_nightly_pipeline_publishes_the_audit_beside_expiring() -> None:
     assert audit["allow_failure"] == {"exit_codes": [exitcodes.OVER_LIMIT]}
     assert "audit-$PLATFORM.md" in audit["artifacts"]["paths"]
     assert audit["cache"]["key"] != ci[".state"]["cache"]["key"]  # no race with the nightly job
+
+
+# -- the same reads on a real Moodle ----------------------------------------------------------
+
+
+@pytest.fixture(params=["emulator", "real"])
+def site(request: pytest.FixtureRequest) -> Iterator[tuple[str, str, str]]:
+    """(url, write token, read-only token): the emulator, or a real Moodle when MOODLE_URL,
+    MOODLE_TOKEN and MOODLE_READONLY_TOKEN are set."""
+    if request.param == "real":
+        url, token = os.environ.get("MOODLE_URL"), os.environ.get("MOODLE_TOKEN")
+        readonly = os.environ.get("MOODLE_READONLY_TOKEN")
+        if not (url and token and readonly):
+            pytest.skip("set MOODLE_URL, MOODLE_TOKEN and MOODLE_READONLY_TOKEN for a real Moodle")
+        yield url, token, readonly
+        return
+    with MoodleEmulator(EmulatorConfig(token=TOKEN)) as emu:
+        yield emu.url, TOKEN, TOKEN
+
+
+def test_import_reads_contexts_groups_and_statuses_as_the_site_gives_them(
+    tmp_path: Path, site: tuple[str, str, str]
+) -> None:
+    """Made through the web services as a person would in the UI (a run id keeps a shared
+    real site's leftovers out): a system cohort, one outside the prefix with a hidden flag
+    and a Windows-style description, one in a category, a sync into a group, an unnamed
+    one, a disabled one. Import, with the read-only token, declares exactly what it can."""
+    url, token, readonly = site
+    run = f"ia{uuid.uuid4().hex[:6]}"
+    with MoodleClient(url, token) as c:
+        [cat] = c.create_categories([NewCategory(f"UFR {run}", idnumber=f"UFR-{run}")])
+        courses = c.create_courses([NewCourse(f"Cours {i} {run}", f"C{i}-{run}", int(cat["id"]))
+                                    for i in range(2)])
+        users = c.create_users([NewUser(f"{run}u{i}", "P", f"N{i}", f"{run}u{i}@example.org",
+                                        password="Passw0rd!x") for i in range(4)])
+        uid = [int(u["id"]) for u in users]
+        made = c.create_cohorts([
+            NewCohort(f"Tuteurs {run}", f"man-a-{run}"),
+            NewCohort(f"Hors préfixe {run}", f"TUT-{run}",
+                      description="<p>Ligne 1</p>\r\n<p>Ligne 2</p>", visible=False),
+            NewCohort(f"Catégorie {run}", f"man-cat-{run}", category_type="id",
+                      category_value=int(cat["id"])),
+        ])
+        cid = [int(x["id"]) for x in made]
+        c.add_cohort_members([(cid[0], uid[0]), (cid[0], uid[1]), (cid[1], uid[2]),
+                              (cid[2], uid[3])])
+        course = [int(x["id"]) for x in courses]
+        [group] = c.create_groups([NewGroup(course[0], f"Groupe {run}")])
+        c.add_cohort_sync(course[0], cid[0], 5, groupid=int(group["id"]), name="Faite main")
+        c.add_cohort_sync(course[0], cid[1], 4)
+        c.add_cohort_sync(course[1], cid[2], 5, name="Catégorie")
+        c.add_cohort_sync(course[1], cid[0], 5, name="Désactivée", status=1)
+        try:
+            repo = make_repo(tmp_path, {"platforms": {"ecampus": {
+                "general_cohorts": {"enabled": False}}}}, declarations=False)
+            result = CliRunner().invoke(main, [
+                "--repo", str(repo), "import", "-p", "ecampus", "--adopt-outside-prefix",
+                "--cohorts", f"*{run}", "--courses", f"*{run}", "--format", "json",
+            ], env={"ECAMPUS_URL": url, "ECAMPUS_TOKEN": readonly})
+            assert result.exit_code == exitcodes.OK, result.output
+            report = json.loads(result.output)
+        finally:
+            c.delete_users(uid)
+            c.delete_cohorts(cid)
+    assert sorted(report["written"]) == [
+        f"ecampus/cohorts/TUT-{run}.yaml", f"ecampus/cohorts/man-a-{run}.yaml",
+        f"ecampus/syncs/C0-{run}.yaml",
+    ]
+    kinds = {(f["kind"], f["target"].split(":")[0]) for f in report["findings"]}
+    assert kinds == {("category-context", f"man-cat-{run}"), ("disabled-instance", f"C1-{run}"),
+                     ("cohort-not-imported", f"C1-{run}")}
+    tut = yaml.safe_load((repo / "cohorts" / "ecampus" / "cohorts" / f"TUT-{run}.yaml")
+                         .read_text(encoding="utf-8"))
+    assert tut["description"] == "<p>Ligne 1</p>\r\n<p>Ligne 2</p>" and tut["visible"] is False
+    assert tut["members"] == [f"{run}u2"]
+    syncs = yaml.safe_load((repo / "cohorts" / "ecampus" / "syncs" / f"C0-{run}.yaml")
+                           .read_text(encoding="utf-8"))["syncs"]
+    assert [(s["cohort"], s["role"], s.get("group")) for s in syncs] == [
+        (f"man-a-{run}", "student", f"Groupe {run}"), (f"TUT-{run}", "teacher", None)]

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from ..declarations.loader import DeclarationSet
-from ..moodle.errors import AccessDenied, MoodleError
+from ..moodle.errors import AccessDenied
 from ..planning.reader import MoodleReads, read_actual
-from ..planning.state import COHORT_MARKER, ActualCohort, ActualInstance, DesiredState
+from ..planning.state import ActualCohort, ActualInstance, DesiredState
 from ..settings import PlatformSettings
 
 SEARCH_COHORTS = "core_cohort_search_cohorts"
@@ -116,11 +116,6 @@ class Inventory:
     contexts_known: bool = True
     plugin_available: bool = True
 
-    def cohort(self, cohort_id: int) -> PlatformCohort | None:
-        return self._by_id().get(cohort_id)
-
-    def _by_id(self) -> dict[int, PlatformCohort]:
-        return {c.id: c for c in self.cohorts}
 
 
 def cohort_kind(platform: PlatformSettings, idnumber: str) -> CohortKind:
@@ -194,7 +189,7 @@ def read_inventory(
                 members=have.members if have else None,
             )
         )
-    by_id = inventory._by_id()
+    by_id = {c.id: c for c in inventory.cohorts}
     for inst in actual.instances:
         cohort = by_id.get(inst.cohortid)
         course = inventory.courses.get(inst.courseid, inst.course)
@@ -221,11 +216,4 @@ def _system_cohort_ids(client: InventoryReads) -> tuple[set[int], bool]:
         )
     except AccessDenied:
         return set(), False
-    except MoodleError:
-        raise
     return {int(c["id"]) for c in found}, True
-
-
-def is_marked(description: str) -> bool:
-    """Whether a cohort description carries the reconciler's ownership marker."""
-    return COHORT_MARKER in description
