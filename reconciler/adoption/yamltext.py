@@ -70,7 +70,10 @@ def entry(key: str, value: Any, comment: str = "") -> str:
     if isinstance(value, list) and value:
         head = f"{key}:" + (f"  # {comment}" if comment else "")
         return head + "\n" + "".join(_item(v) for v in value)
-    text = _dump({key: value})
+    if isinstance(value, bool) or value == []:  # written as they are, without the emitter
+        text = f"{key}: {'[]' if value == [] else str(value).lower()}\n"
+    else:
+        text = _dump({key: value})
     if comment:
         first, _, rest = text.partition("\n")
         text = f"{first}  # {comment}\n{rest}"
