@@ -412,17 +412,31 @@ def test_audit_where_cohort_sync_is_forbidden_puts_every_enabled_sync_over_the_l
     assert enabled and set(report["over_limit"]) == enabled
 
 
-def test_an_unreadable_audit_memory_restarts_the_count(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("memory", "why"),
+    [
+        ('{"format_version": 1, "platform": "ecampus", "started": "nope"', "unreadable"),
+        ('{"format_version": 1, "platform": "ecampus", "site": "https://elsewhere.example",'
+         ' "started": "2026-01-01", "instances": {"1": "2026-01-01"}, "cohorts": {}}',
+         "kept for another site (https://elsewhere.example)"),
+        ('{"format_version": 1, "platform": "prelude", "started": "2026-01-01"}',
+         "not this platform's audit memory"),
+    ],
+)
+def test_an_unusable_audit_memory_restarts_the_count(tmp_path: Path, memory: str,
+                                                      why: str) -> None:
     repo, emu = _bare_world(tmp_path, None)
     state = repo / ".reconciler" / "audit-ecampus.json"
     state.parent.mkdir()
-    state.write_text('{"format_version": 1, "platform": "ecampus", "started": "nope"', "utf-8")
+    state.write_text(memory, "utf-8")
     with emu:
         emu.seed(handmade_platform(cohorts=5, instances=5, courses=2))
         code, out = _run(repo, emu, "audit", "-p", "ecampus", "--now", NOW)
+        saved = json.loads(state.read_text())
+        assert (saved["started"], saved["site"]) == ("2026-11-28", emu.url)
     assert code == exitcodes.OK, out
-    assert "note: " in out and "unreadable" in out and "ages start again today" in out
-    assert json.loads(state.read_text())["started"] == "2026-11-28"
+    assert f"note: {state}: {why}" in out and "ages start again today" in out
+    assert "present before 2026-11-28 (≥ 0 days)" in out
 
 
 def test_the_nightly_pipeline_publishes_the_audit_beside_expiring() -> None:

@@ -60,8 +60,10 @@ class AuditedSync:
 
 @dataclass
 class AuditedCohort:
-    """One undeclared cohort, or a declared one an undeclared sync uses (``declared``).
-    ``members`` None when not read; ``used_by`` the undeclared instances syncing it."""
+    """One undeclared cohort, or one the repository accounts for (``declared``: a file
+    declares it, or it is the reconciler's own) that an undeclared sync uses. ``members``
+    None when not read; ``used_by`` the undeclared instances syncing it; ``look_alike``: an
+    undeclared cohort whose idnumber follows a managed pattern, without the marker."""
 
     id: int
     idnumber: str

@@ -440,13 +440,15 @@ def write_files(result: ImportResult, root: Path, force: bool) -> None:
         target = root / item.path
         if target.exists() and not force:
             result.kept.append(item.path)
-            what = "cohort" if item.kind == "cohort" else f"{item.entries} imported sync(s)"
-            result.report(
-                "file-exists",
-                str(item.path),
-                f"exists: not overwritten ({what}; --force replaces it, keeping the syncs it "
-                "declares but not its comments)",
-            )
+            if item.kind == "cohort":
+                why = "exists: not overwritten (--force replaces it with what Moodle has)"
+            else:
+                why = (
+                    f"exists: not overwritten; {item.entries} imported sync(s) would be added "
+                    "(--force rewrites it: the syncs it declares plus these, without its "
+                    "comments)"
+                )
+            result.report("file-exists", str(item.path), why)
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(item.text, encoding="utf-8")

@@ -166,7 +166,7 @@ def _sync_line(s: AuditedSync, course: bool = True) -> str:
 def _cohort_line(c: AuditedCohort) -> str:
     kind = KIND_NAMES.get(c.kind, c.kind)
     if c.declared:
-        return f"{c.idnumber} {c.name!r} ({kind}, declared)"
+        return f"{c.idnumber} {c.name!r} ({kind}, the repository's)"
     marker = ", no marker" if c.look_alike else ""
     members = "members unknown" if c.members is None else f"{c.members} members"
     age = f", {c.age.describe()}" if c.age else ""
@@ -254,7 +254,7 @@ def render_audit_markdown(report: AuditReport) -> str:
         syncs_by_id = {s.id: s for s in report.syncs}
         for c in report.cohorts:
             kind = KIND_NAMES.get(c.kind, c.kind) + (
-                " (declared)" if c.declared else " (no marker)" if c.look_alike else ""
+                " (the repository's)" if c.declared else " (no marker)" if c.look_alike else ""
             )
             members = "?" if c.members is None else str(c.members)
             seen = c.age.describe() if c.age else ""

@@ -72,7 +72,8 @@ def run_audit(env: Environment, platform_name: str, state: Path | None = None) -
     platform = env.platform(platform_name)
     decls, desired = _declared(env, platform_name)
     path = state or env.repo / AUDIT_STATE.format(platform=platform_name)
-    seen, problem = load_seen(path, platform_name, env.today)
+    site = platform.effective_url(dict(env.environ))
+    seen, problem = load_seen(path, platform_name, site, env.today)
     with env.client(platform) as client:
         inventory = read_inventory(client, platform, decls, desired)
         report = build_audit(inventory, seen, env.today)

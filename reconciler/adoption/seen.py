@@ -37,9 +37,11 @@ class Age:
 @dataclass
 class SeenLog:
     """First-seen days of the undeclared instances and cohorts (by Moodle id) of one
-    platform; ``started`` is the first audited day."""
+    platform at one site URL (ids mean nothing on another site); ``started`` is the first
+    audited day."""
 
     platform: str
+    site: str
     started: dt.date
     instances: dict[int, dt.date] = field(default_factory=dict)
     cohorts: dict[int, dt.date] = field(default_factory=dict)
@@ -57,18 +59,26 @@ class SeenLog:
         self.cohorts = {i: d for i, d in self.cohorts.items() if i in cohort_ids}
 
 
-def load_seen(path: Path, platform: str, today: dt.date) -> tuple[SeenLog, str | None]:
-    """The log at ``path``, or a new one started ``today``; the second value says why the
-    file was not used (missing is normal and says nothing)."""
-    fresh = SeenLog(platform, today)
+def load_seen(
+    path: Path, platform: str, site: str, today: dt.date
+) -> tuple[SeenLog, str | None]:
+    """The log at ``path`` for ``platform`` at ``site`` (its base URL), or a new one
+    started ``today``; the second value says why the file was not used (a missing file is
+    normal and says nothing)."""
+    fresh = SeenLog(platform, site, today)
     if not path.exists():
         return fresh, None
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
         if doc.get("format_version") != FORMAT_VERSION or doc.get("platform") != platform:
             return fresh, f"{path}: not this platform's audit memory; ages start again today"
+        if doc.get("site") != site:
+            return fresh, (
+                f"{path}: kept for another site ({doc.get('site')}); ages start again today"
+            )
         log = SeenLog(
             platform,
+            site,
             dt.date.fromisoformat(doc["started"]),
             {int(k): dt.date.fromisoformat(v) for k, v in doc["instances"].items()},
             {int(k): dt.date.fromisoformat(v) for k, v in doc["cohorts"].items()},
@@ -85,6 +95,7 @@ def save_seen(log: SeenLog, path: Path) -> None:
     doc = {
         "format_version": FORMAT_VERSION,
         "platform": log.platform,
+        "site": log.site,
         "started": log.started.isoformat(),
         "instances": {str(k): v.isoformat() for k, v in sorted(log.instances.items())},
         "cohorts": {str(k): v.isoformat() for k, v in sorted(log.cohorts.items())},
