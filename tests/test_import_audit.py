@@ -339,8 +339,10 @@ def test_audit_lists_exactly_the_undeclared_objects_with_their_ages_over_two_nig
             every = {i.id: i for i in c.cohort_sync_instances(-1)}
             cohorts = {int(x["id"]): x["idnumber"] for x in c.get_cohorts()}
 
+        emu.reset_counters()
         code, night1 = _audit(repo, emu, NOW, "--fail-over-limit")
         assert code == exitcodes.OK
+        assert all(is_read(f) for f in emu.call_counts), emu.call_counts  # never a write
         assert {s["id"] for s in night1["instances"]} == set(every)
         assert {c["id"] for c in night1["cohorts"]} == set(cohorts)
         assert all(s["age"] == {"first_seen": "2026-11-28", "present_before": True, "days": 0}

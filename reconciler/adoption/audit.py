@@ -100,6 +100,8 @@ class AuditReport:
 
 
 class EnrolledReads(Protocol):
+    """The client calls :func:`add_teachers` needs (a test may hand a small fake)."""
+
     def get_enrolled_users(self, courseid: int, **options: Any) -> list[dict[str, Any]]: ...
     def run_concurrently(self, calls: Any) -> list[Any]: ...
 

@@ -105,9 +105,11 @@ class ImportResult:
     kept: list[Path] = field(default_factory=list)
 
     def report(self, kind: FindingKind, target: str, message: str) -> None:
+        """Record one finding."""
         self.findings.append(Finding(kind, target, message))
 
     def counts(self) -> Counter[str]:
+        """Findings by kind."""
         return Counter(f.kind for f in self.findings)
 
 

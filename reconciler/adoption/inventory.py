@@ -67,6 +67,7 @@ class PlatformCohort:
 
     @property
     def size(self) -> int | None:
+        """Members, or None when they were not read."""
         return None if self.members is None else len(self.members)
 
 

@@ -40,6 +40,7 @@ FINDING_TITLES = {
 
 
 def import_summary(result: ImportResult) -> str:
+    """One line: files written and kept, cohorts already declared, findings."""
     cohorts = sum(1 for p in result.written if p.parts[1] == "cohorts")
     syncs = len(result.written) - cohorts
     return (
@@ -56,6 +57,8 @@ def _abbreviated(items: list[str], shown: int = SHOWN_FINDINGS) -> str:
 
 
 def render_import_text(result: ImportResult) -> str:
+    """The summary, the files written, then the findings grouped by kind (long lists cut;
+    ``render_import_json`` has everything)."""
     out = [import_summary(result)]
     if result.written:
         out += ["", f"Written ({len(result.written)}):"]
@@ -87,6 +90,8 @@ def render_import_text(result: ImportResult) -> str:
 
 
 def render_import_json(result: ImportResult) -> str:
+    """``{platform, written, kept, already_declared, findings: [{kind, target, message}]}``;
+    paths are relative to the declarations root."""
     return json.dumps(
         {
             "platform": result.platform,
@@ -104,6 +109,7 @@ def render_import_json(result: ImportResult) -> str:
 
 
 def audit_summary(report: AuditReport) -> str:
+    """One line: undeclared instances (enabled, over the limit) and cohorts."""
     enabled = sum(1 for s in report.syncs if s.enabled)
     cohorts = sum(1 for c in report.cohorts if not c.declared)
     return (
@@ -175,6 +181,7 @@ def _cohort_line(c: AuditedCohort) -> str:
 
 
 def render_audit_text(report: AuditReport) -> str:
+    """Summary, policy, notes, then the syncs over the limit, by course, by cohort."""
     out = [audit_summary(report), _policy(report), _tracking(report)]
     out += [f"note: {n}" for n in report.notes]
     over = report.over_limit
@@ -209,6 +216,7 @@ def _md(text: str) -> str:
 
 
 def render_audit_markdown(report: AuditReport) -> str:
+    """The text report's sections as Markdown tables (the nightly artifact)."""
     out = [f"### {_md(audit_summary(report))}", "", _policy(report), "", _tracking(report)]
     out += ["", *[f"> note: {_md(n)}" for n in report.notes]] if report.notes else []
     over = report.over_limit
@@ -279,6 +287,10 @@ def _age(age: Any) -> dict[str, Any] | None:
 
 
 def render_audit_json(report: AuditReport) -> str:
+    """Everything, for machines: ``format_version``, ``platform``, ``today``,
+    ``tracking_since``, ``policy``, ``summary``, ``notes``, ``over_limit`` (instance ids, the
+    oldest first), ``instances`` and ``cohorts`` (each with ``age``: ``first_seen``,
+    ``present_before``, ``days``; dates ISO, days in Europe/Paris)."""
     def sync(s: AuditedSync) -> dict[str, Any]:
         d = asdict(s)
         d["age"] = _age(s.age)

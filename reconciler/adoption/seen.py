@@ -29,6 +29,7 @@ class Age:
     days: int
 
     def describe(self) -> str:
+        """"present before D (≥ N days)" or "first seen D (N days)"."""
         if self.present_before:
             return f"present before {self.first_seen.isoformat()} (≥ {self.days} days)"
         return f"first seen {self.first_seen.isoformat()} ({self.days} days)"

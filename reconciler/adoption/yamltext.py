@@ -106,5 +106,6 @@ def comment(text: str, level: int = 0) -> str:
 
 
 def indent(text: str, level: int) -> str:
+    """``text`` with ``level`` spaces before each non-blank line."""
     pad = " " * level
     return "".join(pad + line if line.strip() else line for line in text.splitlines(True))

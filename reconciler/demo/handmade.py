@@ -47,7 +47,8 @@ def handmade_platform(
     """The emulator seed (categories, courses, users, cohorts, cohort_syncs, enrolments).
 
     ``members`` is the largest hand-made cohort (each draws 0..members users). Raises
-    ValueError when ``instances`` cannot be placed without repeating a (course, cohort, role).
+    ValueError when ``instances`` is more than half the (course, cohort, role) slots (the
+    draw never repeats one).
     """
     rng = random.Random(seed)
     people = [
