@@ -29,6 +29,7 @@ from reconciler.emulator import EmulatorConfig, MoodleEmulator
 from reconciler.moodle.client import MoodleClient
 from reconciler.moodle.functions import is_read
 from reconciler.moodle.types import NewCategory, NewCohort, NewCourse, NewGroup, NewUser
+from reconciler.planning.state import COHORT_MARKER
 
 NOW = "2026-11-28T02:00:00Z"
 NIGHT_2 = "2027-04-07T02:00:00Z"  # 130 days later: past Ecampus's max_temporary_days (120)
@@ -318,6 +319,36 @@ def test_import_refuses_while_the_declarations_have_errors(tmp_path: Path) -> No
             "error: the declarations have errors (run `reconcile validate`); nothing read"
         )
         assert sum(emu.call_counts.values()) == 0
+
+
+def test_a_cohort_adopted_outside_the_prefix_is_let_go_never_deleted(tmp_path: Path) -> None:
+    """Deleting the file of a cohort adopted as it is releases it: the next plan leaves it
+    (and its members) alone although it now carries the reconciler's marker."""
+    repo, emu = _bare_world(tmp_path, None)
+    with emu:
+        emu.seed(handmade_platform(cohorts=8, instances=0, courses=1, users=40))
+        code, out = _run(repo, emu, "import", "-p", "ecampus", "--adopt-outside-prefix",
+                         "--cohorts", "TUT-*", "--now", NOW)
+        assert code == exitcodes.OK and "ecampus/cohorts/TUT-0006.yaml" in out, out
+        r = git.Repo(repo)
+        r.git.add(A=True)
+        r.index.commit("adopt TUT-0006 and TUT-0007")
+        assert _run(repo, emu, "apply", "-p", "ecampus", "--now", NOW)[0] == exitcodes.OK
+        with MoodleClient(emu.url, TOKEN) as c:
+            before = {x["idnumber"]: x for x in c.get_cohorts()}
+            members = c.get_cohort_members([int(before["TUT-0006"]["id"])])
+        assert COHORT_MARKER in before["TUT-0006"]["description"]
+
+        (repo / "cohorts" / "ecampus" / "cohorts" / "TUT-0006.yaml").unlink()
+        r.git.add(A=True)
+        r.index.commit("let TUT-0006 go")
+        code, out = _run(repo, emu, "plan", "-p", "ecampus", "--now", NOW)
+        assert code == exitcodes.OK and out.startswith("Plan: no changes."), out
+        assert _run(repo, emu, "apply", "-p", "ecampus", "--now", NOW)[0] == exitcodes.OK
+        with MoodleClient(emu.url, TOKEN) as c:
+            after = {x["idnumber"]: x for x in c.get_cohorts()}
+            assert c.get_cohort_members([int(after["TUT-0006"]["id"])]) == members
+        assert after["TUT-0006"] == before["TUT-0006"]
 
 
 # -- audit ---------------------------------------------------------------------------------
