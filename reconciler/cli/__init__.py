@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from . import demo, emulator, plan, sources, validate, workflow
+from . import adoption, demo, emulator, plan, sources, validate, workflow
 from .errors import ReconcileGroup
 
 
@@ -41,3 +41,5 @@ main.add_command(demo.demo_command)
 main.add_command(workflow.mr_note)
 main.add_command(workflow.expiring)
 main.add_command(emulator.emulator)
+main.add_command(adoption.import_command)
+main.add_command(adoption.audit_command)

@@ -89,7 +89,17 @@ def plan_cohorts(
     for idnumber in sorted(desired.cohorts):
         want = desired.cohorts[idnumber]
         have = actual.cohorts.get(idnumber)
-        if have is None:
+        if have is None and want.adopt and not platform.is_managed_idnumber(idnumber):
+            # Outside the managed prefix, adopt: true takes over an existing cohort as it
+            # is; it never creates one the prefix would not cover.
+            out.warn(
+                "adopt-missing",
+                f"cohort {idnumber} is declared with adopt: true outside the managed prefix "
+                f"{platform.manual_idnumber_prefix!r}, but Moodle has no such cohort; "
+                "nothing created (give the idnumber the prefix to create it)",
+                want.source,
+            )
+        elif have is None:
             created.add(idnumber)
             _create_cohort(out, want, actual, creating)
         elif have.owned or want.adopt or (want.kind == "general" and desired.adopt_general):
