@@ -280,26 +280,6 @@ def test_foreign_instance_for_a_declared_sync_is_reported_not_duplicated() -> No
     assert plan.actions[0].details.changes["name"] == ("", instance_name(adopted))
 
 
-def test_manual_method_sends_only_missing_enrolments_and_suspends_leavers() -> None:
-    u = users(4)
-    want = DesiredCohort("man-x", "X", "manual", frozenset(["u000", "u001", "u002"]), "x.yaml:1")
-    s = sync("man-x", method="manual", expires=dt.date(2027, 2, 15))
-    actual = actual_with(
-        u,
-        courses={"C1": 10},
-        cohorts={"man-x": actual_cohort(7, want, [100, 101, 103])},
-        enrolled={10: {100: frozenset({5}), 101: frozenset({4}), 103: frozenset({5})}},
-    )
-    plan = plan_of(DesiredState("ecampus", cohorts={"man-x": want}, syncs=[s]), actual)
-    enrol = next(a for a in plan.actions if a.kind == "enrol_manual")
-    assert enrol.details.usernames == ("u001", "u002")  # u000 already enrolled as student
-    assert enrol.details.timeend == int(
-        dt.datetime(2027, 2, 15, 23, 59, 59, tzinfo=dt.timezone(dt.timedelta(hours=1))).timestamp()
-    )
-    suspend = next(a for a in plan.actions if a.kind == "suspend_manual")
-    assert suspend.details.usernames == ("u003",)
-
-
 def test_expiring_soon_is_warned_and_counted() -> None:
     u = users(1)
     want = DesiredCohort("man-x", "X", "manual", frozenset(u), "x.yaml:1")

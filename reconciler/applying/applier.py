@@ -11,10 +11,20 @@ enrolments and groups are not (each enrol call re-sends a welcome mail; a group 
 twice exists twice). Every action is journaled; a failed action never stops an independent
 one, and an action whose prerequisite failed (its cohort, user or group was not created) is
 skipped with the reason.
+
+``method: manual`` enrolments go through the manual-enrolment ledger (a ``LedgerStore``):
+the users an ``enrol_manual`` action enrols are recorded *before* the call (a run killed
+between the call and the record loses nothing; one killed before the call leaves entries the
+next plan finds inactive, so nothing is ended on their strength), and the users an
+``end_manual`` / ``retire_manual`` action ends are marked ended only once Moodle answered
+(until then the next plan sees them still active and ends them again). Ending sets the
+enrolment's ``timeend`` to the time of the call (``clock``), through the same
+``enrol_manual_enrol_users``.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
@@ -31,15 +41,17 @@ from ..planning.actions import (
     CreateUser,
     DeleteCohort,
     EnrolManual,
+    ManualEnds,
     RemoveMembers,
     RetireSync,
-    SuspendManual,
     UpdateCohort,
     UpdateSync,
     write_functions,
 )
+from ..planning.ledger import LedgerEntry
 from ..planning.plan import Plan
 from .journal import Journal
+from .ledger_file import LedgerStore
 
 
 class MoodleWrites(Protocol):
@@ -114,8 +126,11 @@ class _Applier:
         client: MoodleWrites,
         journal: Journal,
         progress: ProgressCallback | None,
+        ledger: LedgerStore | None,
+        clock: Callable[[], float],
     ) -> None:
         self.plan, self.client, self.journal = plan, client, journal
+        self.ledger, self.clock = ledger, clock
         self.result = ApplyResult()
         self.users: dict[str, int] = {}
         self.cohorts: dict[str, int] = {}
@@ -169,7 +184,7 @@ class _Applier:
 
     def user_ids(self, action: Action) -> list[int]:
         d = action.details
-        assert isinstance(d, AddMembers | RemoveMembers | EnrolManual | SuspendManual)
+        assert isinstance(d, AddMembers | RemoveMembers | EnrolManual | ManualEnds)
         ids = []
         for name, uid in zip(d.usernames, d.userids, strict=True):
             resolved = uid if uid is not None else self.users.get(name)
@@ -355,33 +370,57 @@ class _Applier:
                 self.ok(action, instance=d.instance)
 
     def enrol_manual(self, actions: list[Action]) -> None:
-        self.manual(actions, suspend=False)
-
-    def suspend_manual(self, actions: list[Action]) -> None:
-        self.manual(actions, suspend=True)
-
-    def manual(self, actions: list[Action], suspend: bool) -> None:
         actions = self.ready(actions, self.user_ids)
+        if not actions:
+            return
+        if self.ledger is not None:
+            entries = [
+                LedgerEntry(courseid=d.courseid, course=d.course, cohort=d.cohort, role=d.role,
+                            roleid=d.roleid, userid=uid, username=name, timeend=d.timeend)
+                for a in actions
+                for d in [_of(EnrolManual, a)]
+                for name, uid in zip(d.usernames, self.user_ids(a), strict=True)
+            ]
+            try:
+                self.ledger.will_enrol(entries)  # before the call: a kill after it loses nothing
+            except OSError as err:
+                for action in actions:
+                    self.fail(action, f"not enrolled: the ledger cannot be written ({err})")
+                return
 
         def call(batch: list[Action]) -> None:
-            enrolments = []
-            for action in batch:
-                d = action.details
-                assert isinstance(d, EnrolManual | SuspendManual)
-                enrolments += [
-                    ManualEnrolment(
-                        roleid=d.roleid,
-                        userid=uid,
-                        courseid=d.courseid,
-                        timeend=d.timeend,
-                        suspend=True if suspend else None,
-                    )
-                    for uid in self.user_ids(action)
-                ]
-            self.client.manual_enrol(enrolments)
+            self.client.manual_enrol([
+                ManualEnrolment(roleid=d.roleid, userid=uid, courseid=d.courseid,
+                                timeend=d.timeend)
+                for a in batch
+                for d in [_of(EnrolManual, a)]
+                for uid in self.user_ids(a)
+            ])
 
         # Not retried one by one: each enrol call re-sends Moodle's welcome mail.
         self.batch(actions, call, one_by_one_is_safe=False)
+
+    def end_manual(self, actions: list[Action]) -> None:
+        """``end_manual`` and ``retire_manual``: ``timeend`` set to now, then the ledger."""
+        for action in actions:
+            d = _of(ManualEnds, action)
+            now = int(self.clock())
+            try:
+                self.client.manual_enrol([
+                    ManualEnrolment(roleid=d.roleid, userid=uid, courseid=d.courseid,
+                                    timeend=now)
+                    for uid in d.userids
+                ])
+            except MoodleError as err:
+                self.fail(action, err)  # the ledger still says enrolled: the next run ends it
+                continue
+            if self.ledger is not None:
+                try:
+                    self.ledger.ended((d.courseid, uid) for uid in d.userids)
+                except OSError as err:
+                    self.fail(action, f"ended in Moodle, but the ledger cannot be written ({err})")
+                    continue
+            self.ok(action, timeend=now)
 
     def disable_syncs(self, actions: list[Action]) -> None:
         self._retire(actions, lambda d: self.client.update_cohort_sync(d.instance, status=1))
@@ -428,7 +467,8 @@ HANDLERS: dict[str, Callable[[_Applier, list[Action]], None]] = {
     "update_sync": _Applier.update_syncs,
     "enrol_manual": _Applier.enrol_manual,
     "remove_members": _Applier.remove_members,
-    "suspend_manual": _Applier.suspend_manual,
+    "end_manual": _Applier.end_manual,
+    "retire_manual": _Applier.end_manual,
     "disable_sync": _Applier.disable_syncs,
     "delete_sync": _Applier.delete_syncs,
     "delete_cohort": _Applier.delete_cohorts,
@@ -440,8 +480,13 @@ def apply_plan(
     client: MoodleWrites,
     journal: Journal,
     progress: ProgressCallback | None = None,
+    ledger: LedgerStore | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> ApplyResult:
     """Execute ``plan`` (already checked: fresh, within failsafes or approved) with
-    ``client``'s writes, journaling each action and telling ``progress`` as each ends.
-    Moodle's refusals become failed actions, never exceptions."""
-    return _Applier(plan, client, journal, progress).run()
+    ``client``'s writes, journaling each action and telling ``progress`` as each ends, and
+    recording ``method: manual`` enrolments in ``ledger`` (module docstring; None: no record,
+    for tests and library callers that keep none). ``clock`` gives the Unix time an ended
+    manual enrolment's ``timeend`` is set to. Moodle's refusals, and a ledger that cannot be
+    written, become failed actions, never exceptions."""
+    return _Applier(plan, client, journal, progress, ledger, clock).run()

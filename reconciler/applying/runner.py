@@ -21,18 +21,22 @@ from ..errors import ConfigurationError, DeclarationErrors, ReconcilerError, Sta
 from ..moodle.client import MoodleClient
 from ..planning.desired import build_desired
 from ..planning.failsafe import FailsafeTripped
+from ..planning.manual import unrecorded
 from ..planning.plan import Plan
 from ..planning.planner import compute_plan
 from ..planning.reader import read_actual
 from ..planning.stale import stale_message, why_stale
+from ..planning.state import ActualState, DesiredState
 from ..settings import PlatformSettings, Settings
 from ..sources import SourceSnapshot, read_sources, record_good_run
 from .applier import ApplyResult, ProgressCallback, apply_plan, required_functions
 from .approvals import DEFAULT_FILE as APPROVALS_FILE
 from .approvals import find_approval
 from .journal import Journal
+from .ledger_file import LedgerStore, ledger_path, load_ledger
 
-JOURNAL_FILE = ".reconciler/journal.jsonl"
+STATE_DIR = ".reconciler"
+JOURNAL_FILE = f"{STATE_DIR}/journal.jsonl"
 
 
 def _default_client(platform: PlatformSettings, environ: Mapping[str, str]) -> MoodleClient:
@@ -63,6 +67,7 @@ class Environment:
     sources_reader: Callable[[Settings, list[str]], SourceSnapshot] | None = None
     journal_path: Path | None = None
     approvals_path: Path | None = None
+    ledger_dir: Path | None = None
     _decls: DeclarationSet | None = field(default=None, init=False, repr=False)
     _snapshot: SourceSnapshot | None = field(default=None, init=False, repr=False)
 
@@ -133,15 +138,38 @@ class Environment:
         """The approvals file (``.reconciler/approvals.json`` unless ``approvals_path``)."""
         return self.approvals_path or self.repo / APPROVALS_FILE
 
+    def ledger(self, platform: PlatformSettings) -> LedgerStore:
+        """The manual-enrolment ledger of ``platform`` at its effective URL, read from
+        ``.reconciler/manual-enrolments-<platform>.json`` (unless ``ledger_dir``). Raises
+        ``LedgerFileError`` when that file is unreadable."""
+        path = ledger_path(self.ledger_dir or self.repo / STATE_DIR, platform.name)
+        site = platform.effective_url(dict(self.environ))
+        return LedgerStore(path, load_ledger(path, platform.name, site))
+
 
 def make_plan(env: Environment, platform_name: str) -> Plan:
     """Read everything and compute the plan of one platform, writing nowhere.
 
-    Reads the declarations, the sources (platforms with general cohorts only), then Moodle
-    in bulk (``read_actual``), and computes the plan (``compute_plan``) stamped with the git
-    commit of ``env.repo``, whether ``cohorts/`` is dirty, and ``env.now``. Raises
-    ``DeclarationErrors`` (declarations with errors: nothing is planned),
-    ``ConfigurationError`` (unknown platform, missing token) or ``MoodleError``."""
+    Reads the declarations, the sources (platforms with general cohorts only), the
+    manual-enrolment ledger, then Moodle in bulk (``read_actual``), and computes the plan
+    (``compute_plan``) stamped with the git commit of ``env.repo``, whether ``cohorts/`` is
+    dirty, and ``env.now``. Raises ``DeclarationErrors`` (declarations with errors: nothing
+    is planned), ``ConfigurationError`` (unknown platform, missing token, unreadable ledger)
+    or ``MoodleError``."""
+    return _compute(env, platform_name).plan
+
+
+@dataclass
+class _Computed:
+    """A plan and what it was computed on (``apply`` keeps the ledger in step with it)."""
+
+    plan: Plan
+    desired: DesiredState
+    actual: ActualState
+    ledger: LedgerStore
+
+
+def _compute(env: Environment, platform_name: str) -> _Computed:
     platform = env.platform(platform_name)
     decls = env.declarations()
     if decls.has_errors:
@@ -150,13 +178,33 @@ def make_plan(env: Environment, platform_name: str) -> Plan:
         )
     snapshot = env.sources() if platform.general_cohorts.enabled else None
     desired = build_desired(decls, env.settings, platform_name, env.today, snapshot)
+    store = env.ledger(platform)
     with env.client(platform) as client:
-        actual = read_actual(client, platform, desired)
-    plan = compute_plan(desired, actual, platform, env.today, env.settings.academic_year)
+        actual = read_actual(
+            client, platform, desired, recorded_courses=store.ledger.courses()
+        )
+    plan = compute_plan(
+        desired, actual, platform, env.today, env.settings.academic_year, ledger=store.ledger
+    )
     info = git_info(env.repo)
     plan.commit, plan.dirty = info.commit, info.dirty
     plan.created_at = env.now.isoformat(timespec="seconds")
-    return plan
+    return _Computed(plan, desired, actual, store)
+
+
+def _keep_ledger(computed: _Computed) -> LedgerStore | None:
+    """Before applying: the ledger started (when missing and the platform has manual syncs)
+    and pruned of what can no longer be ended, saved; None when the platform has no manual
+    syncs and never had a ledger (no file is written then). Raises OSError."""
+    store, desired, actual = computed.ledger, computed.desired, computed.actual
+    manual = any(s.method == "manual" for s in (*desired.syncs, *desired.expired_syncs))
+    if not store.ledger.found:
+        if not manual:
+            return None
+        lost = unrecorded(desired, actual)
+        store.start(lost.until if lost.count else 0)
+    store.replace(store.ledger.pruned(actual.enrolled, actual.missing_courses))
+    return store
 
 
 @dataclass
@@ -182,7 +230,8 @@ def apply(
     ``MoodleError`` while reading)."""
     platform = env.platform(platform_name)
     try:
-        fresh = make_plan(env, platform_name)
+        computed = _compute(env, platform_name)
+        fresh = computed.plan
         if saved is not None:
             if saved.platform != platform_name:
                 raise ConfigurationError(f"the plan is for {saved.platform}, not {platform_name}")
@@ -203,6 +252,7 @@ def apply(
             exc.add_note("nothing applied")
         raise
     journal = env.journal(platform_name, fresh.commit)
+    ledger = _keep_ledger(computed)
     if not fresh.actions:
         result = ApplyResult()
     else:
@@ -217,7 +267,7 @@ def apply(
             except ReconcilerError as exc:
                 exc.add_note("nothing applied")
                 raise
-            result = apply_plan(fresh, client, journal, progress)
+            result = apply_plan(fresh, client, journal, progress, ledger=ledger)
     snapshot = env.sources_read
     if snapshot is not None and snapshot.healthy and result.ok:
         record_good_run(snapshot, env.settings, env.now)

@@ -48,7 +48,7 @@ class Weight:
     """What one action counts for in the failsafes (DESIGN §5.1)."""
 
     memberships_removed: int = 0  # cohort memberships or course enrolments ended
-    syncs_removed: int = 0  # cohort-sync instances disabled or deleted
+    syncs_removed: int = 0  # cohort-sync instances disabled or deleted, manual syncs retired
     members_added: int = 0  # an emptied cohort that also gains members is not "emptied"
     cohort_loss: CohortLoss | None = None
 
@@ -332,10 +332,12 @@ class DeleteSync(RetireSync):
 
 
 @dataclass(frozen=True)
-class ManualEnrolments(Details):
-    """Shared fields of ``method: manual`` syncs: one course, one role, one ``timeend``
-    (Unix time of 23:59:59 Europe/Paris on the last day in force)."""
+class EnrolManual(Details):
+    """Members of the cohort not yet enrolled with the role (``enrol_manual``), each until
+    ``timeend`` (Unix time of 23:59:59 Europe/Paris on the last day in force). The applier
+    records them in the ledger before the call."""
 
+    KIND = "enrol_manual"
     course: str
     courseid: int
     cohort: str
@@ -344,17 +346,10 @@ class ManualEnrolments(Details):
     timeend: int
     usernames: tuple[str, ...]
     userids: tuple[int | None, ...]
+    expires: str  # the declared last day, YYYY-MM-DD
 
     def count(self) -> int:
         return len(self.usernames)
-
-
-@dataclass(frozen=True)
-class EnrolManual(ManualEnrolments):
-    """Members of the cohort not yet enrolled with the role (``enrol_manual``)."""
-
-    KIND = "enrol_manual"
-    expires: str  # the declared last day, YYYY-MM-DD
 
     def describe(self) -> str:
         n = len(self.usernames)
@@ -365,10 +360,29 @@ class EnrolManual(ManualEnrolments):
 
 
 @dataclass(frozen=True)
-class SuspendManual(ManualEnrolments):
-    """Members leaving the cohort in this run lose this course's manual enrolment."""
+class ManualEnds(Details):
+    """Shared fields of the two ways the ledger's manual enrolments end: one course, the
+    sync's cohort and role, the users (all in the ledger, all active with the role). The
+    applier sets each enrolment's ``timeend`` to the time of the call (``enrol_manual``
+    keeps the enrolment, its role and grades; Moodle treats it as ended at that second)."""
 
-    KIND = "suspend_manual"
+    course: str
+    courseid: int
+    cohort: str
+    role: str
+    roleid: int
+    usernames: tuple[str, ...]
+    userids: tuple[int, ...]
+
+    def count(self) -> int:
+        return len(self.usernames)
+
+
+@dataclass(frozen=True)
+class EndManual(ManualEnds):
+    """Users the ledger says this sync enrolled, who are no longer members of its cohort."""
+
+    KIND = "end_manual"
 
     def weight(self) -> Weight:
         return Weight(memberships_removed=len(self.usernames))
@@ -376,8 +390,26 @@ class SuspendManual(ManualEnrolments):
     def describe(self) -> str:
         n = len(self.usernames)
         return (
-            f"suspend the manual enrolment of {n} former member{'s' * (n != 1)} of "
-            f"{self.cohort}: {abbreviate(self.usernames)}"
+            f"end the manual enrolment of {n} former member{'s' * (n != 1)} of "
+            f"{self.cohort} as {self.role} (end date → now): {abbreviate(self.usernames)}"
+        )
+
+
+@dataclass(frozen=True)
+class RetireManual(ManualEnds):
+    """A ``method: manual`` sync no longer declared (deleted, expired, or its manual cohort
+    removed or expired): every enrolment the ledger says it made, still active, ends."""
+
+    KIND = "retire_manual"
+
+    def weight(self) -> Weight:
+        return Weight(memberships_removed=len(self.usernames), syncs_removed=1)
+
+    def describe(self) -> str:
+        n = len(self.usernames)
+        return (
+            f"end the manual sync of {self.cohort} as {self.role}: its {n} manual "
+            f"enrolment{'s' * (n != 1)} end (end date → now): {abbreviate(self.usernames)}"
         )
 
 
@@ -423,8 +455,10 @@ _TABLE: tuple[ActionKind, ...] = (
                "enrol cohort members manually with an end date (method: manual)"),
     ActionKind("remove_members", 7, "remove", ("core_cohort_delete_cohort_members",),
                RemoveMembers, "cohort", "remove members from a cohort"),
-    ActionKind("suspend_manual", 8, "remove", ("enrol_manual_enrol_users",), SuspendManual,
-               "course", "suspend the manual enrolment of members who left the cohort"),
+    ActionKind("end_manual", 8, "remove", ("enrol_manual_enrol_users",), EndManual, "course",
+               "end (end date → now) the manual enrolment of members who left the cohort"),
+    ActionKind("retire_manual", 8, "remove", ("enrol_manual_enrol_users",), RetireManual,
+               "course", "end every manual enrolment of a method: manual sync no longer declared"),
     ActionKind("disable_sync", 9, "remove", ("local_ws_enrolcohort_update_instance",),
                DisableSync, "course", "disable an instance no longer declared (the default)"),
     ActionKind("delete_sync", 9, "remove", ("local_ws_enrolcohort_delete_instance",),

@@ -3,16 +3,12 @@ look-alikes, pending usernames) and the small pure helpers they share."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .actions import Action, Details
 from .plan import Warning
 from .state import COHORT_MARKER, INSTANCE_PREFIX, ActualState, DesiredCohort, DesiredSync
-
-# (username, Moodle user id) of members a plan removes from one cohort.
-Leavers = tuple[tuple[str, int], ...]
 
 
 def instance_name(sync: DesiredSync) -> str:
@@ -54,10 +50,9 @@ class Accounts(Findings):
 
 @dataclass
 class Cohorts(Findings):
-    """``plan_cohorts``' result: the cohorts it creates and the members it removes."""
+    """``plan_cohorts``' result: the cohorts it creates."""
 
     created: frozenset[str] = frozenset()
-    removed: Mapping[str, Leavers] = field(default_factory=dict)
 
 
 @dataclass

@@ -8,10 +8,11 @@ shows up in the plan before anything is written.
 needs, in the open (no shared mutable state):
 
 * ``plan_accounts`` -> :class:`Accounts`: the accounts this plan creates (``creating``);
-* ``plan_cohorts(…, creating)`` -> :class:`Cohorts`: cohort and member actions, the cohorts
-  it creates (``created``) and the members it removes (``removed``: manual syncs follow);
-* ``plan_syncs(…, creating, cohorts)`` (``syncs``) -> ``Findings``: groups, cohort syncs, manual
-  enrolments and the instances no longer declared;
+* ``plan_cohorts(…, creating)`` -> :class:`Cohorts`: cohort and member actions, and the
+  cohorts it creates (``created``);
+* ``plan_syncs(…, creating, cohorts, ledger)`` (``syncs``, ``manual``) -> ``Findings``: groups,
+  cohort syncs, the instances no longer declared, and the ``method: manual`` enrolments: what
+  is owed derived from Moodle's state and the manual-enrolment ledger (``ledger``);
 * ``plan_notices`` -> :class:`Notices`: expiring syncs and the run's general warnings.
 """
 
@@ -23,15 +24,8 @@ from typing import Any
 from ..settings import PlatformSettings
 from .actions import AddMembers, CreateCohort, CreateUser, DeleteCohort, RemoveMembers, UpdateCohort
 from .failsafe import check_failsafes
-from .findings import (
-    Accounts,
-    Cohorts,
-    Leavers,
-    Notices,
-    cohort_description,
-    instance_name,
-    resolve,
-)
+from .findings import Accounts, Cohorts, Notices, cohort_description, instance_name, resolve
+from .ledger import Ledger
 from .plan import Plan, Warning
 from .state import ActualCohort, ActualState, DesiredCohort, DesiredState
 from .syncs import plan_syncs
@@ -85,7 +79,6 @@ def plan_cohorts(
     ``_retire_cohort``)."""
     out = Cohorts()
     created: set[str] = set()
-    removed: dict[str, Leavers] = {}
     for idnumber in sorted(desired.cohorts):
         want = desired.cohorts[idnumber]
         have = actual.cohorts.get(idnumber)
@@ -103,7 +96,7 @@ def plan_cohorts(
             created.add(idnumber)
             _create_cohort(out, want, actual, creating)
         elif have.owned or want.adopt or (want.kind == "general" and desired.adopt_general):
-            _update_cohort(out, want, have, actual, creating, removed)
+            _update_cohort(out, want, have, actual, creating)
         else:
             out.unmanaged.append(
                 {
@@ -121,8 +114,8 @@ def plan_cohorts(
             )
     for idnumber in sorted(actual.cohorts):
         if idnumber not in desired.cohorts:
-            _retire_cohort(out, actual.cohorts[idnumber], desired, actual, platform, removed)
-    out.created, out.removed = frozenset(created), removed
+            _retire_cohort(out, actual.cohorts[idnumber], desired, actual, platform)
+    out.created = frozenset(created)
     return out
 
 
@@ -161,7 +154,6 @@ def _update_cohort(
     have: ActualCohort,
     actual: ActualState,
     creating: frozenset[str],
-    removed: dict[str, Leavers],
 ) -> None:
     description = cohort_description(want)
     changes: dict[str, tuple[Any, Any]] = {}
@@ -199,7 +191,7 @@ def _update_cohort(
                 size_before=len(have.members),
             ),
         )
-    _remove_members(out, want.idnumber, have, actual, want.members | want.uncertain, removed)
+    _remove_members(out, want.idnumber, have, actual, want.members | want.uncertain)
 
 
 def _remove_members(
@@ -208,7 +200,6 @@ def _remove_members(
     have: ActualCohort,
     actual: ActualState,
     keep: frozenset[str],
-    removed: dict[str, Leavers],
 ) -> None:
     # A member Moodle did not name (a lookup that came back short) is never removed on
     # the strength of a missing answer: only known usernames absent from ``keep`` go.
@@ -228,7 +219,6 @@ def _remove_members(
         )
     )
     if gone:
-        removed[idnumber] = gone
         out.add(
             idnumber,
             RemoveMembers(
@@ -252,7 +242,6 @@ def _retire_cohort(
     desired: DesiredState,
     actual: ActualState,
     platform: PlatformSettings,
-    removed: dict[str, Leavers],
 ) -> None:
     """A managed cohort no longer declared (or expired): delete it when nothing needs it."""
     general = _is_general(platform, have.idnumber)
@@ -280,7 +269,7 @@ def _retire_cohort(
             "its members are removed, the cohort is kept for the syncs that use it",
             have.idnumber,
         )
-        _remove_members(out, have.idnumber, have, actual, frozenset(), removed)
+        _remove_members(out, have.idnumber, have, actual, frozenset())
         return
     foreign = [i for i in users if not i.owned]
     if foreign:
@@ -367,13 +356,18 @@ def compute_plan(
     platform: PlatformSettings,
     today: dt.date,
     academic_year: str,
+    ledger: Ledger | None = None,
 ) -> Plan:
     """Everything that turns ``actual`` into ``desired`` on ``platform`` as of ``today``
     (a Europe/Paris date: expiry), with warnings and failsafe checks. Pure: no I/O, the same
-    inputs give the same plan. ``academic_year`` is the ``COD_ANU`` the sources followed."""
+    inputs give the same plan. ``academic_year`` is the ``COD_ANU`` the sources followed.
+    ``ledger`` is what the reconciler recorded of its own ``method: manual`` enrolments
+    (``planning.ledger``); without one, nothing of theirs is ended (as with an empty one)."""
+    if ledger is None:
+        ledger = Ledger(platform.name, "")
     accounts = plan_accounts(desired, actual, platform)
     cohorts = plan_cohorts(desired, actual, platform, accounts.creating)
-    syncs = plan_syncs(desired, actual, platform, accounts.creating, cohorts)
+    syncs = plan_syncs(desired, actual, platform, accounts.creating, cohorts, ledger, today)
     notices = plan_notices(desired, platform, today)
     found = (accounts, cohorts, syncs)
     plan = Plan(

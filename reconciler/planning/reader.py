@@ -3,15 +3,16 @@
 A no-op nightly plan costs a handful of calls whatever the number of cohorts: one for site
 info, one for every cohort, a few batched member reads, batched user look-ups, one for every
 course, one for every cohort-sync instance of the site, plus one per course that declares a
-group or a manual-enrolment sync.
+group or a manual-enrolment sync or that the manual-enrolment ledger names.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any, Protocol
 
+from ..moodle.errors import RecordNotFound
 from ..moodle.types import Capabilities, CohortSyncInstance
 from ..settings import PlatformSettings
 from .state import ActualCohort, ActualInstance, ActualState, DesiredState, DesiredSync
@@ -39,6 +40,7 @@ def read_actual(
     desired: DesiredState,
     *,
     unmanaged_members: Callable[[Mapping[str, Any]], bool] | None = None,
+    recorded_courses: Iterable[int] = (),
 ) -> ActualState:
     """What Moodle holds for ``platform``, in a handful of bulk calls (module docstring).
 
@@ -47,7 +49,10 @@ def read_actual(
     is, outside the prefix). ``unmanaged_members`` (import and audit) picks, from Moodle's
     ``core_cohort_get_cohorts`` records, the unmanaged cohorts whose members are read too,
     in the same batched ``core_cohort_get_cohort_members`` and user look-ups; they land in
-    ``ActualState.unmanaged_cohorts`` and are never planned. Raises MoodleError.
+    ``ActualState.unmanaged_cohorts`` and are never planned. ``recorded_courses`` (course
+    ids the manual-enrolment ledger names) have their active enrolments read as the courses
+    of declared manual syncs do; those Moodle no longer has land in
+    ``ActualState.missing_courses``. Raises MoodleError.
     """
     actual = ActualState()
     caps = client.capabilities()
@@ -93,22 +98,41 @@ def read_actual(
 
     declared = [s for s in desired.syncs if s.course in actual.courses]
     group_courses = sorted(_courses_needing_groups(actual, declared))
-    manual_courses = sorted({actual.courses[s.course] for s in declared if s.method == "manual"})
+    manual_courses = {actual.courses[s.course] for s in declared if s.method == "manual"}
     answers = client.run_concurrently([partial(client.get_course_groups, c) for c in group_courses])
     for courseid, groups in zip(group_courses, answers, strict=True):
         actual.groups[courseid] = {g["name"]: int(g["id"]) for g in groups}
-    answers = client.run_concurrently(
-        [
-            partial(client.get_enrolled_users, c, onlyactive=True, userfields=("id", "roles"))
-            for c in manual_courses
-        ],
-    )
-    for courseid, enrolled in zip(manual_courses, answers, strict=True):
+    _read_enrolments(client, actual, sorted(manual_courses), sorted(set(recorded_courses)))
+    return actual
+
+
+def _read_enrolments(
+    client: MoodleReads, actual: ActualState, declared: list[int], recorded: list[int]
+) -> None:
+    """Active enrolments and their roles (``onlyactive``) of the ``declared`` manual
+    courses, then of the ``recorded`` ones not among them: a recorded course Moodle no longer
+    has (``invalidrecord``) is noted as missing, any other error is raised."""
+
+    def read(courseid: int, tolerate_missing: bool) -> list[dict[str, Any]] | None:
+        try:
+            return client.get_enrolled_users(courseid, onlyactive=True, userfields=("id", "roles"))
+        except RecordNotFound:
+            if tolerate_missing:
+                return None
+            raise
+
+    courses = [(c, False) for c in declared] + [(c, True) for c in recorded if c not in declared]
+    answers = client.run_concurrently([partial(read, c, t) for c, t in courses])
+    missing = set()
+    for (courseid, _), enrolled in zip(courses, answers, strict=True):
+        if enrolled is None:
+            missing.add(courseid)
+            continue
         actual.enrolled[courseid] = {
             int(u["id"]): frozenset(int(r["roleid"]) for r in u.get("roles") or [])
             for u in enrolled
         }
-    return actual
+    actual.missing_courses = frozenset(missing)
 
 
 def _cohort(cohort: Mapping[str, Any], members: Mapping[int, list[int]]) -> ActualCohort:

@@ -124,9 +124,11 @@ class ActualState:
     courses: dict[str, int] = field(default_factory=dict)  # shortname -> id
     groups: dict[int, dict[str, int]] = field(default_factory=dict)  # courseid -> name -> id
     instances: list[ActualInstance] = field(default_factory=list)
-    enrolled: dict[int, dict[int, frozenset[int]]] = field(
-        default_factory=dict
-    )  # course -> user -> roles
+    # Active enrolments (onlyactive) of every course with a declared manual sync or named by
+    # the manual-enrolment ledger: course id -> user id -> role ids.
+    enrolled: dict[int, dict[int, frozenset[int]]] = field(default_factory=dict)
+    # Courses the ledger names that Moodle no longer has (their enrolments went with them).
+    missing_courses: frozenset[int] = frozenset()
     plugin_available: bool = True
 
     def fingerprint(self) -> str:
@@ -144,6 +146,7 @@ class ActualState:
                 (cid, sorted((uid, sorted(r)) for uid, r in users.items()))
                 for cid, users in self.enrolled.items()
             ),
+            "missing_courses": sorted(self.missing_courses),
             "plugin": self.plugin_available,
         }
         blob = json.dumps(canon, sort_keys=True, separators=(",", ":"), default=str)

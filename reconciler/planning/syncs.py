@@ -3,23 +3,17 @@ Moodle, one function per concern, then the reconciler's instances no declaration
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..clock import end_of_day_timestamp
 from ..settings import PlatformSettings
-from .actions import (
-    CreateGroup,
-    CreateSync,
-    DeleteSync,
-    DisableSync,
-    EnrolManual,
-    SuspendManual,
-    UpdateSync,
-)
-from .findings import Cohorts, Findings, instance_name, resolve
+from .actions import CreateGroup, CreateSync, DeleteSync, DisableSync, UpdateSync
+from .findings import Cohorts, Findings, instance_name
+from .ledger import Ledger
+from .manual import Checked, plan_manual
 from .state import ActualInstance, ActualState, DesiredState, DesiredSync
 
 
@@ -42,9 +36,13 @@ def plan_syncs(
     platform: PlatformSettings,
     creating: frozenset[str],
     cohorts: Cohorts,
+    ledger: Ledger,
+    today: dt.date,
 ) -> Findings:
-    """Every declared sync (cohort sync or manual enrolments) checked against Moodle, then
-    the reconciler's instances no sync keeps retired (``sync_policy.on_removal``)."""
+    """Every declared sync checked against Moodle: cohort syncs here, then the reconciler's
+    instances no sync keeps retired (``sync_policy.on_removal``); ``method: manual`` syncs in
+    ``planning.manual`` (enrolments, and ends of what ``ledger`` says they made), as of
+    ``today`` (a Europe/Paris date)."""
     instances: dict[tuple[int, int, int], list[ActualInstance]] = defaultdict(list)
     for inst in actual.instances:
         instances[(inst.courseid, inst.cohortid, inst.roleid)].append(inst)
@@ -55,18 +53,18 @@ def plan_syncs(
     out = Findings()
     kept: set[int] = set()  # instances a declared sync accounts for
     groups_created: set[tuple[int, str]] = set()
+    manual: list[Checked] = []
     for sync in sorted(desired.syncs, key=lambda s: s.key):
         _discouraged(out, sync, platform)
         courseid = _ready(out, sync, given)
-        if courseid is None:
-            continue
         if sync.method == "manual":
-            _manual_sync(out, sync, courseid, given)
-        else:
+            manual.append((sync, courseid))
+        elif courseid is not None:
             kept |= _cohort_sync(out, sync, courseid, given, groups_created)
     for inst in actual.instances:
         if inst.owned and inst.id not in kept:
             _retire_sync(out, inst, platform)
+    plan_manual(out, manual, desired, actual, creating, ledger, today)
     return out
 
 
@@ -221,61 +219,3 @@ def _retire_sync(out: Findings, inst: ActualInstance, platform: PlatformSettings
         out.add(target, DeleteSync(instance=inst.id, course=course, cohort=cohort, role=role))
     elif inst.status == 0:
         out.add(target, DisableSync(instance=inst.id, course=course, cohort=cohort, role=role))
-
-
-def _followed_members(idnumber: str, desired: DesiredState, actual: ActualState) -> frozenset[str]:
-    """Members a sync follows: the desired ones, or Moodle's when the cohort is frozen."""
-    want = desired.cohorts.get(idnumber)
-    if want is not None:
-        return want.members
-    have = actual.cohorts.get(idnumber)
-    if have is None:
-        return frozenset()
-    return frozenset(actual.usernames[u] for u in have.members if u in actual.usernames)
-
-
-def _manual_sync(out: Findings, sync: DesiredSync, courseid: int, given: _SyncInputs) -> None:
-    """``method: manual``: enrol the members not yet enrolled with the role, and suspend
-    this course's enrolment of members who leave the cohort in this run."""
-    actual = given.actual
-    enrolled = actual.enrolled.get(courseid, {})
-    members = _followed_members(sync.cohort, given.desired, actual)
-    names, ids, pending = resolve(members, actual, given.creating)
-    out.pending |= pending
-    missing = [
-        (n, i)
-        for n, i in zip(names, ids, strict=True)
-        if i is None or sync.roleid not in enrolled.get(i, frozenset())
-    ]
-    assert sync.expires is not None  # lint: manual-needs-expires
-    target = f"{sync.course}/{sync.cohort}/{sync.role}"
-    common: dict[str, Any] = dict(
-        course=sync.course,
-        courseid=courseid,
-        cohort=sync.cohort,
-        role=sync.role,
-        roleid=sync.roleid,
-        timeend=end_of_day_timestamp(sync.expires),
-    )
-    if missing:
-        out.add(
-            target,
-            EnrolManual(
-                **common,
-                usernames=tuple(n for n, _ in missing),
-                userids=tuple(i for _, i in missing),
-                expires=sync.expires.isoformat(),
-            ),
-        )
-    leaving = [(n, u) for n, u in given.cohorts.removed.get(sync.cohort, ()) if u in enrolled]
-    if leaving:
-        out.add(
-            target,
-            SuspendManual(
-                **common,
-                usernames=tuple(n for n, _ in leaving),
-                userids=tuple(u for _, u in leaving),
-            ),
-        )
-
-
