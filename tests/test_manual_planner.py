@@ -125,7 +125,7 @@ def test_nothing_is_ended_that_the_ledger_does_not_name() -> None:
     plan = plan_of(desired, moodle, ledger(found=False))
     assert plan.actions == []
     assert codes(plan) == ["manual-ledger-missing"]
-    assert "1 active enrolment(s)" in plan.warnings[0].message  # u0, maybe ours: not recorded
+    assert "1 member(s) of method: manual syncs already active" in plan.warnings[0].message
     assert "2027-02-15" in plan.warnings[0].message
 
 

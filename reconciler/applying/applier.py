@@ -51,7 +51,7 @@ from ..planning.actions import (
 from ..planning.ledger import LedgerEntry
 from ..planning.plan import Plan
 from .journal import Journal
-from .ledger_file import LedgerStore
+from .ledger_file import LedgerFileError, LedgerStore
 
 
 class MoodleWrites(Protocol):
@@ -383,9 +383,9 @@ class _Applier:
             ]
             try:
                 self.ledger.will_enrol(entries)  # before the call: a kill after it loses nothing
-            except OSError as err:
+            except LedgerFileError as err:
                 for action in actions:
-                    self.fail(action, f"not enrolled: the ledger cannot be written ({err})")
+                    self.fail(action, f"not enrolled: {err}")
                 return
 
         def call(batch: list[Action]) -> None:
@@ -417,8 +417,8 @@ class _Applier:
             if self.ledger is not None:
                 try:
                     self.ledger.ended((d.courseid, uid) for uid in d.userids)
-                except OSError as err:
-                    self.fail(action, f"ended in Moodle, but the ledger cannot be written ({err})")
+                except LedgerFileError as err:
+                    self.fail(action, f"ended in Moodle, but not recorded: {err}")
                     continue
             self.ok(action, timeend=now)
 

@@ -106,7 +106,8 @@ class LedgerStore:
 
     ``ledger`` is the current value. A ledger that was not found starts when first saved
     (``start``). Every method that changes it writes the file before returning and raises
-    ``OSError`` when it cannot (the caller must then not make the call it was recording).
+    ``LedgerFileError`` when it cannot (the caller must then not make the call it was
+    recording).
     """
 
     def __init__(self, path: Path, ledger: Ledger) -> None:
@@ -140,8 +141,8 @@ class LedgerStore:
         self.save()
 
     def save(self) -> None:
-        """Write this site's section, keeping the other sites' (atomic). Raises OSError or
-        LedgerFileError (the file became unreadable meanwhile)."""
+        """Write this site's section, keeping the other sites' (atomic). Raises
+        LedgerFileError when the file cannot be read back or written."""
         ledger = self.ledger
         doc = _read_doc(self.path, ledger.platform) or {
             "format_version": FORMAT_VERSION, "platform": ledger.platform, "sites": {}}
@@ -153,7 +154,13 @@ class LedgerStore:
                 for e in sorted(ledger.entries.values(), key=lambda e: e.key)
             ],
         }
-        _write_atomically(self.path, json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
+        try:
+            _write_atomically(self.path, json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
+        except OSError as exc:
+            raise LedgerFileError(
+                f"{self.path}: cannot write the record of manual enrolments "
+                f"({exc.strerror or exc})"
+            ) from None
 
 
 def _write_atomically(path: Path, text: str) -> None:

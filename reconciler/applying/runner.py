@@ -195,7 +195,7 @@ def _compute(env: Environment, platform_name: str) -> _Computed:
 def _keep_ledger(computed: _Computed) -> LedgerStore | None:
     """Before applying: the ledger started (when missing and the platform has manual syncs)
     and pruned of what can no longer be ended, saved; None when the platform has no manual
-    syncs and never had a ledger (no file is written then). Raises OSError."""
+    syncs and never had a ledger (no file is written then). Raises LedgerFileError."""
     store, desired, actual = computed.ledger, computed.desired, computed.actual
     manual = any(s.method == "manual" for s in (*desired.syncs, *desired.expired_syncs))
     if not store.ledger.found:

@@ -54,9 +54,10 @@ class Followed:
 
 @dataclass(frozen=True)
 class Unrecorded:
-    """Enrolments a missing ledger cannot name: ``count`` members of declared manual syncs
-    already active in their course with the sync's role, and ``until``, the latest end date
-    (Unix time) of those syncs (0 when there are none)."""
+    """What a missing ledger cannot name: ``count`` members of declared manual syncs already
+    active in the course with the sync's role (an earlier run, or someone else, enrolled
+    them: nobody can tell), and ``until``, the latest end date (Unix time) of those syncs
+    (0 when there are none)."""
 
     count: int
     until: int
@@ -228,21 +229,21 @@ def _end(
 
 
 def unrecorded(desired: DesiredState, actual: ActualState) -> Unrecorded:
-    """What a missing ledger cannot name: members of declared manual syncs already active
-    in the course with the sync's role (made by an earlier run, or by someone else: nobody
-    can tell), and the latest end date of those syncs."""
-    count, until = 0, 0
+    """What a missing ledger cannot name (:class:`Unrecorded`), from the declared manual
+    syncs, their cohorts and Moodle's active enrolments of their courses."""
+    users: set[tuple[int, int]] = set()
+    until = 0
     for sync in desired.syncs:
         courseid = actual.courses.get(sync.course)
         if sync.method != "manual" or courseid is None or sync.expires is None:
             continue
         active = actual.enrolled.get(courseid, {})
-        ids = followed(sync.cohort, desired, actual).ids
-        n = sum(1 for uid in ids if sync.roleid in active.get(uid, ()))
-        if n:
-            count += n
+        members = followed(sync.cohort, desired, actual).ids
+        found = {(courseid, u) for u in members if sync.roleid in active.get(u, ())}
+        if found:
+            users |= found
             until = max(until, end_of_day_timestamp(sync.expires))
-    return Unrecorded(count, until)
+    return Unrecorded(len(users), until)
 
 
 def _paris_day(timestamp: int) -> str:
@@ -260,8 +261,9 @@ def _ledger_notes(
             "manual-ledger-missing",
             "no record of the manual enrolments the reconciler made on this site (a first "
             "run, or .reconciler/ lost with the CI cache): nothing is ended on the strength "
-            f"of a missing record; {lost.count} active enrolment(s) of method: manual syncs "
-            "are not in it, so they are not ended early: Moodle ends them at their end date"
+            f"of a missing record. {lost.count} member(s) of method: manual syncs already "
+            "active in the course with the sync's role are not in it: neither they nor anyone "
+            "an earlier run enrolled will be ended early; Moodle ends them at their end date"
             f"{until}. The record starts again with this apply.",
         )
     elif ledger.found and ledger.unrecorded_until and (
