@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from test_applier import FakeMoodle
 
-from reconciler.applying.applier import apply_plan
+from reconciler.applying.applier import END_MARGIN_SECONDS, apply_plan
 from reconciler.applying.journal import Journal
 from reconciler.applying.ledger_file import LedgerFileError, LedgerStore, load_ledger
 from reconciler.moodle.types import ManualEnrolment
@@ -186,6 +186,6 @@ def test_an_end_sets_timeend_to_now_and_is_marked_only_once_moodle_answered(
     assert result.ok
     [[sent]] = fake.sent
     assert (sent.userid, sent.courseid, sent.roleid, sent.timeend, sent.suspend) == (
-        1, 10, 5, 1796000000, None)
+        1, 10, 5, 1796000000 - END_MARGIN_SECONDS, None)
     assert {e.userid: e.state for e in load_ledger(path, "ecampus", SITE).entries.values()} == {
         1: "ended", 2: "enrolled"}

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.applying.applier import END_MARGIN_SECONDS
 from reconciler.moodle import errors
 from reconciler.moodle.client import MoodleClient
 from reconciler.moodle.types import (
@@ -223,6 +224,44 @@ def test_manual_enrolment_with_timeend(world: World) -> None:
     assert world.users[0] in left and world.users[1] not in left
     assert c.get_course_enrolment_methods(course) == [] or all(
         m["type"] != "cohort" for m in c.get_course_enrolment_methods(course))
+
+
+def test_a_manual_enrolment_ended_by_moving_its_timeend_before_now(world: World) -> None:
+    """How the reconciler ends a manual enrolment it made (``end_manual``, ``retire_manual``):
+    the same enrol_manual_enrol_users, with a timeend before now (by END_MARGIN_SECONDS,
+    since Moodle's active test rounds its clock to 100 s). The enrolment and its role stay
+    (nothing is unenrolled), it is no longer active; the same user's enrolment by another
+    method stays active, roles then listing the role once per assignment. A course that does
+    not exist answers invalidrecord (the reader's "course gone")."""
+    c = world.client
+    course = c.create_courses([NewCourse(f"Course E {world.run}", f"E-{world.run}",
+                                         world.categories[0], f"C-E-{world.run}",
+                                         startdate=1793232000, enddate=1821744000)])[0]["id"]
+    alone, both = world.users[4], world.users[5]
+    now = int(time.time())
+    c.manual_enrol([ManualEnrolment(STUDENT, u, course, timeend=now + 30 * 86400)
+                    for u in (alone, both)])
+    cohort = None
+    if world.plugin:
+        [cohort] = make_cohorts(world, "ENDS", 1, fancy=False)
+        c.add_cohort_members([(cohort, both)])
+        c.add_cohort_sync(course, cohort, STUDENT, name=f"Ends {world.run}")
+
+    def roles(**options: Any) -> dict[int, list[int]]:
+        users = c.get_enrolled_users(course, userfields=("id", "roles"), **options)
+        return {u["id"]: sorted(r["roleid"] for r in u.get("roles") or []) for u in users}
+
+    assert {alone, both} <= set(roles(onlyactive=True))
+    c.manual_enrol([ManualEnrolment(STUDENT, u, course, timeend=now - END_MARGIN_SECONDS)
+                    for u in (alone, both)])
+    active, everyone = roles(onlyactive=True), roles()
+    assert alone not in active and everyone[alone] == [STUDENT]  # ended, role kept
+    if world.plugin:
+        assert active[both] == [STUDENT, STUDENT]  # the cohort sync's enrolment stays
+    with pytest.raises(errors.RecordNotFound):
+        c.get_enrolled_users(999999999, onlyactive=True, userfields=("id", "roles"))
+    if cohort is not None:
+        c.delete_cohorts([cohort])
 
 
 def test_groups(world: World) -> None:

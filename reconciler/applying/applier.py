@@ -18,8 +18,8 @@ between the call and the record loses nothing; one killed before the call leaves
 next plan finds inactive, so nothing is ended on their strength), and the users an
 ``end_manual`` / ``retire_manual`` action ends are marked ended only once Moodle answered
 (until then the next plan sees them still active and ends them again). Ending sets the
-enrolment's ``timeend`` to the time of the call (``clock``), through the same
-``enrol_manual_enrol_users``.
+enrolment's ``timeend`` to the time of the call (``clock``) less ``END_MARGIN_SECONDS``,
+through the same ``enrol_manual_enrol_users``.
 """
 
 from __future__ import annotations
@@ -81,6 +81,12 @@ class MoodleWrites(Protocol):
 
 
 Outcome = Literal["ok", "failed", "skipped"]
+
+# An ended manual enrolment's timeend is this long before the call: Moodle judges "active"
+# on a clock rounded to 100 s (``round(time(), -2)`` in lib/enrollib.php), so an end date of
+# exactly now would still read as active for up to 50 s, and the runner's and Moodle's
+# clocks may differ by a little.
+END_MARGIN_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -404,7 +410,7 @@ class _Applier:
         """``end_manual`` and ``retire_manual``: ``timeend`` set to now, then the ledger."""
         for action in actions:
             d = _of(ManualEnds, action)
-            now = int(self.clock())
+            now = int(self.clock()) - END_MARGIN_SECONDS
             try:
                 self.client.manual_enrol([
                     ManualEnrolment(roleid=d.roleid, userid=uid, courseid=d.courseid,
@@ -486,7 +492,8 @@ def apply_plan(
     """Execute ``plan`` (already checked: fresh, within failsafes or approved) with
     ``client``'s writes, journaling each action and telling ``progress`` as each ends, and
     recording ``method: manual`` enrolments in ``ledger`` (module docstring; None: no record,
-    for tests and library callers that keep none). ``clock`` gives the Unix time an ended
-    manual enrolment's ``timeend`` is set to. Moodle's refusals, and a ledger that cannot be
-    written, become failed actions, never exceptions."""
+    for tests and library callers that keep none). ``clock`` gives the Unix time of the
+    call an ended manual enrolment's ``timeend`` is set from (less ``END_MARGIN_SECONDS``).
+    Moodle's refusals, and a ledger that cannot be written, become failed actions, never
+    exceptions."""
     return _Applier(plan, client, journal, progress, ledger, clock).run()

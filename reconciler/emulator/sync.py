@@ -171,12 +171,23 @@ def create_cohort_group(state: State, courseid: int, cohortname: str) -> Group:
     return state.add_group(group)
 
 
+def query_clock(now: int) -> int:
+    """The time Moodle's "active enrolment" queries compare with: PHP's ``round(time(), -2)``
+    (half away from zero), "to improve db caching" (lib/enrollib.php: get_enrolled_join,
+    enrol_get_all_users_courses, enrol_get_course_users). An enrolment whose ``timeend``
+    is exactly now therefore stays active for up to 50 seconds."""
+    return (now + 50) // 100 * 100
+
+
 def is_active(state: State, ue: UserEnrolment, now: int) -> bool:
+    """Moodle's active-enrolment condition at ``now`` (Unix time, rounded as Moodle does):
+    instance enabled, enrolment active, ``timestart < now`` and ``timeend`` 0 or after now."""
     enrol = state.enrols.get(ue.enrolid)
+    clock = query_clock(now)
     return (
         enrol is not None
         and enrol.status == ENROL_INSTANCE_ENABLED
         and ue.status == ENROL_USER_ACTIVE
-        and ue.timestart <= now
-        and (ue.timeend == 0 or ue.timeend > now)
+        and ue.timestart < clock
+        and (ue.timeend == 0 or ue.timeend > clock)
     )

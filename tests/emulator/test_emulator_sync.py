@@ -111,6 +111,24 @@ def test_manual_enrolment_is_kept_when_leaving_the_cohort(emu: MoodleEmulator) -
     assert enrolled(emu, "C1")[uid(emu, "u1")] == [5]
 
 
+def test_active_enrolments_are_judged_on_a_clock_rounded_to_100_seconds() -> None:
+    """lib/enrollib.php compares ``timestart < now`` and ``timeend > now`` with
+    ``now = round(time(), -2)``: an enrolment ending exactly now stays active until the
+    rounded clock reaches its end (up to 50 s), one starting now is not active yet."""
+    start = int(T0.timestamp()) + 1  # 1795824001: rounds down to ...000 until ...050
+    with make() as emu:
+        emu.set_now(dt.datetime.fromtimestamp(start, dt.UTC))
+        u1, u2 = uid(emu, "u3"), uid(emu, "u4")
+        ws(emu.url, "enrol_manual_enrol_users", {"enrolments": [
+            {"roleid": 5, "userid": u1, "courseid": cid(emu, "C2"), "timeend": start},
+            {"roleid": 5, "userid": u2, "courseid": cid(emu, "C2"), "timestart": start - 1}]})
+        active = enrolled(emu, "C2", onlyactive="1")
+        assert u1 in active and u2 not in active
+        emu.set_now(dt.datetime.fromtimestamp(start + 49, dt.UTC))  # rounds to ...100
+        active = enrolled(emu, "C2", onlyactive="1")
+        assert u1 not in active and u2 in active
+
+
 def test_cohort_delete_unenrols_and_deletes_instances(emu: MoodleEmulator) -> None:
     assert ws(emu.url, "core_cohort_delete_cohorts", {"cohortids": [kid(emu, "K1")]}) is None
     assert enrolled(emu, "C1") == {}
