@@ -407,7 +407,11 @@ class _Applier:
         self.batch(actions, call, one_by_one_is_safe=False)
 
     def end_manual(self, actions: list[Action]) -> None:
-        """``end_manual`` and ``retire_manual``: ``timeend`` set to now, then the ledger."""
+        """``end_manual`` and ``retire_manual``: ``timeend`` set to now, one call a sync;
+        then the ledger, once for the kind. A mark lost to a kill costs at most one more end
+        call next run (to a user the ledger still says enrolled, whom Moodle still shows
+        active through another enrolment), never a missed end."""
+        done: list[tuple[Action, int]] = []
         for action in actions:
             d = _of(ManualEnds, action)
             now = int(self.clock()) - END_MARGIN_SECONDS
@@ -419,13 +423,18 @@ class _Applier:
                 ])
             except MoodleError as err:
                 self.fail(action, err)  # the ledger still says enrolled: the next run ends it
-                continue
-            if self.ledger is not None:
-                try:
-                    self.ledger.ended((d.courseid, uid) for uid in d.userids)
-                except LedgerFileError as err:
+            else:
+                done.append((action, now))
+        if self.ledger is not None and done:
+            pairs = [(_of(ManualEnds, a).courseid, uid)
+                     for a, _ in done for uid in _of(ManualEnds, a).userids]
+            try:
+                self.ledger.ended(pairs)
+            except LedgerFileError as err:
+                for action, _ in done:
                     self.fail(action, f"ended in Moodle, but not recorded: {err}")
-                    continue
+                return
+        for action, now in done:
             self.ok(action, timeend=now)
 
     def disable_syncs(self, actions: list[Action]) -> None:

@@ -84,12 +84,8 @@ def _entry(raw: Any) -> LedgerEntry:
     return LedgerEntry(**raw)
 
 
-def load_ledger(path: Path, platform: str, site: str) -> Ledger:
-    """The ledger of ``platform`` at ``site`` (its base URL) kept in ``path``; ``found`` is
-    False when the file or its section for ``site`` is missing. Raises LedgerFileError when
-    the file exists but is not a readable ledger of ``platform``."""
-    doc = _read_doc(path, platform)
-    section = None if doc is None else doc["sites"].get(site)
+def _section_ledger(path: Path, platform: str, site: str,
+                    section: dict[str, Any] | None) -> Ledger:
     if section is None:
         return Ledger(platform, site, found=False)
     try:
@@ -101,18 +97,37 @@ def load_ledger(path: Path, platform: str, site: str) -> Ledger:
     return Ledger.of(platform, site, entries, started=started, unrecorded_until=until)
 
 
+def load_ledger(path: Path, platform: str, site: str) -> Ledger:
+    """The ledger of ``platform`` at ``site`` (its base URL) kept in ``path``; ``found`` is
+    False when the file or its section for ``site`` is missing. Raises LedgerFileError when
+    the file exists but is not a readable ledger of ``platform``."""
+    return LedgerStore.open(path, platform, site).ledger
+
+
 class LedgerStore:
     """The ledger of one platform at one site, saved to ``path`` at every change.
 
     ``ledger`` is the current value. A ledger that was not found starts when first saved
-    (``start``). Every method that changes it writes the file before returning and raises
-    ``LedgerFileError`` when it cannot (the caller must then not make the call it was
-    recording).
+    (``start``). Every method that changes it writes the file before returning (the other
+    sites' sections as they were read) and raises ``LedgerFileError`` when it cannot (the
+    caller must then not make the call it was recording).
     """
 
-    def __init__(self, path: Path, ledger: Ledger) -> None:
+    def __init__(self, path: Path, ledger: Ledger,
+                 others: dict[str, Any] | None = None) -> None:
+        """``others``: the other sites' sections as read (``open``); None reads them from
+        ``path`` at each save."""
         self.path = path
         self.ledger = ledger
+        self._others = others
+
+    @classmethod
+    def open(cls, path: Path, platform: str, site: str) -> LedgerStore:
+        """The store of ``platform`` at ``site`` in ``path`` (see ``load_ledger``)."""
+        doc = _read_doc(path, platform)
+        sites = {} if doc is None else dict(doc["sites"])
+        ledger = _section_ledger(path, platform, site, sites.pop(site, None))
+        return cls(path, ledger, sites)
 
     def start(self, unrecorded_until: int) -> None:
         """Begin a new record for a ledger that was not found; ``unrecorded_until`` (Unix
@@ -141,21 +156,30 @@ class LedgerStore:
         self.save()
 
     def save(self) -> None:
-        """Write this site's section, keeping the other sites' (atomic). Raises
-        LedgerFileError when the file cannot be read back or written."""
+        """Write this site's section beside the other sites' (atomic): one entry a line.
+        Raises LedgerFileError when the file cannot be written."""
         ledger = self.ledger
-        doc = _read_doc(self.path, ledger.platform) or {
-            "format_version": FORMAT_VERSION, "platform": ledger.platform, "sites": {}}
-        doc["sites"][ledger.site] = {
-            "started": ledger.started or _now(),
-            "unrecorded_until": ledger.unrecorded_until,
-            "entries": [
-                {name: getattr(e, name) for name in _FIELDS}
-                for e in sorted(ledger.entries.values(), key=lambda e: e.key)
-            ],
-        }
+        section = {"started": ledger.started or _now(),
+                   "unrecorded_until": ledger.unrecorded_until}
+        lines = [
+            json.dumps({name: getattr(e, name) for name in _FIELDS}, ensure_ascii=False)
+            for e in sorted(ledger.entries.values(), key=lambda e: e.key)
+        ]
+        head = json.dumps(section, ensure_ascii=False)[:-1]  # the section, still open
+        entries = "[\n" + ",\n".join(lines) + "\n]" if lines else "[]"
+        others = self._others
+        if others is None:
+            doc = _read_doc(self.path, ledger.platform)
+            others = {} if doc is None else doc["sites"]
+        sites = [f"{json.dumps(site)}: {json.dumps(value, ensure_ascii=False)}"
+                 for site, value in sorted(others.items()) if site != ledger.site]
+        sites.append(f'{json.dumps(ledger.site)}: {head}, "entries": {entries}}}')
+        text = (
+            f'{{"format_version": {FORMAT_VERSION}, "platform": {json.dumps(ledger.platform)}, '
+            '"sites": {\n' + ",\n".join(sites) + "\n}}\n"
+        )
         try:
-            _write_atomically(self.path, json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
+            _write_atomically(self.path, text)
         except OSError as exc:
             raise LedgerFileError(
                 f"{self.path}: cannot write the record of manual enrolments "

@@ -33,7 +33,7 @@ from .applier import ApplyResult, ProgressCallback, apply_plan, required_functio
 from .approvals import DEFAULT_FILE as APPROVALS_FILE
 from .approvals import find_approval
 from .journal import Journal
-from .ledger_file import LedgerStore, ledger_path, load_ledger
+from .ledger_file import LedgerStore, ledger_path
 
 STATE_DIR = ".reconciler"
 JOURNAL_FILE = f"{STATE_DIR}/journal.jsonl"
@@ -143,8 +143,7 @@ class Environment:
         ``.reconciler/manual-enrolments-<platform>.json`` (unless ``ledger_dir``). Raises
         ``LedgerFileError`` when that file is unreadable."""
         path = ledger_path(self.ledger_dir or self.repo / STATE_DIR, platform.name)
-        site = platform.effective_url(dict(self.environ))
-        return LedgerStore(path, load_ledger(path, platform.name, site))
+        return LedgerStore.open(path, platform.name, platform.effective_url(dict(self.environ)))
 
 
 def make_plan(env: Environment, platform_name: str) -> Plan:

@@ -75,6 +75,9 @@ class Ledger:
     found: bool = True
     started: str = ""
     unrecorded_until: int = 0
+    _by_user: dict[tuple[int, int], list[LedgerEntry]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def of(cls, platform: str, site: str, entries: Iterable[LedgerEntry] = (),
@@ -88,14 +91,16 @@ class Ledger:
 
     def of_user(self, courseid: int, userid: int) -> list[LedgerEntry]:
         """The entries (any state) of one user in one course, sorted by sync."""
-        return sorted(
-            (e for e in self.entries.values() if e.courseid == courseid and e.userid == userid),
-            key=lambda e: e.key,
-        )
+        if self._by_user is None:  # built once: entries are only replaced, never mutated
+            index: dict[tuple[int, int], list[LedgerEntry]] = {}
+            for e in sorted(self.entries.values(), key=lambda e: e.key):
+                index.setdefault((e.courseid, e.userid), []).append(e)
+            self._by_user = index
+        return list(self._by_user.get((courseid, userid), ()))
 
     def owns(self, courseid: int, userid: int) -> bool:
         """Whether the course's manual enrolment of this user is one the reconciler made."""
-        return any(e.courseid == courseid and e.userid == userid for e in self.entries.values())
+        return bool(self.of_user(courseid, userid))
 
     def enrolled(self) -> list[LedgerEntry]:
         """The entries still in state ``enrolled``, sorted."""
