@@ -180,7 +180,17 @@ def test_a_user_another_manual_sync_of_the_course_still_wants_keeps_the_enrolmen
     moodle = actual({101: frozenset({STUDENT, TEACHER})}, [])
     plan = plan_of(desired, moodle, ledger(entry("u1"), entry("u1", "man-y", "teacher")))
     assert only(plan, "end_manual") == [] and only(plan, "enrol_manual") == []
-    assert "manual-role-kept" in codes(plan)
+    assert "manual-role-kept" in codes(plan)  # the student role stays: said once a night
+
+    # The cohort renamed man-x -> man-z, same course and role: man-z finds u1 active as a
+    # student (nothing to enrol), man-x's entry is not ended, and nothing lingers to say.
+    desired = DesiredState("ecampus", cohorts={"man-z": cohort(["u1"], "man-z")},
+                           syncs=[manual("man-z")])
+    moodle = actual({101: frozenset({STUDENT})}, [])
+    moodle.cohorts["man-z"] = dataclasses.replace(moodle.cohorts["man-x"], id=8,
+                                                  idnumber="man-z", members=frozenset({101}))
+    plan = plan_of(desired, moodle, ledger(entry("u1")))
+    assert [a.kind for a in plan.actions] == ["delete_cohort"] and codes(plan) == []
 
 
 def test_a_user_holding_a_role_nobody_recorded_is_not_ended() -> None:

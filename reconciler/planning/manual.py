@@ -160,10 +160,10 @@ def _end(
     """End the ledger's enrolments no sync wants any more (module docstring)."""
     course_names = {cid: name for name, cid in actual.courses.items()}
     unchecked = {s.course for s, cid in checked if cid is None}
-    wanted: dict[int, list[Followed]] = defaultdict(list)
+    wanted: dict[int, list[tuple[int, Followed]]] = defaultdict(list)  # course -> (role, who)
     for sync, courseid in checked:
         if courseid is not None:
-            wanted[courseid].append(kept[sync.key])
+            wanted[courseid].append((sync.roleid, kept[sync.key]))
 
     owed: dict[tuple[int, int], list[tuple[LedgerEntry, bool]]] = defaultdict(list)
     for entry in ledger.enrolled():
@@ -187,15 +187,20 @@ def _end(
         entry, retired = items[0]
         course = course_names.get(courseid, entry.course)
         name = actual.usernames.get(userid, entry.username)
-        if any(entry in members for members in wanted.get(courseid, [])):
-            out.warn(
-                "manual-role-kept",
-                f"{course}: {name} is no longer wanted by the manual sync of {entry.cohort} "
-                f"as {entry.role}, but another method: manual sync of the course still wants "
-                "them: their one manual enrolment stays, with its roles (remove the role "
-                "by hand if needed)",
-                f"{course}/{entry.cohort}/{entry.role}",
-            )
+        still = {role for role, members in wanted.get(courseid, []) if entry in members}
+        if still:
+            # Their one manual enrolment stays for the syncs that still want them; say so
+            # only when it keeps a role none of those syncs gives.
+            lingering = sorted({e.role for e, _ in items if e.roleid not in still})
+            if lingering:
+                out.warn(
+                    "manual-role-kept",
+                    f"{course}: {name} is no longer wanted by the manual sync of "
+                    f"{entry.cohort} as {', '.join(lingering)}, but another method: manual "
+                    "sync of the course still wants them: their one manual enrolment stays, "
+                    "with its roles (remove the role by hand if needed)",
+                    f"{course}/{entry.cohort}/{entry.role}",
+                )
             continue
         foreign = roles - {e.roleid for e in ledger.of_user(courseid, userid)}
         if foreign:
