@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from support import fake_gitlab
 from support.slapd import Slapd, slapd_available, start_slapd
 
 from reconciler.demo import data as demo_data
@@ -60,3 +61,11 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
         return settings_from_document(_merge(doc, overrides or {}), root=root or tmp_path)
 
     return make
+
+
+@pytest.fixture
+def gitlab() -> Iterator[fake_gitlab.FakeGitLab]:
+    """A fake GitLab (merge-request notes API) on 127.0.0.1 for one test."""
+    server = fake_gitlab.start()
+    yield server
+    fake_gitlab.stop(server)
