@@ -22,6 +22,7 @@ from ..planning.desired import build_desired
 from ..planning.plan import Plan
 from ..planning.planner import compute_plan
 from ..planning.reader import read_actual
+from ..planning.state import ActualState, DesiredState
 from ..settings import PlatformSettings, Settings
 from ..sources import SourceSnapshot, read_sources, record_good_run
 from .applier import ApplyResult, apply_plan, required_functions
@@ -119,8 +120,26 @@ class Environment:
         return self.approvals_path or self.repo / APPROVALS_FILE
 
 
+@dataclass
+class Planned:
+    """A plan with the two states it was computed from (checks that need the names Moodle
+    and the sources know, such as a merge request's typos, read them here)."""
+
+    plan: Plan
+    desired: DesiredState
+    actual: ActualState
+
+
 def make_plan(env: Environment, platform_name: str) -> Plan:
     """Read everything and compute the plan of one platform (no write anywhere)."""
+    return plan_with_states(env, platform_name).plan
+
+
+def plan_with_states(env: Environment, platform_name: str) -> Planned:
+    """``make_plan``, keeping the desired and actual states next to the plan.
+
+    Raises ``ConfigError`` (unknown platform, declarations with errors, no token) and the
+    Moodle client's ``MoodleError``; writes nothing anywhere."""
     platform = env.platform(platform_name)
     decls = env.declarations()
     if decls.has_errors:
@@ -135,7 +154,7 @@ def make_plan(env: Environment, platform_name: str) -> Plan:
     info = git_info(env.repo)
     plan.commit, plan.dirty = info.commit, info.dirty
     plan.created_at = env.now.isoformat(timespec="seconds")
-    return plan
+    return Planned(plan, desired, actual)
 
 
 def why_stale(saved: Plan, fresh: Plan) -> list[str]:

@@ -13,7 +13,14 @@ import click
 
 from ..applying.approvals import approve as record_approval
 from ..applying.runner import ConfigError, Environment, FailsafeTripped, StalePlan, apply, make_plan
-from ..declarations.history import GitError, changed_files, focus
+from ..declarations.history import (
+    GitError,
+    changed_between,
+    changed_files,
+    focus,
+    fork_point,
+    resolve,
+)
 from ..moodle.errors import MoodleError
 from ..planning.desired import DeclarationErrors
 from ..planning.failsafe import tripped_report
@@ -49,8 +56,11 @@ platform_option = click.option(
 
 
 def focused_report(plan: Plan, repo: Path, ref: str, render: Callable[[Plan], str]) -> str:
-    """The full summary, then only the actions that come from the files changed since ref."""
-    cohorts, courses = focus(changed_files(repo, ref))
+    """The full summary, then only the actions that come from the files changed since the
+    commit where this branch forked from ref (what landed on ref since is not this branch's)."""
+    base = fork_point(repo, ref)
+    cohorts, courses = focus(changed_files(repo, base))
+    moved = sorted(changed_between(repo, base, resolve(repo, ref)))
 
     def mine(action: Action) -> bool:
         d = action.details
@@ -60,11 +70,17 @@ def focused_report(plan: Plan, repo: Path, ref: str, render: Callable[[Plan], st
     others = len(plan.actions) - len(shown.actions)
     head = [
         plan.summary(),
-        f"Focus: the changes declared since {ref} ({len(shown.actions)} of "
-        f"{len(plan.actions)} actions); {others} other action(s) come from the sources or "
-        "from drift in Moodle and are in the saved plan.",
-        "",
+        f"Focus: the changes declared since this branch forked from {ref} at {base[:8]} "
+        f"({len(shown.actions)} of {len(plan.actions)} actions); {others} other action(s) "
+        "come from the sources or from drift in Moodle and are in the saved plan.",
     ]
+    if moved:
+        head.append(
+            f"warning: {ref} changed cohorts/ since this branch forked "
+            f"({', '.join(m.removeprefix('cohorts/') for m in moved[:3])}"
+            f"{' …' if len(moved) > 3 else ''}): rebase to see the merged result."
+        )
+    head.append("")
     return "\n".join(head) + render(shown)
 
 
