@@ -7,6 +7,8 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from click.testing import CliRunner
@@ -14,6 +16,7 @@ from support import fake_gitlab
 from support.mr_world import USERS, GitWorld, cohort_file, moodle_seed, syncs_file
 
 from reconciler.cli import exitcodes, main
+from reconciler.demo import data as demo_data
 from reconciler.emulator import EmulatorConfig, MoodleEmulator
 from reconciler.gitlab.notes import marker
 from reconciler.moodle.client import MoodleClient
@@ -24,6 +27,8 @@ BASE = "cohorts/prelude/cohorts/man-base.yaml"
 MR = "cohorts/prelude/cohorts/man-mr.yaml"
 OTHER = "cohorts/prelude/cohorts/man-other.yaml"
 SYNCS = "cohorts/prelude/syncs/PRELUDE-METHODO.yaml"
+# Small test cohorts: make the per-cohort removal cap apply to them.
+FAILSAFES = {"small_cohort_size": 3, "per_cohort_removal_floor": 1}
 
 
 @dataclass
@@ -85,7 +90,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     gitlab = fake_gitlab.start()
     with MoodleEmulator(EmulatorConfig(token=TOKEN)) as emu:
         emu.seed(moodle_seed())
-        yield World(GitWorld(tmp_path), emu, gitlab)
+        yield World(GitWorld(tmp_path, {"prelude": {"failsafes": FAILSAFES}}), emu, gitlab)
     fake_gitlab.stop(gitlab)
 
 
@@ -205,3 +210,206 @@ def test_note_is_the_saved_plan_with_its_digest_and_expiry_dates(world: World) -
     assert "<summary>The rest of the plan: 0 to add, 0 to change, 1 to remove" in rest
     assert f"**man-base**\n  - `-` remove 1 of 3 members: {USERS[8]}" in rest
     assert "created note" in out
+
+
+# -- typos: what a merge request names must exist ---------------------------------------------
+
+
+def _manual_sync(cohort: str, expires: str = "2026-12-20") -> dict:
+    return {
+        "cohort": cohort,
+        "role": "student",
+        "method": "manual",
+        "expires": expires,
+        "reason": "Remise à niveau avant les partiels.",
+    }
+
+
+def test_a_sync_naming_a_course_moodle_lacks_fails_the_merge_request(world: World) -> None:
+    g = world.git
+    g.write(BASE, cohort_file("man-base", USERS[:2]))
+    # Already on main: a sync waiting for a course to be opened stays a warning.
+    g.write(
+        "cohorts/prelude/syncs/PRELUDE-FUTUR.yaml",
+        syncs_file("PRELUDE-FUTUR", [_manual_sync("man-base")]),
+    )
+    g.commit("man-base")
+    g.push()
+    g.checkout("feature", new=True)
+    g.write(
+        "cohorts/prelude/syncs/PRELUDE-METHODOS.yaml",
+        syncs_file("PRELUDE-METHODOS", [_manual_sync("man-base")]),
+    )
+    g.write(
+        "cohorts/prelude/syncs/PRELUDE-ANGLAIS.yaml",
+        syncs_file("PRELUDE-ANGLAIS", [_manual_sync("man-base")]),
+    )
+    g.commit("typo")
+    world.gitlab.notes.append({"id": 99, "body": f"{marker('prelude')}\nthe previous push's plan"})
+
+    code, out, err = world.ci_plan()
+    assert code == exitcodes.ERROR, out + err
+    sha = g.repo.head.commit.hexsha[:8]
+    line = (
+        "cohorts/prelude/syncs/PRELUDE-METHODOS.yaml:5: course 'PRELUDE-METHODOS' does not "
+        "exist in Moodle (prelude) (did you mean PRELUDE-METHODO?)"
+    )
+    assert f"error: plan failed at {sha}: {line}" in err
+    note = world.note()
+    assert note.splitlines()[1] == f"### ❌ `prelude`: plan failed at {sha}: {line}"
+    assert "the previous push's plan" not in note
+    assert "PRELUDE-FUTUR" not in note  # main's waiting sync is not the merge request's
+    assert world.saved()["warnings"]  # the plan itself is still saved, with its warnings
+    # Outside a merge request the same waiting sync is only a warning (nothing is focused).
+    code, out, err = world.run("ci", "plan", "-p", "prelude", "--now", NOW, env=world.env())
+    assert code == exitcodes.OK, out + err
+    assert "course-missing: course PRELUDE-METHODOS does not exist in Moodle" in out
+
+
+def test_a_general_cohort_the_sources_do_not_produce_fails_the_merge_request(
+    tmp_path: Path, slapd: Any, sources_data: demo_data.DemoData, gitlab: fake_gitlab.FakeGitLab
+) -> None:
+    apogee = tmp_path / "apogee.db"
+    demo_data.write_apogee(sources_data, apogee).close()
+    g = GitWorld(tmp_path)
+    foad = "cohorts/collegium/syncs/FOAD2-PHARMA.yaml"
+    sync = {"role": "student", "reason": "Les inscrits administratifs suivent la FOAD."}
+    g.write(foad, syncs_file("FOAD2-PHARMA", [{"cohort": "etp-PHA2A-101", **sync}]))
+    g.commit("FOAD2")
+    g.push()
+    g.checkout("feature", new=True)
+    g.write(
+        foad,
+        syncs_file(
+            "FOAD2-PHARMA",
+            [{"cohort": "etp-PHA2A-101", **sync}, {"cohort": "etp-PHA3-101", **sync}],
+        ),
+    )
+    g.commit("PHA3")
+    with MoodleEmulator(EmulatorConfig(token=TOKEN)) as emu:
+        emu.seed({"courses": [{"shortname": "FOAD2-PHARMA", "fullname": "FOAD 2"}]})
+        w = World(g, emu, gitlab)
+        env = w.mr_env(
+            COLLEGIUM_URL=emu.url,
+            COLLEGIUM_TOKEN=TOKEN,
+            APOGEE_URL=f"sqlite:///{apogee}",
+            **slapd.environ(),
+        )
+        code, out, err = w.run("ci", "plan", "-p", "collegium", "--now", NOW, env=env)
+    assert code == exitcodes.ERROR, out + err
+    assert (
+        "cohorts/collegium/syncs/FOAD2-PHARMA.yaml:8: cohort 'etp-PHA3-101' is neither a "
+        "manual cohort declared for collegium nor a general cohort the sources produce (did "
+        "you mean etp-PHA3A-101, etp-PHA2A-101 or etp-PASS1-101?)"
+    ) in err
+    [note] = [n["body"] for n in gitlab.notes if marker("collegium") in n["body"]]
+    assert "plan failed at" in note and "etp-PHA3A-101" in note
+    assert "etp-PHA2A-101'" not in err  # the sync main already had is not questioned
+
+
+def test_a_course_shortname_with_slashes_can_be_declared(world: World) -> None:
+    g = world.git
+    g.write(BASE, cohort_file("man-base", USERS[:2]))
+    g.write(
+        "cohorts/prelude/syncs/PRELUDE_S1_METHODO.yaml",
+        syncs_file("PRELUDE/S1/METHODO", [_manual_sync("man-base")]),
+    )
+    g.commit("a course with slashes")
+    g.push()
+    code, out, _ = world.run("validate", "--today", "2026-11-28", env=world.env())
+    assert code == 0, out
+    world.emu.seed(moodle_seed(("PRELUDE/S1/METHODO",)))
+    code, out, err = world.run("apply", "-p", "prelude", "--now", NOW, env=world.env())
+    assert code == exitcodes.OK, out + err
+    with MoodleClient(world.emu.url, TOKEN) as client:
+        [course] = client.get_courses_by_field("shortname", "PRELUDE/S1/METHODO")
+        enrolled = client.get_enrolled_users(int(course["id"]), userfields=("id", "username"))
+    assert {u["username"] for u in enrolled} == set(USERS[:2])
+
+    g.remove("cohorts/prelude/syncs/PRELUDE_S1_METHODO.yaml")
+    g.write(
+        "cohorts/prelude/syncs/PRELUDE-S1.yaml",
+        syncs_file("PRELUDE/S1/METHODO", [_manual_sync("man-base")]),
+    )
+    g.write(
+        "cohorts/prelude/syncs/PRELUDE/S1/ANGLAIS.yaml",
+        syncs_file("PRELUDE/S1/ANGLAIS", [_manual_sync("man-base")]),
+    )
+    code, out, _ = world.run("validate", "--today", "2026-11-28", env=world.env())
+    assert code == 1
+    assert (
+        "cohorts/prelude/syncs/PRELUDE-S1.yaml:1:1: file-name: file name 'PRELUDE-S1' must be "
+        "the course 'PRELUDE/S1/METHODO', each / \\ : * ? \" < > | as _ (rename the file to "
+        "PRELUDE_S1_METHODO.yaml)"
+    ) in out
+    assert (
+        "cohorts/prelude/syncs/PRELUDE/S1/ANGLAIS.yaml:1:1: unknown-file: sync files go "
+        "directly in cohorts/prelude/syncs/: for a course shortname with '/', name the file "
+        "PRELUDE_S1_ANGLAIS.yaml ('/' written '_') and keep the real shortname in its course: key"
+    ) in out
+
+
+# -- validation as GitLab reports ---------------------------------------------------------------
+
+
+def test_validation_reports_are_the_verdict_of_the_merge_request(world: World) -> None:
+    g = world.git
+    g.write(BASE, cohort_file("man-base", USERS[:2], expires="2026-11-01"))  # expired, older
+    g.commit("man-base")
+    g.push()
+    g.checkout("feature", new=True)
+    g.write(MR, cohort_file("man-mr", USERS[2:3], expires="2026-11-20"))  # expired, added now
+    g.commit("man-mr")
+    code, out, _ = world.run("ci", "validate", "--today", "2026-11-28", env=world.mr_env())
+    assert code == 1
+    assert "cohorts/prelude/cohorts/man-mr.yaml:1:1: expired-new:" in out
+    quality = json.loads((g.work / "gl-code-quality-report.json").read_text(encoding="utf-8"))
+    assert [(i["check_name"], i["severity"], i["location"]) for i in quality] == [
+        ("expired", "minor", {"path": BASE, "lines": {"begin": 1}}),
+        ("expired-new", "major", {"path": MR, "lines": {"begin": 1}}),
+    ]
+    assert len({i["fingerprint"] for i in quality}) == 2
+    report = ElementTree.parse(g.work / "validate-junit.xml").getroot()
+    suite = report.find("testsuite")
+    assert suite is not None and suite.get("failures") == "1"
+    failed = [c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None]
+    assert failed == [MR]
+    # On the default branch (no merge request) the same file is only expired: a warning.
+    code, out, _ = world.run("ci", "validate", "--today", "2026-11-28", env=world.env())
+    assert code == 0, out
+    quality = json.loads((g.work / "gl-code-quality-report.json").read_text(encoding="utf-8"))
+    assert {i["severity"] for i in quality} == {"minor"}
+
+
+# -- apply: the log and the approval ------------------------------------------------------------
+
+
+def test_ci_apply_lists_each_applied_action_in_a_log(world: World) -> None:
+    g = world.git
+    g.write(BASE, cohort_file("man-base", USERS[:2]))
+    g.commit("man-base")
+    g.push()
+    code, out, err = world.run("ci", "apply", "-p", "prelude", "--now", NOW, env=world.env())
+    assert code == exitcodes.OK, out + err
+    assert "[1/2] create_cohort man-base: ok" in err and "[2/2] add_members man-base: ok" in err
+    assert "Applied 2 of 2 actions; 0 failed, 0 skipped." in out
+
+
+def test_one_variable_approves_the_reviewed_plan_of_each_platform(world: World) -> None:
+    g = world.git
+    g.write(BASE, cohort_file("man-base", USERS[:6]))
+    g.commit("man-base")
+    g.push()
+    assert world.run("ci", "apply", "-p", "prelude", "--now", NOW, env=world.env())[0] == 0
+    g.write(BASE, cohort_file("man-base", USERS[:1]))  # 5 of 6 members removed
+    g.commit("empty man-base")
+    code, out, err = world.run("ci", "plan", "-p", "prelude", "--now", NOW, env=world.env())
+    assert code == exitcodes.FAILSAFE, out + err
+    digest = world.saved()["digest"]
+    assert f"RECONCILER_APPROVED_DIGEST={digest}" in err
+    code, out, err = world.run("ci", "apply", "-p", "prelude", "--now", NOW, env=world.env())
+    assert code == exitcodes.FAILSAFE and "nothing" not in out
+    approved = world.env(RECONCILER_APPROVED_DIGEST=f"sha256:{'0' * 64}, {digest}")
+    code, out, err = world.run("ci", "apply", "-p", "prelude", "--now", NOW, env=approved)
+    assert code == exitcodes.OK, out + err
+    assert "approved by RECONCILER_APPROVED_DIGEST" in out

@@ -163,13 +163,14 @@ def run_plan(
     if problems:
         n = len(problems)
         reason = str(problems[0]) if n == 1 else f"{n} syncs name what does not exist"
+        details = [str(p) for p in problems] if n > 1 else []
         return _failed(
             env,
             platform,
             pipeline,
             commit,
             reason,
-            [str(p) for p in problems],
+            details,
             md_path,
             poster,
             outcome,
