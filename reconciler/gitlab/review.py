@@ -183,11 +183,14 @@ def unknown_names(
     warnings: list[str] = []
     cohorts = set(desired.cohorts) | set(desired.expired_cohorts)
     pattern = desired.general_pattern is not None
+    courses_told: set[tuple[str, str]] = set()  # a file's missing course is said once
     for sync in focus.changed:
         if sync.platform != platform:
             continue
         where = str(sync.location)
-        if sync.course not in actual.courses:
+        told = (sync.location.file, sync.course)
+        if sync.course not in actual.courses and told not in courses_told:
+            courses_told.add(told)
             errors.append(
                 Problem(
                     where,
