@@ -32,7 +32,7 @@ FAILSAFES = {"small_cohort_size": 3, "per_cohort_removal_floor": 1}
 
 
 @dataclass
-class World:
+class MergeRequestWorld:
     git: GitWorld
     emu: MoodleEmulator
     gitlab: fake_gitlab.FakeGitLab
@@ -86,11 +86,13 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
+def mr(tmp_path: Path) -> Iterator[MergeRequestWorld]:
     gitlab = fake_gitlab.start()
     with MoodleEmulator(EmulatorConfig(token=TOKEN)) as emu:
         emu.seed(moodle_seed())
-        yield World(GitWorld(tmp_path, {"prelude": {"failsafes": FAILSAFES}}), emu, gitlab)
+        yield MergeRequestWorld(
+            GitWorld(tmp_path, {"prelude": {"failsafes": FAILSAFES}}), emu, gitlab
+        )
     fake_gitlab.stop(gitlab)
 
 
@@ -102,15 +104,15 @@ def _section(note: str, title: str) -> str:
     return body
 
 
-def test_a_branch_behind_its_target_is_focused_on_its_fork_point(world: World) -> None:
+def test_a_branch_behind_its_target_is_focused_on_its_fork_point(mr: MergeRequestWorld) -> None:
     """The issue's scenario: main declares man-base (applied); the branch adds man-mr; then
     man-other lands on main and is applied. The branch's plan must not show man-other's
     deletion as the merge request's, and must say that main moved."""
-    g = world.git
+    g = mr.git
     g.write(BASE, cohort_file("man-base", USERS[:2]))
     g.commit("man-base")
     g.push()
-    world.apply_main()
+    mr.apply_main()
     g.checkout("feature", new=True)
     g.write(MR, cohort_file("man-mr", USERS[2:4]))
     g.commit("man-mr")
@@ -118,12 +120,12 @@ def test_a_branch_behind_its_target_is_focused_on_its_fork_point(world: World) -
     g.write(OTHER, cohort_file("man-other", USERS[4:5]))
     g.commit("man-other")
     g.push()
-    world.apply_main()
+    mr.apply_main()
     g.checkout("feature")
 
-    code, out, err = world.ci_plan()
+    code, out, err = mr.ci_plan()
     assert code == exitcodes.OK, out + err
-    note = world.note()
+    note = mr.note()
     assert note.startswith(marker("prelude"))
     heading = note.splitlines()[1]
     assert heading == "### 📝 `prelude`: this merge request: 3 to add, 0 to change, 0 to remove"
@@ -139,8 +141,8 @@ def test_a_branch_behind_its_target_is_focused_on_its_fork_point(world: World) -
     assert f"forked from main at {fork[:8]}" in note
 
     # `reconcile plan --changed-since main` focuses on the fork point too.
-    code, out, _ = world.run(
-        "plan", "-p", "prelude", "--now", NOW, "--changed-since", "main", env=world.env()
+    code, out, _ = mr.run(
+        "plan", "-p", "prelude", "--now", NOW, "--changed-since", "main", env=mr.env()
     )
     assert code == exitcodes.CHANGES
     focused = out.split("\nCohorts:", 1)[1]
@@ -149,24 +151,24 @@ def test_a_branch_behind_its_target_is_focused_on_its_fork_point(world: World) -
 
     # GitLab's merged-results pipeline: HEAD is the merge of the branch into main.
     merged, target = g.merge_result("feature")
-    code, out, err = world.ci_plan(
+    code, out, err = mr.ci_plan(
         CI_MERGE_REQUEST_EVENT_TYPE="merged_result",
         CI_MERGE_REQUEST_TARGET_BRANCH_SHA=target,
         CI_COMMIT_SHA=merged,
     )
     assert code == exitcodes.OK, out + err
-    note = world.note()
+    note = mr.note()
     assert f"planned on the merged result with main at {target[:8]}" in note
     assert "man-other" not in note and "rebase" not in note  # nothing to delete, nothing moved
     assert "**man-mr**" in _section(note, "#### What this merge request changes")
 
 
-def test_note_is_the_saved_plan_with_its_digest_and_expiry_dates(world: World) -> None:
-    g = world.git
+def test_note_is_the_saved_plan_with_its_digest_and_expiry_dates(mr: MergeRequestWorld) -> None:
+    g = mr.git
     g.write(BASE, cohort_file("man-base", USERS[:2]))
     g.commit("man-base")
     g.push()
-    world.apply_main()
+    mr.apply_main()
     g.checkout("feature", new=True)
     g.write(MR, cohort_file("man-mr", USERS[2:4]))
     g.write(
@@ -186,13 +188,13 @@ def test_note_is_the_saved_plan_with_its_digest_and_expiry_dates(world: World) -
     )
     g.commit("man-mr and its sync")
     # Drift the merge request has nothing to do with: a member added to man-base by hand.
-    with MoodleClient(world.emu.url, TOKEN) as client:
+    with MoodleClient(mr.emu.url, TOKEN) as client:
         cohort = next(c for c in client.get_cohorts() if c["idnumber"] == "man-base")
         [user] = client.get_users_by_field("username", [USERS[8]])
         client.add_cohort_members([(int(cohort["id"]), int(user["id"]))])
-    code, out, err = world.ci_plan()
+    code, out, err = mr.ci_plan()
     assert code == exitcodes.OK, out + err
-    note, saved = world.note(), world.saved()
+    note, saved = mr.note(), mr.saved()
     md = (g.work / "plans" / "prelude.md").read_text(encoding="utf-8")
     assert note == f"{marker('prelude')}\n{md.rstrip()}"  # the artifact is the note
     assert f"- **Digest** of the saved plan: `{saved['digest']}`" in note
@@ -225,8 +227,8 @@ def _manual_sync(cohort: str, expires: str = "2026-12-20") -> dict:
     }
 
 
-def test_a_sync_naming_a_course_moodle_lacks_fails_the_merge_request(world: World) -> None:
-    g = world.git
+def test_a_sync_naming_a_course_moodle_lacks_fails_the_merge_request(mr: MergeRequestWorld) -> None:
+    g = mr.git
     g.write(BASE, cohort_file("man-base", USERS[:2]))
     # Already on main: a sync waiting for a course to be opened stays a warning.
     g.write(
@@ -245,9 +247,9 @@ def test_a_sync_naming_a_course_moodle_lacks_fails_the_merge_request(world: Worl
         syncs_file("PRELUDE-ANGLAIS", [_manual_sync("man-base")]),
     )
     g.commit("typo")
-    world.gitlab.notes.append({"id": 99, "body": f"{marker('prelude')}\nthe previous push's plan"})
+    mr.gitlab.notes.append({"id": 99, "body": f"{marker('prelude')}\nthe previous push's plan"})
 
-    code, out, err = world.ci_plan()
+    code, out, err = mr.ci_plan()
     assert code == exitcodes.ERROR, out + err
     sha = g.repo.head.commit.hexsha[:8]
     line = (
@@ -255,13 +257,13 @@ def test_a_sync_naming_a_course_moodle_lacks_fails_the_merge_request(world: Worl
         "exist in Moodle (prelude) (did you mean PRELUDE-METHODO?)"
     )
     assert f"error: plan failed at {sha}: {line}" in err
-    note = world.note()
+    note = mr.note()
     assert note.splitlines()[1] == f"### ❌ `prelude`: plan failed at {sha}: {line}"
     assert "the previous push's plan" not in note
     assert "PRELUDE-FUTUR" not in note  # main's waiting sync is not the merge request's
-    assert world.saved()["warnings"]  # the plan itself is still saved, with its warnings
+    assert mr.saved()["warnings"]  # the plan itself is still saved, with its warnings
     # Outside a merge request the same waiting sync is only a warning (nothing is focused).
-    code, out, err = world.run("ci", "plan", "-p", "prelude", "--now", NOW, env=world.env())
+    code, out, err = mr.run("ci", "plan", "-p", "prelude", "--now", NOW, env=mr.env())
     assert code == exitcodes.OK, out + err
     assert "course-missing: course PRELUDE-METHODOS does not exist in Moodle" in out
 
@@ -288,7 +290,7 @@ def test_a_general_cohort_the_sources_do_not_produce_fails_the_merge_request(
     g.commit("PHA3")
     with MoodleEmulator(EmulatorConfig(token=TOKEN)) as emu:
         emu.seed({"courses": [{"shortname": "FOAD2-PHARMA", "fullname": "FOAD 2"}]})
-        w = World(g, emu, gitlab)
+        w = MergeRequestWorld(g, emu, gitlab)
         env = w.mr_env(
             COLLEGIUM_URL=emu.url,
             COLLEGIUM_TOKEN=TOKEN,
@@ -307,8 +309,8 @@ def test_a_general_cohort_the_sources_do_not_produce_fails_the_merge_request(
     assert "etp-PHA2A-101'" not in err  # the sync main already had is not questioned
 
 
-def test_a_course_shortname_with_slashes_can_be_declared(world: World) -> None:
-    g = world.git
+def test_a_course_shortname_with_slashes_can_be_declared(mr: MergeRequestWorld) -> None:
+    g = mr.git
     g.write(BASE, cohort_file("man-base", USERS[:2]))
     g.write(
         "cohorts/prelude/syncs/PRELUDE_S1_METHODO.yaml",
@@ -316,12 +318,12 @@ def test_a_course_shortname_with_slashes_can_be_declared(world: World) -> None:
     )
     g.commit("a course with slashes")
     g.push()
-    code, out, _ = world.run("validate", "--today", "2026-11-28", env=world.env())
+    code, out, _ = mr.run("validate", "--today", "2026-11-28", env=mr.env())
     assert code == 0, out
-    world.emu.seed(moodle_seed(("PRELUDE/S1/METHODO",)))
-    code, out, err = world.run("apply", "-p", "prelude", "--now", NOW, env=world.env())
+    mr.emu.seed(moodle_seed(("PRELUDE/S1/METHODO",)))
+    code, out, err = mr.run("apply", "-p", "prelude", "--now", NOW, env=mr.env())
     assert code == exitcodes.OK, out + err
-    with MoodleClient(world.emu.url, TOKEN) as client:
+    with MoodleClient(mr.emu.url, TOKEN) as client:
         [course] = client.get_courses_by_field("shortname", "PRELUDE/S1/METHODO")
         enrolled = client.get_enrolled_users(int(course["id"]), userfields=("id", "username"))
     assert {u["username"] for u in enrolled} == set(USERS[:2])
@@ -335,7 +337,7 @@ def test_a_course_shortname_with_slashes_can_be_declared(world: World) -> None:
         "cohorts/prelude/syncs/PRELUDE/S1/ANGLAIS.yaml",
         syncs_file("PRELUDE/S1/ANGLAIS", [_manual_sync("man-base")]),
     )
-    code, out, _ = world.run("validate", "--today", "2026-11-28", env=world.env())
+    code, out, _ = mr.run("validate", "--today", "2026-11-28", env=mr.env())
     assert code == 1
     assert (
         "cohorts/prelude/syncs/PRELUDE-S1.yaml:1:1: file-name: file name 'PRELUDE-S1' must be "
@@ -352,15 +354,15 @@ def test_a_course_shortname_with_slashes_can_be_declared(world: World) -> None:
 # -- validation as GitLab reports ---------------------------------------------------------------
 
 
-def test_validation_reports_are_the_verdict_of_the_merge_request(world: World) -> None:
-    g = world.git
+def test_validation_reports_are_the_verdict_of_the_merge_request(mr: MergeRequestWorld) -> None:
+    g = mr.git
     g.write(BASE, cohort_file("man-base", USERS[:2], expires="2026-11-01"))  # expired, older
     g.commit("man-base")
     g.push()
     g.checkout("feature", new=True)
     g.write(MR, cohort_file("man-mr", USERS[2:3], expires="2026-11-20"))  # expired, added now
     g.commit("man-mr")
-    code, out, _ = world.run("ci", "validate", "--today", "2026-11-28", env=world.mr_env())
+    code, out, _ = mr.run("ci", "validate", "--today", "2026-11-28", env=mr.mr_env())
     assert code == 1
     assert "cohorts/prelude/cohorts/man-mr.yaml:1:1: expired-new:" in out
     quality = json.loads((g.work / "gl-code-quality-report.json").read_text(encoding="utf-8"))
@@ -375,7 +377,7 @@ def test_validation_reports_are_the_verdict_of_the_merge_request(world: World) -
     failed = [c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None]
     assert failed == [MR]
     # On the default branch (no merge request) the same file is only expired: a warning.
-    code, out, _ = world.run("ci", "validate", "--today", "2026-11-28", env=world.env())
+    code, out, _ = mr.run("ci", "validate", "--today", "2026-11-28", env=mr.env())
     assert code == 0, out
     quality = json.loads((g.work / "gl-code-quality-report.json").read_text(encoding="utf-8"))
     assert {i["severity"] for i in quality} == {"minor"}
@@ -384,32 +386,32 @@ def test_validation_reports_are_the_verdict_of_the_merge_request(world: World) -
 # -- apply: the log and the approval ------------------------------------------------------------
 
 
-def test_ci_apply_lists_each_applied_action_in_a_log(world: World) -> None:
-    g = world.git
+def test_ci_apply_lists_each_applied_action_in_a_log(mr: MergeRequestWorld) -> None:
+    g = mr.git
     g.write(BASE, cohort_file("man-base", USERS[:2]))
     g.commit("man-base")
     g.push()
-    code, out, err = world.run("ci", "apply", "-p", "prelude", "--now", NOW, env=world.env())
+    code, out, err = mr.run("ci", "apply", "-p", "prelude", "--now", NOW, env=mr.env())
     assert code == exitcodes.OK, out + err
     assert "[1/2] create_cohort man-base: ok" in err and "[2/2] add_members man-base: ok" in err
     assert "Applied 2 of 2 actions; 0 failed, 0 skipped." in out
 
 
-def test_one_variable_approves_the_reviewed_plan_of_each_platform(world: World) -> None:
-    g = world.git
+def test_one_variable_approves_the_reviewed_plan_of_each_platform(mr: MergeRequestWorld) -> None:
+    g = mr.git
     g.write(BASE, cohort_file("man-base", USERS[:6]))
     g.commit("man-base")
     g.push()
-    assert world.run("ci", "apply", "-p", "prelude", "--now", NOW, env=world.env())[0] == 0
+    assert mr.run("ci", "apply", "-p", "prelude", "--now", NOW, env=mr.env())[0] == 0
     g.write(BASE, cohort_file("man-base", USERS[:1]))  # 5 of 6 members removed
     g.commit("empty man-base")
-    code, out, err = world.run("ci", "plan", "-p", "prelude", "--now", NOW, env=world.env())
+    code, out, err = mr.run("ci", "plan", "-p", "prelude", "--now", NOW, env=mr.env())
     assert code == exitcodes.FAILSAFE, out + err
-    digest = world.saved()["digest"]
+    digest = mr.saved()["digest"]
     assert f"RECONCILER_APPROVED_DIGEST={digest}" in err
-    code, out, err = world.run("ci", "apply", "-p", "prelude", "--now", NOW, env=world.env())
+    code, out, err = mr.run("ci", "apply", "-p", "prelude", "--now", NOW, env=mr.env())
     assert code == exitcodes.FAILSAFE and "nothing" not in out
-    approved = world.env(RECONCILER_APPROVED_DIGEST=f"sha256:{'0' * 64}, {digest}")
-    code, out, err = world.run("ci", "apply", "-p", "prelude", "--now", NOW, env=approved)
+    approved = mr.env(RECONCILER_APPROVED_DIGEST=f"sha256:{'0' * 64}, {digest}")
+    code, out, err = mr.run("ci", "apply", "-p", "prelude", "--now", NOW, env=approved)
     assert code == exitcodes.OK, out + err
     assert "approved by RECONCILER_APPROVED_DIGEST" in out
