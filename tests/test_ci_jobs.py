@@ -12,7 +12,7 @@ from xml.etree import ElementTree
 
 import pytest
 from click.testing import CliRunner
-from support import fake_gitlab
+from support import fake_gitlab, readme_note
 from support.mr_world import USERS, GitWorld, cohort_file, moodle_seed, syncs_file
 
 from reconciler.cli import exitcodes, main
@@ -209,7 +209,10 @@ def test_note_is_the_saved_plan_with_its_digest_and_expiry_dates(mr: MergeReques
     )
     assert "`plans/prelude.json`" in note and "/-/jobs/42/artifacts/browse/plans" in note
     rest = note.split("<details>", 1)[1]
-    assert "<summary>The rest of the plan: 0 to add, 0 to change, 1 to remove" in rest
+    assert (
+        "<summary>The rest of the plan: 0 to add, 0 to change, 1 to remove (from the sources, from drift in Moodle)</summary>"
+        in rest
+    )
     assert f"**man-base**\n  - `-` remove 1 of 3 members: {USERS[8]}" in rest
     assert "created note" in out
 
@@ -415,3 +418,16 @@ def test_one_variable_approves_the_reviewed_plan_of_each_platform(mr: MergeReque
     code, out, err = mr.run("ci", "apply", "-p", "prelude", "--now", NOW, env=approved)
     assert code == exitcodes.OK, out + err
     assert "approved by RECONCILER_APPROVED_DIGEST" in out
+
+
+# -- the README shows a real note ---------------------------------------------------------------
+
+
+def test_readme_shows_a_real_note(tmp_path: Path) -> None:
+    """The example in "Working with merge requests" is what `reconcile ci plan` posts for its
+    scenario (tests/support/readme_note.py prints it again after a change)."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    note = readme_note.example_note(tmp_path)
+    assert readme_note.as_readme_block(note) in readme
+    for section in ("#### What this merge request changes", "**Warnings**", "<details>"):
+        assert section in note

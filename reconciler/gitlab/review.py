@@ -331,7 +331,10 @@ def render_note(plan: Plan, facts: NoteFacts) -> str:
                 out.append(f"- **{s.course}**: {s.cohort} as {s.role} ({s.method}{group}), {until}")
     if rest:
         label = "The rest of the plan" if focus is not None else "The plan"
-        whence = " (from the sources or drift in Moodle)" if focus is not None else ""
+        whence = ""
+        if focus is not None:
+            target = " or from the target's changes since the fork" if focus.moved else ""
+            whence = f" (from the sources, from drift in Moodle{target})"
         out += [
             "",
             f"<details><summary>{label}: {_counts(plan, rest)}{whence}</summary>",

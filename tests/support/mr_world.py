@@ -52,6 +52,7 @@ class GitWorld:
     def __init__(self, root: Path, platforms: dict[str, Any] | None = None) -> None:
         self.origin_path = root / "origin.git"
         self.work = root / "work"
+        self.commits = 0
         (self.work / "cohorts" / "prelude" / "cohorts").mkdir(parents=True)
         (self.work / "cohorts" / "prelude" / "syncs").mkdir(parents=True)
         doc = yaml.safe_load((REPO / "cohorts" / "platforms.yaml").read_text(encoding="utf-8"))
@@ -80,8 +81,11 @@ class GitWorld:
         (self.work / relative).unlink()
 
     def commit(self, message: str) -> str:
+        """Commit everything; dates are fixed (a day a commit) so that hashes are repeatable."""
+        self.commits += 1
+        when = f"2026-11-{self.commits:02d}T10:00:00 +0100"
         self.repo.git.add(A=True)
-        self.repo.index.commit(message)
+        self.repo.index.commit(message, author_date=when, commit_date=when)
         return self.repo.head.commit.hexsha
 
     def push(self) -> None:
