@@ -68,11 +68,12 @@ def focused_report(plan: Plan, repo: Path, ref: str, render: Callable[[Plan], st
 
     shown = dataclasses.replace(plan, actions=[a for a in plan.actions if mine(a)])
     others = len(plan.actions) - len(shown.actions)
+    since = ref if not moved else f"this branch forked from {ref} at {base[:8]}"
     head = [
         plan.summary(),
-        f"Focus: the changes declared since this branch forked from {ref} at {base[:8]} "
-        f"({len(shown.actions)} of {len(plan.actions)} actions); {others} other action(s) "
-        "come from the sources or from drift in Moodle and are in the saved plan.",
+        f"Focus: the changes declared since {since} ({len(shown.actions)} of "
+        f"{len(plan.actions)} actions); {others} other action(s) come from the sources or "
+        "from drift in Moodle and are in the saved plan.",
     ]
     if moved:
         head.append(
