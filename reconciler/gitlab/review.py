@@ -278,12 +278,11 @@ def render_note(plan: Plan, facts: NoteFacts) -> str:
     source-health status, warnings, the merge request's actions with the expiry dates of its
     syncs, then the rest of the plan collapsed and a link to the artifacts."""
     focus = facts.focus
-    mine = [
-        a
-        for a in plan.sorted_actions()
-        if focus is not None and focus.owns(plan.platform, a, facts.members)
-    ]
-    rest = [a for a in plan.sorted_actions() if a not in mine]
+    mine: list[Action] = []
+    rest: list[Action] = []
+    for action in plan.sorted_actions():
+        owned = focus is not None and focus.owns(plan.platform, action, facts.members)
+        (mine if owned else rest).append(action)
     icon = "🛑" if plan.failsafe_tripped else ("📝" if mine else "✅")
     who = "this merge request" if focus is not None else "this commit"
     out = [f"### {icon} `{plan.platform}`: {who}: {_counts(plan, mine)}", ""]
@@ -300,6 +299,7 @@ def render_note(plan: Plan, facts: NoteFacts) -> str:
             "- **Failsafes**: 🛑 tripped: apply refuses this plan unless its digest is approved"
         )
         out += [f"  - `{line.strip()}`" for line in fs[1:]]
+        out.append("  - to let it through, approve this digest (README: approving a plan)")
     else:
         out.append("- **Failsafes**: all within limits")
     out.append(f"- **Sources**: {_health(plan)}")
