@@ -2,32 +2,29 @@
 
 from __future__ import annotations
 
-import sys
+import datetime as dt
 from pathlib import Path
 
 import click
 
+from ..applying.applier import Progress
+from ..clock import today_in_paris
 from ..gitlab.ci import PLANS_DIR, Outcome, run_apply, run_plan, run_validate
 from ..gitlab.review import Pipeline
-from . import exitcodes
-from .plan import _env, now_option, platform_option
-from .validate import _today
-
-EXIT = {
-    "ok": exitcodes.OK,
-    "error": exitcodes.ERROR,
-    "failsafe": exitcodes.FAILSAFE,
-    "unhealthy": exitcodes.UNHEALTHY,
-    "stale": exitcodes.STALE,
-}
+from .options import DAY, environment, now_option, platform_option
 
 
-def _finish(outcome: Outcome) -> None:
+def _finish(ctx: click.Context, outcome: Outcome) -> None:
     for line in outcome.out:
         click.echo(line)
     for line in outcome.err:
         click.echo(line, err=True)
-    sys.exit(EXIT[outcome.status])
+    ctx.exit(outcome.status)
+
+
+def _progress(event: Progress) -> None:
+    """One line an action on stderr: CI logs are not terminals, and still show them."""
+    click.echo(event.line(), err=True)
 
 
 @click.group("ci")
@@ -47,7 +44,7 @@ def ci() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     default="gl-code-quality-report.json",
     show_default=True,
-    help="GitLab Code Quality report to write.",
+    help="GitLab Code Quality report to write (relative to --repo).",
 )
 @click.option(
     "--junit",
@@ -55,22 +52,19 @@ def ci() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     default="validate-junit.xml",
     show_default=True,
-    help="JUnit report to write.",
+    help="JUnit report to write (relative to --repo).",
 )
-@click.option("--today", metavar="YYYY-MM-DD", help="Check dates as if today were this day.")
+@click.option("--today", type=DAY, help="Check dates as if today were this day (Europe/Paris).")
 @click.pass_context
 def validate_job(
-    ctx: click.Context, code_quality: Path, junit_path: Path, today: str | None
+    ctx: click.Context, code_quality: Path, junit_path: Path, today: dt.date | None
 ) -> None:
-    """Validate; in a merge request, against its fork point (--changed-since); write the
-    reports from this same run."""
-    repo = Path(ctx.obj["repo"])
-    env = _env(ctx, None)
-    _finish(
-        run_validate(
-            repo, Pipeline.from_environ(env.environ), _today(today), code_quality, junit_path
-        )
-    )
+    """Validate; in a merge request, from its fork point (as --changed-since); write the
+    Code Quality and JUnit reports from this same run."""
+    env = environment(ctx, None)
+    pipeline = Pipeline.from_environ(env.environ)
+    day = today or today_in_paris()
+    _finish(ctx, run_validate(env.repo, pipeline, day, code_quality, junit_path))
 
 
 @ci.command("plan")
@@ -80,19 +74,20 @@ def validate_job(
     type=click.Path(file_okay=False, path_type=Path),
     default=PLANS_DIR,
     show_default=True,
-    help="Where <platform>.json (the saved plan) and <platform>.md (the note) go.",
+    help="Where <platform>.json (the saved plan) and <platform>.md (the note) go, relative "
+    "to --repo.",
 )
 @now_option
 @click.pass_context
-def plan_job(ctx: click.Context, platform: str, out_dir: Path, now: str | None) -> None:
+def plan_job(ctx: click.Context, platform: str, out_dir: Path, now: dt.datetime | None) -> None:
     """Plan one platform, save it, and in a merge request post or update its note.
 
     Uses CI_PIPELINE_SOURCE, CI_MERGE_REQUEST_TARGET_BRANCH_NAME, CI_MERGE_REQUEST_EVENT_TYPE,
-    CI_COMMIT_SHA, CI_JOB_URL and, to post, CI_API_V4_URL, CI_PROJECT_ID,
-    CI_MERGE_REQUEST_IID and GITLAB_NOTE_TOKEN.
+    CI_MERGE_REQUEST_TARGET_BRANCH_SHA, CI_COMMIT_SHA, CI_JOB_URL and, to post,
+    CI_API_V4_URL, CI_PROJECT_ID, CI_MERGE_REQUEST_IID and GITLAB_NOTE_TOKEN.
     """
-    env = _env(ctx, now)
-    _finish(run_plan(env, platform, Pipeline.from_environ(env.environ), out_dir))
+    env = environment(ctx, now)
+    _finish(ctx, run_plan(env, platform, Pipeline.from_environ(env.environ), out_dir))
 
 
 @ci.command("apply")
@@ -105,6 +100,8 @@ def plan_job(ctx: click.Context, platform: str, out_dir: Path, now: str | None) 
 )
 @now_option
 @click.pass_context
-def apply_job(ctx: click.Context, platform: str, plan_file: Path | None, now: str | None) -> None:
+def apply_job(
+    ctx: click.Context, platform: str, plan_file: Path | None, now: dt.datetime | None
+) -> None:
     """Apply one platform, one line an applied action in the log."""
-    _finish(run_apply(_env(ctx, now), platform, plan_file))
+    _finish(ctx, run_apply(environment(ctx, now), platform, plan_file, _progress))

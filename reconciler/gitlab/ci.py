@@ -10,29 +10,20 @@ print, and the files it wrote. GitLab Runner echoes every script line before run
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
-from ..applying.runner import (
-    ConfigError,
-    Environment,
-    FailsafeTripped,
-    StalePlan,
-    apply,
-    plan_with_states,
-)
+from ..applying.applier import ProgressCallback
+from ..applying.runner import Environment, apply, plan_with_states
 from ..declarations.diagnostics import render_text as render_diagnostics
-from ..declarations.history import GitError, fetch, fork_point, git_info
+from ..declarations.history import fetch, fork_point, git_info
 from ..declarations.validate import validate_tree
-from ..moodle.errors import MoodleError
-from ..planning.desired import DeclarationErrors
-from ..planning.failsafe import tripped_report
-from ..planning.plan import Plan
+from ..errors import ExitCode, GitError, GitLabError, ReconcilerError, StalePlan
+from ..planning.failsafe import FailsafeTripped, tripped_report
+from ..planning.plan import read_plan
 from ..planning.render import render_json, render_text
-from .notes import GitLabError, MergeRequest, NotePoster
+from .notes import MergeRequest, NotePoster
 from .reports import code_quality, junit
 from .review import (
     NoteFacts,
@@ -43,7 +34,6 @@ from .review import (
     unknown_names,
 )
 
-Status = Literal["ok", "error", "failsafe", "unhealthy", "stale"]
 PLANS_DIR = "plans"  # the artifact folder: one <platform>.json and .md each
 APPROVAL_HINT = (
     "To let this exact plan through, run the pipeline of the default branch by hand "
@@ -54,9 +44,9 @@ APPROVAL_HINT = (
 
 @dataclass
 class Outcome:
-    """What a CI command did: its verdict, what it prints (stdout, stderr) and writes."""
+    """What a CI command did: its exit code, what it prints (stdout, stderr) and writes."""
 
-    status: Status
+    status: ExitCode
     out: list[str] = field(default_factory=list)
     err: list[str] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
@@ -87,11 +77,11 @@ def run_validate(
             fetch(repo, remote, pipeline.target_branch)
             changed_since = fork_point(repo, f"{remote}/{pipeline.target_branch}")
         except GitError as exc:
-            return Outcome("error", err=[f"error: {exc}"])
+            return Outcome(ExitCode.ERROR, err=[f"error: {exc}"])
     report = validate_tree(repo, today, None, changed_since)
     quality = quality if quality is None or quality.is_absolute() else repo / quality
     junit_path = junit_path if junit_path is None or junit_path.is_absolute() else repo / junit_path
-    outcome = Outcome("error" if report.errors else "ok")
+    outcome = Outcome(ExitCode.ERROR if report.errors else ExitCode.OK)
     outcome.out.append(render_diagnostics(report.diagnostics, report.files_checked))
     files = [f for f in report.decls.files]
     for path, text in (
@@ -136,18 +126,15 @@ def run_plan(
     for stale in (json_path, md_path):
         stale.unlink(missing_ok=True)
     commit = pipeline.commit or git_info(env.repo).commit or ""
-    outcome = Outcome("ok")
+    outcome = Outcome(ExitCode.OK)
     focus = None
     try:
         decls = env.declarations()
         if pipeline.is_merge_request:
             focus = merge_request_focus(env.repo, pipeline, decls, remote)
         planned = plan_with_states(env, platform)
-    except (ConfigError, DeclarationErrors, GitError) as exc:
+    except ReconcilerError as exc:  # declarations, configuration, git, Moodle
         return _failed(env, platform, pipeline, commit, _one_line(exc), [], md_path, poster)
-    except MoodleError as exc:
-        reason = f"Moodle: {_one_line(exc)}"
-        return _failed(env, platform, pipeline, commit, reason, [], md_path, poster)
     except Exception as exc:  # our own bug: the stale note must still go
         reason = f"unexpected {type(exc).__name__}: {_one_line(exc)}"
         return _failed(env, platform, pipeline, commit, reason, [], md_path, poster)
@@ -197,10 +184,10 @@ def run_plan(
     if pipeline.is_merge_request and not _post(env, platform, body, pipeline, poster, outcome):
         return outcome
     if plan.sources.get("healthy") is False:
-        outcome.status = "unhealthy"
+        outcome.status = ExitCode.UNHEALTHY
         outcome.err.append("sources unhealthy: general cohorts are left unchanged (exit 4)")
     elif plan.failsafe_tripped:
-        outcome.status = "failsafe"
+        outcome.status = ExitCode.FAILSAFE
         outcome.err.append(tripped_report(plan))
         outcome.err.append(APPROVAL_HINT.format(digest=plan.digest()))
     return outcome
@@ -218,7 +205,7 @@ def _post(
         client = (poster or _default_poster(env))()
         action, note = client.upsert(platform, body, pipeline.artifacts_url(PLANS_DIR))
     except GitLabError as exc:
-        outcome.status = "error"
+        outcome.status = ExitCode.ERROR
         outcome.err.append(f"error: the plan note was not posted: {exc}")
         return False
     outcome.out.append(f"{action} note {note.get('id')} for {platform}")
@@ -236,8 +223,8 @@ def _failed(
     poster: PosterFactory | None,
     outcome: Outcome | None = None,
 ) -> Outcome:
-    outcome = outcome or Outcome("error")
-    outcome.status = "error"
+    outcome = outcome or Outcome(ExitCode.ERROR)
+    outcome.status = ExitCode.ERROR
     outcome.err.append(f"error: plan failed at {commit[:8] or 'unknown commit'}: {reason}")
     outcome.err += [f"  {line}" for line in details]
     body = render_failure(platform, commit, reason, details)
@@ -245,44 +232,40 @@ def _failed(
     outcome.written.append(md_path)
     if pipeline.is_merge_request:
         _post(env, platform, body, pipeline, poster, outcome)
-        outcome.status = "error"
+        outcome.status = ExitCode.ERROR
     return outcome
 
 
 # -- apply --------------------------------------------------------------------------------------
 
 
-def load_plan(path: Path) -> Plan:
-    """A saved plan; ``ConfigError`` naming the file when it is not one."""
-    try:
-        return Plan.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ConfigError(f"{path}: not a usable plan ({_one_line(exc)})") from None
-
-
-def run_apply(env: Environment, platform: str, plan_file: Path | None = None) -> Outcome:
+def run_apply(
+    env: Environment,
+    platform: str,
+    plan_file: Path | None = None,
+    progress: ProgressCallback | None = None,
+) -> Outcome:
     """Apply ``plan_file`` (refused once stale) or plan and apply afresh (the nightly job).
 
-    One line an applied action goes to stderr as it happens (the applier's progress lines,
-    shown in CI logs although they are not terminals). Status: ``ok``, ``error`` (bad plan,
-    configuration, Moodle, a failed action), ``failsafe``, ``unhealthy``, ``stale``."""
+    ``progress`` is called once an action is done (the CLI prints one line each, also when
+    the log is not a terminal). Exit code: 0, 1 (bad plan file, configuration, Moodle, a
+    failed action), 3 failsafe tripped (the digest to approve is printed), 4 unhealthy
+    sources, 5 stale plan."""
     try:
-        saved = load_plan(plan_file) if plan_file is not None else None
-        done = apply(env, platform, saved, progress=True)
+        saved = read_plan(plan_file) if plan_file is not None else None
+        done = apply(env, platform, saved, progress=progress)
     except StalePlan as exc:
-        return Outcome("stale", err=[f"error: stale plan, nothing applied: {exc}"])
+        return Outcome(ExitCode.STALE, err=[f"error: stale plan, nothing applied: {exc}"])
     except FailsafeTripped as exc:
         return Outcome(
-            "failsafe",
+            ExitCode.FAILSAFE,
             out=[render_text(exc.plan)],
             err=[tripped_report(exc.plan), APPROVAL_HINT.format(digest=exc.plan.digest())],
         )
-    except (ConfigError, DeclarationErrors) as exc:
-        return Outcome("error", err=[f"error: {_one_line(exc)}"])
-    except MoodleError as exc:
-        return Outcome("error", err=[f"error: Moodle: {_one_line(exc)}; nothing applied"])
+    except ReconcilerError as exc:
+        return Outcome(ExitCode.ERROR, err=[f"error: {_one_line(exc)}; nothing applied"])
     plan, result = done.plan, done.result
-    outcome = Outcome("ok", out=[plan.summary()])
+    outcome = Outcome(ExitCode.OK, out=[plan.summary()])
     if done.approved_by:
         outcome.out.append(
             f"Failsafe tripped, but this exact plan was approved by {done.approved_by}."
@@ -295,7 +278,7 @@ def run_apply(env: Environment, platform: str, plan_file: Path | None = None) ->
     outcome.err += [f"  SKIPPED {a.kind} {a.target}: {why}" for a, why in result.skipped]
     outcome.err += [f"warning: {w.message}" for w in plan.warnings]
     if not result.ok:
-        outcome.status = "error"
+        outcome.status = ExitCode.ERROR
     elif plan.sources.get("healthy") is False:
-        outcome.status = "unhealthy"
+        outcome.status = ExitCode.UNHEALTHY
     return outcome

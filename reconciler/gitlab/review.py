@@ -25,8 +25,9 @@ from ..declarations.history import (
 )
 from ..declarations.loader import DeclarationSet, SyncDeclaration
 from ..declarations.suggest import did_you_mean
-from ..planning.plan import Action, Plan
-from ..planning.render import abbreviate, describe, failsafe_lines, group_actions
+from ..planning.actions import Action, abbreviate
+from ..planning.plan import Plan
+from ..planning.render import failsafe_lines, group_actions
 from ..planning.state import ActualState, DesiredState
 
 # GitLab's CI_MERGE_REQUEST_EVENT_TYPE values whose HEAD is the merged result.
@@ -93,16 +94,18 @@ class Focus:
         d = action.details
         if action.kind == "create_user":
             return action.target in members
-        course = d.get("course")
+        course = d.course_name()
         if course is None:  # a cohort's action: its target is the idnumber
             return (platform, action.target) in self.cohorts
         if action.kind == "create_group":
             return any(
-                s.platform == platform and s.course == course and s.group == d.get("name")
+                s.platform == platform
+                and s.course == course
+                and s.group == getattr(d, "name", None)
                 for s in self.changed
             )
-        cohort = str(d.get("cohort", ""))
-        key = (platform, str(course), cohort, str(d.get("role", "")))
+        cohort = d.cohort_idnumber() or ""
+        key = (platform, course, cohort, str(getattr(d, "role", "")))
         return key in self.syncs or (platform, cohort) in self.cohorts
 
 
@@ -257,17 +260,17 @@ def _action_lines(
     out: list[str] = []
     for target, group in cohorts.items():
         out.append(f"- **{target}**")
-        out += [f"  - `{sym}` {text}" for sym, text in map(describe, group)]
+        out += [f"  - `{sym}` {text}" for sym, text in (a.line() for a in group)]
     for course, group in courses.items():
         out.append(f"- **{course}**")
         for action in group:
-            sym, text = describe(action)
+            sym, text = action.line()
             d = action.details
-            until = expiry.get((course, str(d.get("cohort", "")), str(d.get("role", ""))))
+            until = expiry.get((course, d.cohort_idnumber() or "", str(getattr(d, "role", ""))))
             if until and action.kind in ("create_sync", "update_sync"):
                 text += f" · expires {until}"
             out.append(f"  - `{sym}` {text}")
-    out += [f"- `{sym}` {text}" for sym, text in map(describe, users)]
+    out += [f"- `{sym}` {text}" for sym, text in (a.line() for a in users)]
     return out
 
 
