@@ -431,3 +431,20 @@ def test_readme_shows_a_real_note(tmp_path: Path) -> None:
     assert readme_note.as_readme_block(note) in readme
     for section in ("#### What this merge request changes", "**Warnings**", "<details>"):
         assert section in note
+
+
+def test_a_note_that_cannot_be_posted_fails_the_job(mr: MergeRequestWorld) -> None:
+    g = mr.git
+    g.write(BASE, cohort_file("man-base", USERS[:2]))
+    g.commit("man-base")
+    g.push()
+    g.checkout("feature", new=True)
+    g.write(MR, cohort_file("man-mr", USERS[2:4]))
+    g.commit("man-mr")
+    mr.gitlab.status = 503
+    code, out, err = mr.ci_plan()
+    assert code == exitcodes.ERROR, out + err
+    assert "error: the plan note was not posted: GitLab answered 503" in err
+    assert mr.saved()["digest"]  # the plan itself is saved for the artifacts
+    code, out, err = mr.ci_plan(GITLAB_NOTE_TOKEN="")
+    assert code == exitcodes.ERROR and "GITLAB_NOTE_TOKEN not set" in err
