@@ -139,6 +139,8 @@ def merge_request_focus(
                 "this plan does not include those changes: rebase to see the merged result."
             )
     changed = changed_files(repo, base)
+    # Only the files the merge request touches are read back from git.
+    mine = dataclasses.replace(decls, syncs=[s for s in decls.syncs if s.location.file in changed])
     cohorts = set()
     for name in changed:
         parts = PurePosixPath(name).parts
@@ -149,7 +151,7 @@ def merge_request_focus(
         label=label,
         cohorts=frozenset(cohorts),
         syncs=frozenset(sync_changes(repo, base, changed)),
-        changed=tuple(s for s in changed_syncs(repo, base, decls) if s.location.file in changed),
+        changed=tuple(changed_syncs(repo, base, mine)),
         moved=tuple(moved),
         warnings=tuple(warnings),
     )
