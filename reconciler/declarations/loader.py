@@ -24,6 +24,7 @@ from jsonschema.exceptions import ValidationError
 
 from ..settings import TEMPLATES, Settings, settings_from_document, template_problem
 from .diagnostics import Diagnostic
+from .windows import platform_window_diagnostics
 from .yamlfile import YamlDocument, load_yaml_file
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
@@ -75,6 +76,7 @@ class SyncDeclaration:
     expires: dt.date | None = None
     adopt: bool = False
     owners: tuple[str, ...] = ()
+    grace_days: int | None = None  # general cohorts: days a leaver stays, for this course
 
 
 @dataclass
@@ -196,7 +198,7 @@ def load_platforms(
     if problems:
         return None, diags + problems
     settings = settings_from_document(doc.data, root=repo_root)
-    return settings, diags + _template_diagnostics(doc)
+    return settings, diags + _template_diagnostics(doc) + platform_window_diagnostics(doc)
 
 
 def load_declarations(cohorts_dir: Path, repo_root: Path | None = None) -> DeclarationSet:
@@ -321,6 +323,7 @@ def _syncs(platform: str, doc: YamlDocument) -> list[SyncDeclaration]:
             expires=_date(item.get("expires")),
             adopt=item.get("adopt", False),
             owners=owners,
+            grace_days=item.get("grace_days"),
         )
         for i, item in enumerate(data["syncs"])
     ]
