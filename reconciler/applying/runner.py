@@ -19,15 +19,18 @@ from ..declarations.history import git_info
 from ..declarations.loader import DeclarationSet, load_declarations
 from ..moodle.client import MoodleClient
 from ..planning.desired import build_desired
+from ..planning.grace import LeaversRecord, apply_grace
 from ..planning.plan import Plan
 from ..planning.planner import compute_plan
 from ..planning.reader import read_actual
+from ..planning.state import ActualState, DesiredState
 from ..settings import PlatformSettings, Settings
 from ..sources import SourceSnapshot, read_sources, record_good_run
 from .applier import ApplyResult, apply_plan, required_functions
 from .approvals import DEFAULT_FILE as APPROVALS_FILE
 from .approvals import find_approval
 from .journal import Journal
+from .leavers import load_record, record_path, save_record
 
 JOURNAL_FILE = ".reconciler/journal.jsonl"
 
@@ -64,11 +67,14 @@ class Environment:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     client_factory: Callable[[PlatformSettings], AbstractContextManager[Any]] | None = None
-    sources_reader: Callable[[Settings, list[str]], SourceSnapshot] | None = None
+    # (settings, platforms with general cohorts, today in Paris) -> what the sources say
+    sources_reader: Callable[[Settings, list[str], dt.date], SourceSnapshot] | None = None
     journal_path: Path | None = None
     approvals_path: Path | None = None
     _decls: DeclarationSet | None = None
     _snapshot: SourceSnapshot | None = None
+    # Per platform, the leavers record of the last plan, saved by apply (None: keep the file).
+    _leavers: dict[str, LeaversRecord | None] = field(default_factory=dict)
 
     @property
     def today(self) -> dt.date:
@@ -98,10 +104,35 @@ class Environment:
         if self._snapshot is None:
             names = [n for n, p in self.settings.platforms.items() if p.general_cohorts.enabled]
             if self.sources_reader is not None:
-                self._snapshot = self.sources_reader(self.settings, names)
+                self._snapshot = self.sources_reader(self.settings, names, self.today)
             else:
-                self._snapshot = read_sources(self.settings, self.environ, platforms=names)
+                self._snapshot = read_sources(self.settings, self.environ, platforms=names,
+                                              today=self.today)
         return self._snapshot
+
+    def keep_leavers(self, platform: PlatformSettings, desired: DesiredState,
+                     actual: ActualState) -> DesiredState:
+        """``desired`` with the general cohorts' leavers kept through their grace period,
+        from the saved record; the new record waits for ``save_leavers``."""
+        record, problem = load_record(record_path(self.repo, platform.name))
+        outcome = apply_grace(desired, actual, platform, self.settings.academic_year,
+                              self.today, record, problem)
+        self._leavers[platform.name] = outcome.record
+        return outcome.desired
+
+    def save_leavers(self, platform: str) -> None:
+        """Save what the last plan of ``platform`` saw of its leavers (before any write:
+        the days first seen gone are facts, whether the apply then succeeds or stops)."""
+        record = self._leavers.get(platform)
+        if record is None:
+            return
+        path = record_path(self.repo, platform)
+        try:
+            save_record(path, record)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot save the leavers record {path} ({exc.strerror or exc}); without it "
+                "grace periods would restart at every run; nothing applied") from None
 
     @contextmanager
     def client(self, platform: PlatformSettings) -> Iterator[Any]:
@@ -131,6 +162,7 @@ def make_plan(env: Environment, platform_name: str) -> Plan:
     desired = build_desired(decls, env.settings, platform_name, env.today, snapshot)
     with env.client(platform) as client:
         actual = read_actual(client, platform, desired)
+    desired = env.keep_leavers(platform, desired, actual)
     plan = compute_plan(desired, actual, platform, env.today, env.settings.academic_year)
     info = git_info(env.repo)
     plan.commit, plan.dirty = info.commit, info.dirty
@@ -167,6 +199,7 @@ def apply(
 ) -> ApplyOutcome:
     """Plan afresh, check (stale, dirty, failsafes), then apply. Raises before any write."""
     fresh = make_plan(env, platform_name)
+    env.save_leavers(platform_name)
     if saved is not None:
         if saved.platform != platform_name:
             raise ConfigError(f"the plan is for {saved.platform}, not {platform_name}")

@@ -210,7 +210,7 @@ class _Planner:
                 userids=[i for _, i in to_add],
                 size_before=len(have.members),
             )
-        self.remove_members(want.idnumber, have, keep=want.members | want.uncertain)
+        self.remove_members(want.idnumber, have, keep=want.members | want.uncertain | want.kept)
 
     def remove_members(self, idnumber: str, have: ActualCohort, keep: frozenset[str]) -> None:
         # A member Moodle did not name (a lookup that came back short) is never removed on
@@ -525,6 +525,8 @@ class _Planner:
                 "sources-unhealthy",
                 f"general cohorts are left unchanged: sources are unhealthy ({reasons})",
             )
+        for code, message in self.desired.notices:
+            self.warn(code, message)
         if self.pending:
             self.plan.pending_users = sorted(self.pending)
 
@@ -546,5 +548,6 @@ def compute_plan(
     plan.source_digest = desired.source_digest
     plan.moodle_fingerprint = actual.fingerprint()
     plan.sources = dict(desired.source_stats)
+    plan.general = dict(desired.general_report)
     plan.failsafe = check_failsafes(plan, platform.failsafes)
     return plan

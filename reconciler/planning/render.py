@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from .plan import Action, Plan
+from .render_general import general_markdown, general_text
 
 SHOWN_NAMES = 5
 SYMBOL = {"add": "+", "change": "~", "remove": "-"}
@@ -106,6 +107,7 @@ def render_text(plan: Plan) -> str:
     out = [plan.summary(), _header(plan)]
     if plan.warnings:
         out += ["", "Warnings:"] + [f"  ! {w.code}: {w.message}" for w in plan.warnings]
+    out += general_text(plan)
     cohorts, courses, users = _grouped(plan)
     if cohorts:
         out += ["", "Cohorts:"]
@@ -144,6 +146,7 @@ def render_markdown(plan: Plan, details_limit: int | None = None) -> str:
     if plan.failsafe_tripped:
         out += ["**" + _failsafe_lines(plan)[0] + "**", ""]
         out += [f"- `{line.strip()}`" for line in _failsafe_lines(plan)[1:]] + [""]
+    out += general_markdown(plan)
     cohorts, courses, users = _grouped(plan)
     body: list[str] = []
     for title, groups in (("Cohorts", cohorts), ("Courses", courses)):
