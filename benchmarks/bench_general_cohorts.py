@@ -86,12 +86,17 @@ def main() -> int:
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     st = snap.stats
     print(f"APOGÉE: {st['apogee']['rows']} IA rows in {st['apogee']['seconds']:.2f} s")
+    if "previous_year" in st["apogee"]:
+        last = st["apogee"]["previous_year"]
+        print(f"APOGÉE, {last['academic_year']} (rollover overlap on "
+              f"{', '.join(st['overlap'])}): {last['rows']} IA rows in {last['seconds']:.2f} s")
     print(f"LDAP: {st['ldap']['entries']} entries in {st['ldap']['pages']} pages, "
           f"{st['ldap']['seconds']:.2f} s")
     for name, p in st["platforms"].items():
         print(f"{name}: {p['cohorts']} cohorts, {p['members']} members, "
               f"{p['memberships']} memberships, {p['ia_without_account']['count']} IA without "
-              "account")
+              "account" + (f"; overlap: +{p['overlap']['members']} members from last year"
+                           if "overlap" in p else ""))
     print(f"wall time read_sources: {wall:.2f} s (target < {TARGET_SECONDS:.0f} s)")
     print(f"peak traced Python memory in read_sources: {peak / 2**20:.1f} MB")
     print(f"process peak RSS (ru_maxrss, includes data generation): {rss_mb:.1f} MB "

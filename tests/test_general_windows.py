@@ -258,3 +258,17 @@ def test_a_rollover_without_window_behaves_as_today(grace_world: World, tmp_path
     assert code == exitcodes.OK, out
     now = {f"e{etu}" for _, etu in world.vet_members("L1HIS-101")}
     assert world.cohort_members("etp-L1HIS-101") <= now
+
+
+def test_a_record_that_cannot_be_saved_stops_the_apply_before_any_write(
+    grace_world: World,
+) -> None:
+    """Without its record every grace would restart at every run and never end: say so."""
+    world = grace_world
+    (world.repo / ".reconciler").mkdir()
+    (world.repo / ".reconciler" / "leavers").write_text("a file where a folder should be")
+    code, out = world.run("apply", "-p", "ecampus", "--now", at(0))
+    assert code == exitcodes.ERROR, out
+    assert "cannot save the leavers record" in out and "nothing applied" in out
+    assert "Traceback" not in out
+    assert world.emu.call_counts.get("core_cohort_create_cohorts", 0) == 0
