@@ -24,8 +24,9 @@ ALLOWED: dict[str, set[str]] = {
     "planning": SOURCES,
     "applying": SOURCES | {"planning"},
     "gitlab": SOURCES | {"planning"},
+    "adoption": SOURCES | {"planning", "applying"},
     "demo": SOURCES | {"planning", "applying", "emulator"},
-    "cli": SOURCES | {"planning", "applying", "gitlab", "demo", "emulator"},
+    "cli": SOURCES | {"planning", "applying", "gitlab", "demo", "emulator", "adoption"},
 }
 
 

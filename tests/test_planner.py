@@ -429,3 +429,24 @@ def test_members_moodle_did_not_identify_are_never_removed() -> None:
     plan = plan_of(DesiredState("ecampus", cohorts={want.idnumber: want}), actual)
     assert [(a.kind, a.details["userids"]) for a in plan.actions] == [("remove_members", [101])]
     assert [w.code for w in plan.warnings] == ["unidentified-members"]
+
+
+def test_adopt_outside_the_prefix_takes_over_but_never_creates() -> None:
+    """A declaration with adopt: true outside the managed prefix (``reconcile import
+    --adopt-outside-prefix``) adopts the existing cohort as it is; when Moodle has none, the
+    planner warns and creates nothing (the prefix alone decides what the reconciler may make)."""
+    u = users(2)
+    want = DesiredCohort(
+        idnumber="TUT-7", name="Tuteurs", kind="manual", members=frozenset(u), source="f:1",
+        adopt=True,
+    )
+    have = ActualCohort(7, "TUT-7", "Tuteurs", "made by hand", True, frozenset(u.values()))
+    desired = DesiredState(platform="ecampus", cohorts={"TUT-7": want})
+    plan = plan_of(desired, actual_with(u, cohorts={"TUT-7": have}))
+    assert kinds(plan) == [("update_cohort", "TUT-7")]
+    assert plan.actions[0].details["adopt"] is True
+    assert set(plan.actions[0].details["changes"]) == {"description"}
+
+    plan = plan_of(desired, actual_with(u))
+    assert kinds(plan) == []
+    assert [w.code for w in plan.warnings] == ["adopt-missing"]

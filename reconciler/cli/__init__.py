@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from . import demo, emulator, plan, sources, validate, workflow
+from . import adoption, demo, emulator, plan, sources, validate, workflow
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,3 +34,5 @@ main.add_command(demo.demo_command)
 main.add_command(workflow.mr_note)
 main.add_command(workflow.expiring)
 main.add_command(emulator.emulator)
+main.add_command(adoption.import_command)
+main.add_command(adoption.audit_command)

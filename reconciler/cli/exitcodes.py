@@ -6,3 +6,4 @@ CHANGES = 2  # plan: changes pending
 FAILSAFE = 3  # a failsafe tripped and the plan is not approved: nothing applied
 UNHEALTHY = 4  # a source is unhealthy: general cohorts left unchanged
 STALE = 5  # the saved plan no longer matches the declarations, the sources or Moodle
+OVER_LIMIT = 6  # audit --fail-over-limit: undeclared cohort syncs over the platform's limit

@@ -125,7 +125,17 @@ class _Planner:
         for idnumber in sorted(self.desired.cohorts):
             want = self.desired.cohorts[idnumber]
             have = self.actual.cohorts.get(idnumber)
-            if have is None:
+            if have is None and want.adopt and not self.platform.is_managed_idnumber(idnumber):
+                # Outside the managed prefix, adopt: true takes over an existing cohort as it
+                # is; it never creates one the prefix would not cover.
+                self.warn(
+                    "adopt-missing",
+                    f"cohort {idnumber} is declared with adopt: true outside the managed prefix "
+                    f"{self.platform.manual_idnumber_prefix!r}, but Moodle has no such cohort; "
+                    "nothing created (give the idnumber the prefix to create it)",
+                    want.source,
+                )
+            elif have is None:
                 self.create_cohort(want)
             elif (
                 have.owned or want.adopt or (want.kind == "general" and self.desired.adopt_general)
