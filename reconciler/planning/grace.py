@@ -246,8 +246,7 @@ def apply_grace(
         notices.append((
             "grace-not-applied",
             f"{period_change}: {len(without_grace)} member(s) who left with it get no grace "
-            "period and are removed now, through the failsafes (as a rollover without "
-            "grace)"))
+            "period and are removed now, through the failsafes, as without a grace period"))
     report = dict(desired.general_report)
     report["grace"] = {
         "days": general.grace.days,
