@@ -83,7 +83,7 @@ def plan(want: DesiredState, have: ActualState, settings_: PlatformSettings,
 
 
 def removed(p: Plan) -> set[str]:
-    return {u for a in p.actions if a.kind == "remove_members" for u in a.details["usernames"]}
+    return {u for a in p.actions if a.kind == "remove_members" for u in a.details.usernames}
 
 
 def test_a_leaver_stays_until_the_day_of_its_grace_end() -> None:
@@ -264,6 +264,6 @@ def test_nobody_is_removed_before_being_gone_for_the_whole_grace(days, timeline,
             assert since >= 0, (name, index)
             assert all(name not in present_on[t] for t in range(since, index + 1)), (name, index)
         in_moodle = (in_moodle - removed(p)) | {
-            u for a in p.actions if a.kind == "add_members" for u in a.details["usernames"]}
+            u for a in p.actions if a.kind == "add_members" for u in a.details.usernames}
         if new is not None:
             saves.append(new)

@@ -10,8 +10,9 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from ..applying.runner import ConfigError, Environment
+from ..applying.runner import Environment
 from ..declarations.loader import DeclarationSet
+from ..errors import DeclarationErrors
 from ..planning.desired import build_desired
 from ..planning.state import DesiredState
 from .audit import AuditReport, add_teachers, build_audit
@@ -24,11 +25,11 @@ AUDIT_STATE = ".reconciler/audit-{platform}.json"
 
 def _declared(env: Environment, platform_name: str) -> tuple[DeclarationSet, DesiredState]:
     """The repository's declarations and what they want (general cohorts not computed:
-    neither command reads the sources). Raises ConfigError when they have errors, since a
+    neither command reads the sources). Raises DeclarationErrors when they have errors, since a
     file with errors declares nothing and everything in it would look undeclared."""
     decls = env.declarations()
     if decls.has_errors:
-        raise ConfigError(
+        raise DeclarationErrors(
             "the declarations have errors (run `reconcile validate`); nothing read"
         )
     return decls, build_desired(decls, env.settings, platform_name, env.today, None)
@@ -41,7 +42,7 @@ def run_import(
     under ``out`` (default: the repository's ``cohorts/``), ``<platform>/cohorts/`` and
     ``<platform>/syncs/``. Returns what was written, kept and reported.
 
-    Raises ConfigError (unknown platform, no token, declarations with errors), MoodleError
+    Raises ConfigurationError (unknown platform, no token), DeclarationErrors, MoodleError
     (Moodle failed; nothing is written then), OSError (a file could not be written).
     """
     platform = env.platform(platform_name)
@@ -67,7 +68,8 @@ def run_audit(env: Environment, platform_name: str, state: Path | None = None) -
     does not declare, and remember first sightings in ``state`` (default
     ``.reconciler/audit-<platform>.json`` in the repository). Never writes to Moodle.
 
-    Raises ConfigError, MoodleError (the memory is then left as it was), OSError.
+    Raises ConfigurationError, DeclarationErrors, MoodleError (the memory is then left as
+    it was), OSError.
     """
     platform = env.platform(platform_name)
     decls, desired = _declared(env, platform_name)

@@ -3,7 +3,7 @@ exit code (the work is in ``reconciler.adoption``)."""
 
 from __future__ import annotations
 
-import sys
+import datetime as dt
 from pathlib import Path
 
 import click
@@ -17,10 +17,9 @@ from ..adoption.render import (
     render_import_text,
 )
 from ..adoption.run import run_audit, run_import
-from ..applying.runner import ConfigError
+from ..errors import ExitCode
 from ..moodle.errors import MoodleError
-from . import exitcodes
-from .plan import _env, _fail, now_option, platform_option
+from .options import environment, now_option, platform_option
 
 AUDIT_FORMATS = {
     "text": render_audit_text,
@@ -56,7 +55,7 @@ AUDIT_FORMATS = {
 @click.pass_context
 def import_command(
     ctx: click.Context, platform: str, cohorts: str, courses: str, out: Path | None,
-    force: bool, adopt_outside_prefix: bool, fmt: str, now: str | None,
+    force: bool, adopt_outside_prefix: bool, fmt: str, now: dt.datetime | None,
 ) -> None:
     """Write declarations for the cohorts and cohort syncs a platform already holds.
 
@@ -64,15 +63,12 @@ def import_command(
     """
     options = ImportOptions(cohorts, courses, adopt_outside_prefix, force)
     try:
-        result = run_import(_env(ctx, now), platform, options, out)
-    except ConfigError as exc:
-        _fail(str(exc))
-    except MoodleError as exc:
-        _fail(f"Moodle: {exc}; nothing written")
-    except OSError as exc:
-        _fail(f"cannot write the declarations: {exc}")
+        result = run_import(environment(ctx, now), platform, options, out)
+    except MoodleError as exc:  # Moodle failed before any file was written
+        exc.add_note("nothing written")
+        raise
     click.echo(render_import_json(result) if fmt == "json" else render_import_text(result))
-    sys.exit(exitcodes.OK)
+    ctx.exit(ExitCode.OK)
 
 
 @click.command("audit")
@@ -91,35 +87,23 @@ def import_command(
 )
 @click.option(
     "--fail-over-limit", is_flag=True,
-    help=f"Exit {exitcodes.OVER_LIMIT} when an undeclared sync is over the platform's limit.",
+    help=f"Exit {int(ExitCode.OVER_LIMIT)} when an undeclared sync is over the platform's limit.",
 )
 @now_option
 @click.pass_context
 def audit_command(
     ctx: click.Context, platform: str, fmt: str, out: Path | None, json_out: Path | None,
-    fail_over_limit: bool, now: str | None,
+    fail_over_limit: bool, now: dt.datetime | None,
 ) -> None:
     """Report every cohort-sync instance and cohort the repository does not declare.
 
     Reads Moodle only; remembers when it first saw each one in .reconciler/.
     """
-    try:
-        report = run_audit(_env(ctx, now), platform)
-    except ConfigError as exc:
-        _fail(str(exc))
-    except MoodleError as exc:
-        _fail(f"Moodle: {exc}")
-    except OSError as exc:
-        _fail(f"cannot keep the audit's memory: {exc}")
+    report = run_audit(environment(ctx, now), platform)
     text = AUDIT_FORMATS[fmt](report)
     click.echo(text)
-    try:
-        if out:
-            out.write_text(text + "\n", encoding="utf-8")
-        if json_out:
-            json_out.write_text(render_audit_json(report) + "\n", encoding="utf-8")
-    except OSError as exc:
-        _fail(f"cannot write the report: {exc}")
-    if fail_over_limit and report.over_limit:
-        sys.exit(exitcodes.OVER_LIMIT)
-    sys.exit(exitcodes.OK)
+    if out:
+        out.write_text(text + "\n", encoding="utf-8")
+    if json_out:
+        json_out.write_text(render_audit_json(report) + "\n", encoding="utf-8")
+    ctx.exit(ExitCode.OVER_LIMIT if fail_over_limit and report.over_limit else ExitCode.OK)

@@ -4,28 +4,28 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ..declarations.loader import PLATFORMS_FILE, load_platforms
+from ..errors import DeclarationErrors, ExitCode
 from ..settings import Settings
 from ..sources.model import SourceSnapshot
 from ..sources.snapshot import read_sources, record_good_run
-
-EXIT_UNHEALTHY = 4
+from .options import DAY
 
 
 def load_settings(repo: Path) -> Settings:
-    """Settings from cohorts/platforms.yaml, schema-checked; a bad file is a ClickException."""
+    """Settings from cohorts/platforms.yaml, schema-checked; a bad file raises
+    ``DeclarationErrors`` with its problems."""
     path = repo / "cohorts" / PLATFORMS_FILE
     settings, diags = load_platforms(path, str(path), repo.resolve())
     errors = [d for d in diags if d.severity == "error"]
     if settings is None or errors:
-        lines = "\n".join(f"{d.file}:{d.line}: {d.message}" for d in errors)
-        raise click.ClickException(f"invalid {path} (use --repo?):\n{lines}")
+        lines = "; ".join(f"{d.file}:{d.line}: {d.message}" for d in errors)
+        raise DeclarationErrors(f"invalid {path} (use --repo?): {lines}")
     return settings
 
 
@@ -152,13 +152,12 @@ def render_json(snap: SourceSnapshot) -> str:
 )
 @click.option(
     "--today",
-    metavar="YYYY-MM-DD",
-    type=click.DateTime(["%Y-%m-%d"]),
+    type=DAY,
     help="Read as on this day (Europe/Paris): which rollover overlap windows are in force.",
 )
 @click.pass_context
 def sources(ctx: click.Context, platforms: tuple[str, ...], fmt: str, record: bool,
-            today: dt.datetime | None) -> None:
+            today: dt.date | None) -> None:
     """Read APOGÉE and the directory; show source health and the general cohorts.
 
     Exit 0 when healthy, 4 when a source is unhealthy (general cohorts must stay unchanged).
@@ -171,8 +170,7 @@ def sources(ctx: click.Context, platforms: tuple[str, ...], fmt: str, record: bo
                 f"unknown platform {name!r} (known: {', '.join(sorted(settings.platforms))})",
                 param_hint="--platform",
             )
-    snap = read_sources(settings, platforms=platforms or None,
-                        today=today.date() if today else None)
+    snap = read_sources(settings, platforms=platforms or None, today=today)
     disabled = tuple(
         name
         for name in (platforms or sorted(settings.platforms))
@@ -180,7 +178,7 @@ def sources(ctx: click.Context, platforms: tuple[str, ...], fmt: str, record: bo
     )
     click.echo(render_json(snap) if fmt == "json" else render_text(snap, disabled))
     if not snap.healthy:
-        sys.exit(EXIT_UNHEALTHY)
+        ctx.exit(ExitCode.UNHEALTHY)
     if record:
         try:
             state = record_good_run(snap, settings)

@@ -13,7 +13,6 @@ file with errors contributes nothing to the declarations (so it cannot cause rem
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -22,12 +21,12 @@ from typing import Any, Literal
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from .. import resources
 from ..settings import TEMPLATES, Settings, settings_from_document, template_problem
 from .diagnostics import Diagnostic
 from .windows import platform_window_diagnostics
 from .yamlfile import YamlDocument, load_yaml_file
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 PLATFORMS_FILE = "platforms.yaml"
 FileKind = Literal["platforms", "cohort", "syncs"]
 SCHEMA_OF: dict[FileKind, str] = {
@@ -104,7 +103,7 @@ class DeclarationSet:
 
 @cache
 def validator(kind: FileKind) -> Draft202012Validator:
-    schema = json.loads((SCHEMA_DIR / SCHEMA_OF[kind]).read_text(encoding="utf-8"))
+    schema = resources.schema(SCHEMA_OF[kind])
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 

@@ -7,16 +7,10 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from .actions import abbreviate
 from .plan import Plan
 
 SHOWN_COHORTS = 10
-SHOWN_NAMES = 5
-
-
-def _names(names: list[str]) -> str:
-    head = ", ".join(names[:SHOWN_NAMES])
-    more = len(names) - SHOWN_NAMES
-    return head if more <= 0 else f"{head} … and {more} more"
 
 
 def _overlap(item: dict[str, Any]) -> list[tuple[int, str]]:
@@ -53,7 +47,8 @@ def _grace(item: dict[str, Any]) -> list[tuple[int, str]]:
             by_day[day].append(name)
         days = item["cohort_days"].get(idnumber)
         own = f" (grace {days} days)" if days is not None else ""
-        text = "; ".join(f"leaving on {day}: {_names(who)}" for day, who in sorted(by_day.items()))
+        text = "; ".join(f"leaving on {day}: {abbreviate(people)}"
+                         for day, people in sorted(by_day.items()))
         lines.append((1, f"{idnumber}{own}: {text}"))
     if len(leaving) > SHOWN_COHORTS:
         lines.append((1, f"… and {len(leaving) - SHOWN_COHORTS} more cohorts with leavers "
