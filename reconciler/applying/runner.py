@@ -21,6 +21,7 @@ from ..errors import ConfigurationError, DeclarationErrors, ReconcilerError, Sta
 from ..moodle.client import MoodleClient
 from ..planning.desired import build_desired
 from ..planning.failsafe import FailsafeTripped
+from ..planning.grace import LeaversRecord, apply_grace
 from ..planning.manual import unrecorded
 from ..planning.plan import Plan
 from ..planning.planner import compute_plan
@@ -33,6 +34,7 @@ from .applier import ApplyResult, ProgressCallback, apply_plan, required_functio
 from .approvals import DEFAULT_FILE as APPROVALS_FILE
 from .approvals import find_approval
 from .journal import Journal
+from .leavers import load_record, record_path, save_record
 from .ledger_file import LedgerStore, ledger_path
 
 STATE_DIR = ".reconciler"
@@ -64,12 +66,16 @@ class Environment:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     client_factory: Callable[[PlatformSettings], AbstractContextManager[Any]] | None = None
-    sources_reader: Callable[[Settings, list[str]], SourceSnapshot] | None = None
+    # (settings, platforms with general cohorts, today in Paris) -> what the sources say
+    sources_reader: Callable[[Settings, list[str], dt.date], SourceSnapshot] | None = None
     journal_path: Path | None = None
     approvals_path: Path | None = None
     ledger_dir: Path | None = None
     _decls: DeclarationSet | None = field(default=None, init=False, repr=False)
     _snapshot: SourceSnapshot | None = field(default=None, init=False, repr=False)
+    # Per platform, the leavers record of the last plan, saved by apply (None: keep the file).
+    _leavers: dict[str, LeaversRecord | None] = field(
+        default_factory=dict, init=False, repr=False)
 
     @property
     def today(self) -> dt.date:
@@ -108,15 +114,41 @@ class Environment:
         if self._snapshot is None:
             names = [n for n, p in self.settings.platforms.items() if p.general_cohorts.enabled]
             if self.sources_reader is not None:
-                self._snapshot = self.sources_reader(self.settings, names)
+                self._snapshot = self.sources_reader(self.settings, names, self.today)
             else:
-                self._snapshot = read_sources(self.settings, self.environ, platforms=names)
+                self._snapshot = read_sources(self.settings, self.environ, platforms=names,
+                                              today=self.today)
         return self._snapshot
 
     @property
     def sources_read(self) -> SourceSnapshot | None:
         """The snapshot this environment has read so far, or None (nothing read yet)."""
         return self._snapshot
+
+    def keep_leavers(self, platform: PlatformSettings, desired: DesiredState,
+                     actual: ActualState) -> DesiredState:
+        """``desired`` with the general cohorts' leavers kept through their grace period,
+        from the saved record; the new record waits for ``save_leavers``."""
+        record, problem = load_record(record_path(self.repo, platform.name))
+        outcome = apply_grace(desired, actual, platform, self.settings.academic_year,
+                              self.today, record, problem)
+        self._leavers[platform.name] = outcome.record
+        return outcome.desired
+
+    def save_leavers(self, platform: str) -> None:
+        """Save what the last plan of ``platform`` saw of its leavers (before any write:
+        the days first seen gone are facts, whether the apply then succeeds or stops).
+        Raises ConfigurationError when the file cannot be written."""
+        record = self._leavers.get(platform)
+        if record is None:
+            return
+        path = record_path(self.repo, platform)
+        try:
+            save_record(path, record)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot save the leavers record {path} ({exc.strerror or exc}); without it "
+                "grace periods would restart at every run") from None
 
     @contextmanager
     def client(self, platform: PlatformSettings) -> Iterator[Any]:
@@ -146,6 +178,18 @@ class Environment:
         return LedgerStore.open(path, platform.name, platform.effective_url(dict(self.environ)))
 
 
+@dataclass
+class Planned:
+    """A plan with the two states it was computed from (checks that need the names Moodle
+    and the sources know, such as a merge request's typos, read them here), and the
+    manual-enrolment ledger it read (``apply`` keeps it in step with the plan)."""
+
+    plan: Plan
+    desired: DesiredState
+    actual: ActualState
+    ledger: LedgerStore | None = None
+
+
 def make_plan(env: Environment, platform_name: str) -> Plan:
     """Read everything and compute the plan of one platform, writing nowhere.
 
@@ -155,20 +199,12 @@ def make_plan(env: Environment, platform_name: str) -> Plan:
     dirty, and ``env.now``. Raises ``DeclarationErrors`` (declarations with errors: nothing
     is planned), ``ConfigurationError`` (unknown platform, missing token, unreadable ledger)
     or ``MoodleError``."""
-    return _compute(env, platform_name).plan
+    return plan_with_states(env, platform_name).plan
 
 
-@dataclass
-class _Computed:
-    """A plan and what it was computed on (``apply`` keeps the ledger in step with it)."""
-
-    plan: Plan
-    desired: DesiredState
-    actual: ActualState
-    ledger: LedgerStore
-
-
-def _compute(env: Environment, platform_name: str) -> _Computed:
+def plan_with_states(env: Environment, platform_name: str) -> Planned:
+    """``make_plan``, keeping the desired and actual states and the manual-enrolment ledger
+    next to the plan (same errors)."""
     platform = env.platform(platform_name)
     decls = env.declarations()
     if decls.has_errors:
@@ -182,24 +218,24 @@ def _compute(env: Environment, platform_name: str) -> _Computed:
         actual = read_actual(
             client, platform, desired, recorded_courses=store.ledger.courses()
         )
+    desired = env.keep_leavers(platform, desired, actual)
     plan = compute_plan(
         desired, actual, platform, env.today, env.settings.academic_year, ledger=store.ledger
     )
     info = git_info(env.repo)
     plan.commit, plan.dirty = info.commit, info.dirty
     plan.created_at = env.now.isoformat(timespec="seconds")
-    return _Computed(plan, desired, actual, store)
+    return Planned(plan, desired, actual, store)
 
 
-def _keep_ledger(computed: _Computed) -> LedgerStore | None:
-    """Before applying: the ledger started (when missing and the platform has manual syncs)
-    and pruned of what can no longer be ended, saved; None when the platform has no manual
-    syncs and never had a ledger (no file is written then). Raises LedgerFileError."""
-    store, desired, actual = computed.ledger, computed.desired, computed.actual
-    manual = any(s.method == "manual" for s in (*desired.syncs, *desired.expired_syncs))
+def _keep_ledger(planned: Planned) -> LedgerStore | None:
+    """Before applying: the ledger started when missing (on every platform, so that a
+    missing file later means a lost one, not a platform that never had manual syncs) and
+    pruned of what can no longer be ended, saved. Raises LedgerFileError."""
+    store, desired, actual = planned.ledger, planned.desired, planned.actual
+    if store is None:
+        return None
     if not store.ledger.found:
-        if not manual:
-            return None
         lost = unrecorded(desired, actual)
         store.start(lost.until if lost.count else 0)
     store.replace(store.ledger.pruned(actual.enrolled, actual.missing_courses))
@@ -226,11 +262,13 @@ def apply(
     """Plan afresh, check (stale, dirty, failsafes, the token's write functions), then
     apply. Every refusal is raised before the first write, with the note "nothing applied"
     (``StalePlan``, ``FailsafeTripped``, ``ConfigurationError``, ``DeclarationErrors``,
-    ``MoodleError`` while reading)."""
+    ``MoodleError`` while reading). The leavers record of the grace periods is saved first,
+    whatever follows: a stopped apply must not restart anyone's grace."""
     platform = env.platform(platform_name)
     try:
-        computed = _compute(env, platform_name)
-        fresh = computed.plan
+        planned = plan_with_states(env, platform_name)
+        fresh = planned.plan
+        env.save_leavers(platform_name)
         if saved is not None:
             if saved.platform != platform_name:
                 raise ConfigurationError(f"the plan is for {saved.platform}, not {platform_name}")
@@ -251,7 +289,7 @@ def apply(
             exc.add_note("nothing applied")
         raise
     journal = env.journal(platform_name, fresh.commit)
-    ledger = _keep_ledger(computed)
+    ledger = _keep_ledger(planned)
     if not fresh.actions:
         result = ApplyResult()
     else:

@@ -24,6 +24,7 @@ from jsonschema.exceptions import ValidationError
 from .. import resources
 from ..settings import TEMPLATES, Settings, settings_from_document, template_problem
 from .diagnostics import Diagnostic
+from .windows import platform_window_diagnostics
 from .yamlfile import YamlDocument, load_yaml_file
 
 PLATFORMS_FILE = "platforms.yaml"
@@ -74,6 +75,7 @@ class SyncDeclaration:
     expires: dt.date | None = None
     adopt: bool = False
     owners: tuple[str, ...] = ()
+    grace_days: int | None = None  # general cohorts: days a leaver stays, for this course
 
 
 @dataclass
@@ -195,7 +197,7 @@ def load_platforms(
     if problems:
         return None, diags + problems
     settings = settings_from_document(doc.data, root=repo_root)
-    return settings, diags + _template_diagnostics(doc)
+    return settings, diags + _template_diagnostics(doc) + platform_window_diagnostics(doc)
 
 
 def load_declarations(cohorts_dir: Path, repo_root: Path | None = None) -> DeclarationSet:
@@ -226,15 +228,7 @@ def load_declarations(cohorts_dir: Path, repo_root: Path | None = None) -> Decla
         result.files.append(shown)
         if kind is None:
             result.diagnostics.append(
-                Diagnostic(
-                    shown,
-                    1,
-                    1,
-                    "error",
-                    "unknown-file",
-                    "not a declaration: use cohorts/<platform>/cohorts/<idnumber>.yaml "
-                    "or cohorts/<platform>/syncs/<course>.yaml",
-                )
+                Diagnostic(shown, 1, 1, "error", "unknown-file", _misplaced(relative))
             )
             continue
         assert platform is not None
@@ -265,6 +259,22 @@ def load_declarations(cohorts_dir: Path, repo_root: Path | None = None) -> Decla
         else:
             result.syncs.extend(_syncs(platform, doc))
     return result
+
+
+def _misplaced(relative: Path) -> str:
+    parts = relative.parts
+    if len(parts) > 3 and parts[1] == "syncs" and relative.suffix == ".yaml":
+        # A course shortname with "/" made folders: the file goes directly in syncs/.
+        flat = "_".join(parts[2:])
+        return (
+            f"sync files go directly in cohorts/{parts[0]}/syncs/: for a course shortname "
+            f"with '/', name the file {flat} ('/' written '_') and keep the real shortname "
+            "in its course: key"
+        )
+    return (
+        "not a declaration: use cohorts/<platform>/cohorts/<idnumber>.yaml "
+        "or cohorts/<platform>/syncs/<course>.yaml"
+    )
 
 
 def _template_diagnostics(doc: YamlDocument) -> list[Diagnostic]:
@@ -320,6 +330,7 @@ def _syncs(platform: str, doc: YamlDocument) -> list[SyncDeclaration]:
             expires=_date(item.get("expires")),
             adopt=item.get("adopt", False),
             owners=owners,
+            grace_days=item.get("grace_days"),
         )
         for i, item in enumerate(data["syncs"])
     ]

@@ -42,7 +42,8 @@ Checked = tuple[DesiredSync, int | None]
 @dataclass(frozen=True)
 class Followed:
     """Who a sync's cohort keeps: ``names`` (usernames) and ``ids`` (Moodle user ids), the
-    uncertain members of a general cohort included (they are never removed)."""
+    uncertain members of a general cohort and its leavers in their grace period included
+    (neither is removed)."""
 
     names: frozenset[str]
     ids: frozenset[int]
@@ -64,11 +65,12 @@ class Unrecorded:
 
 
 def followed(idnumber: str, desired: DesiredState, actual: ActualState) -> Followed:
-    """Members a sync of ``idnumber`` follows: the desired ones (and uncertain ones), or
-    Moodle's when the cohort is frozen (unhealthy sources); empty when neither knows it."""
+    """Members a sync of ``idnumber`` follows: the desired ones (with the uncertain ones and
+    the leavers in their grace period), or Moodle's when the cohort is frozen (unhealthy
+    sources); empty when neither knows it."""
     want = desired.cohorts.get(idnumber)
     if want is not None:
-        names = want.members | want.uncertain
+        names = want.members | want.uncertain | want.kept
         return Followed(names, frozenset(actual.users[n] for n in names if n in actual.users))
     have = actual.cohorts.get(idnumber)
     if have is None:

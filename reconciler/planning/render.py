@@ -9,6 +9,7 @@ from collections import defaultdict
 
 from .actions import Action, abbreviate
 from .plan import Plan
+from .render_general import general_markdown, general_text
 
 
 def _grouped(plan: Plan) -> tuple[dict[str, list[Action]], dict[str, list[Action]], list[Action]]:
@@ -49,6 +50,7 @@ def render_text(plan: Plan) -> str:
     out = [plan.summary(), _header(plan)]
     if plan.warnings:
         out += ["", "Warnings:"] + [f"  ! {w.code}: {w.message}" for w in plan.warnings]
+    out += general_text(plan)
     cohorts, courses, users = _grouped(plan)
     if cohorts:
         out += ["", "Cohorts:"]
@@ -89,6 +91,7 @@ def render_markdown(plan: Plan, details_limit: int | None = None) -> str:
     if plan.failsafe_tripped:
         out += ["**" + _failsafe_lines(plan)[0] + "**", ""]
         out += [f"- `{line.strip()}`" for line in _failsafe_lines(plan)[1:]] + [""]
+    out += general_markdown(plan)
     cohorts, courses, users = _grouped(plan)
     body: list[str] = []
     for title, groups in (("Cohorts", cohorts), ("Courses", courses)):
@@ -118,3 +121,19 @@ def render_markdown(plan: Plan, details_limit: int | None = None) -> str:
 def render_json(plan: Plan) -> str:
     """The plan as saved for ``apply`` (``Plan.to_json``), complete, indented."""
     return json.dumps(plan.to_json(), ensure_ascii=False, indent=2, sort_keys=False)
+
+
+# -- the pieces other renderings (the merge-request note) compose ------------------------------
+
+
+def group_actions(
+    plan: Plan,
+) -> tuple[dict[str, list[Action]], dict[str, list[Action]], list[Action]]:
+    """(actions by cohort idnumber, actions by course shortname, user creations), each sorted
+    in the order the applier runs them."""
+    return _grouped(plan)
+
+
+def failsafe_lines(plan: Plan) -> list[str]:
+    """"Failsafes: all within limits." or the tripped line followed by one line a check."""
+    return _failsafe_lines(plan)
