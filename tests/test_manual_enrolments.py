@@ -155,7 +155,7 @@ def test_a_kill_between_the_removal_and_the_end_is_finished_by_the_next_run(
     the end call of e22409003's enrolment is on the wire (after the membership removal)."""
     assert world.run("apply", "-p", "ecampus", "--now", NOW)[0] == exitcodes.OK
     drop_member(world, "e22409003")
-    world.emu.fault_timeout_s = 5.0  # the call hangs, unanswered, until the kill
+    world.emu.fault_timeout_s = 10.0  # the call hangs, unanswered, until the kill
     world.emu.inject_fault("timeout", function="enrol_manual_enrol_users", on_call=1)
     world.emu.reset_counters()
     proc = subprocess.Popen(
@@ -169,6 +169,7 @@ def test_a_kill_between_the_removal_and_the_end_is_finished_by_the_next_run(
             assert time.monotonic() < deadline, "the end call never came"
             time.sleep(0.02)
         assert world.emu.call_counts["core_cohort_delete_cohort_members"] == 1
+        assert proc.poll() is None, "the apply ended before the kill (machine too slow?)"
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(timeout=30)

@@ -200,6 +200,7 @@ def test_a_user_holding_a_role_nobody_recorded_is_not_ended() -> None:
     moodle = actual({101: frozenset({STUDENT, EDITING})}, [])
     plan = plan_of(desired, moodle, ledger(entry("u1")))
     assert plan.actions == [] and codes(plan) == ["manual-end-kept"]
+    assert "other role(s) in the course (editingteacher)" in plan.warnings[0].message
 
 
 def test_the_same_role_through_another_enrolment_does_not_keep_the_manual_one() -> None:

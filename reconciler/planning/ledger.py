@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 EntryState = Literal["enrolled", "ended"]
-# (course id, cohort idnumber, role shortname): one ``method: manual`` sync as Moodle has it.
-SyncKey = tuple[int, str, str]
 
 
 @dataclass(frozen=True)
@@ -51,11 +49,9 @@ class LedgerEntry:
     at: str = ""
 
     @property
-    def sync(self) -> SyncKey:
-        return (self.courseid, self.cohort, self.role)
-
-    @property
     def key(self) -> tuple[int, str, str, int]:
+        """The entry's identity: its sync (course id, cohort idnumber, role shortname) and
+        its user id (one entry per pair)."""
         return (self.courseid, self.cohort, self.role, self.userid)
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..clock import PARIS, end_of_day_timestamp
@@ -87,15 +87,17 @@ def plan_manual(
     creating: frozenset[str],
     ledger: Ledger,
     today: dt.date,
+    role_names: Mapping[int, str] | None = None,
 ) -> None:
     """Add to ``out`` the enrolments, ends and warnings of every ``method: manual`` sync:
-    ``checked`` are the declared (active) ones, each with its course id or None."""
+    ``checked`` are the declared (active) ones, each with its course id or None.
+    ``role_names`` (role id -> shortname, the platform's roles) names roles in warnings."""
     kept: dict[tuple[str, str, str], Followed] = {}
     for sync, courseid in checked:
         if courseid is not None:
             kept[sync.key] = followed(sync.cohort, desired, actual)
             _enrol(out, sync, courseid, desired, actual, creating, ledger)
-    _end(out, checked, kept, actual, ledger)
+    _end(out, checked, kept, actual, ledger, role_names or {})
     _ledger_notes(out, desired, actual, ledger, today)
 
 
@@ -158,6 +160,7 @@ def _end(
     kept: dict[tuple[str, str, str], Followed],
     actual: ActualState,
     ledger: Ledger,
+    role_names: Mapping[int, str],
 ) -> None:
     """End the ledger's enrolments no sync wants any more (module docstring)."""
     course_names = {cid: name for name, cid in actual.courses.items()}
@@ -209,8 +212,9 @@ def _end(
             out.warn(
                 "manual-end-kept",
                 f"{course}: {name} is no longer wanted by the manual sync of {entry.cohort} "
-                f"as {entry.role}, but holds other role(s) in the course (role ids "
-                f"{', '.join(map(str, sorted(foreign)))}) that the reconciler did not give; "
+                f"as {entry.role}, but holds other role(s) in the course "
+                f"({', '.join(role_names.get(r, f'role id {r}') for r in sorted(foreign))}) "
+                "that the reconciler did not give; "
                 "their enrolment is left as it is (end it by hand if it should end)",
                 f"{course}/{entry.cohort}/{entry.role}",
             )

@@ -64,7 +64,8 @@ def plan_syncs(
     for inst in actual.instances:
         if inst.owned and inst.id not in kept:
             _retire_sync(out, inst, platform)
-    plan_manual(out, manual, desired, actual, creating, ledger, today)
+    role_names = {roleid: name for name, roleid in platform.roles.items()}
+    plan_manual(out, manual, desired, actual, creating, ledger, today, role_names)
     return out
 
 
