@@ -34,6 +34,14 @@ AUDITORS = {"e22409001", "e22409002", "e22409003"}
 STUDENT, EDITING_TEACHER = 5, 3
 
 
+@pytest.fixture
+def emu_world(world: World) -> World:
+    """The scenarios that need what only the emulator has (injected faults, call counters).
+    Every ``world`` is the emulator today; with the real-Moodle backend fixture (branch
+    realmoodle), ``world`` becomes one per backend and this one stays on the emulator."""
+    return world
+
+
 def cohort_file(world: World, idnumber: str = COHORT) -> Path:
     return world.repo / "cohorts" / "ecampus" / "cohorts" / f"{idnumber}.yaml"
 
@@ -115,10 +123,11 @@ def test_first_apply_records_each_enrolment_before_making_it(world: World) -> No
 
 @pytest.mark.parametrize("fault", ["http500", "drop", "timeout", "exception"])
 def test_an_end_cut_by_a_moodle_fault_is_finished_by_the_next_run(
-    world: World, fault: str, monkeypatch: pytest.MonkeyPatch
+    emu_world: World, fault: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The run removes e22409003 from the cohort, then its enrolment's end fails: the next
     plan still owes the end (the cohort no longer shows any removal), and a clean run ends it."""
+    world = emu_world
     # A short client timeout, and an emulator that holds a "timeout" fault a little longer.
     monkeypatch.setattr(runner, "_default_client", lambda platform, environ: MoodleClient(
         platform.effective_url(dict(environ)), platform.token(dict(environ)) or "",
@@ -149,10 +158,11 @@ def test_an_end_cut_by_a_moodle_fault_is_finished_by_the_next_run(
 
 
 def test_a_kill_between_the_removal_and_the_end_is_finished_by_the_next_run(
-    world: World
+    emu_world: World
 ) -> None:
     """``reconcile apply`` as the nightly job runs it, in its own process, SIGKILLed while
     the end call of e22409003's enrolment is on the wire (after the membership removal)."""
+    world = emu_world
     assert world.run("apply", "-p", "ecampus", "--now", NOW)[0] == exitcodes.OK
     drop_member(world, "e22409003")
     world.emu.fault_timeout_s = 10.0  # the call hangs, unanswered, until the kill
