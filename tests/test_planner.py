@@ -451,3 +451,52 @@ def test_adopt_outside_the_prefix_takes_over_but_never_creates() -> None:
     plan = plan_of(desired, actual_with(u))
     assert kinds(plan) == []
     assert [w.code for w in plan.warnings] == ["adopt-missing"]
+
+
+def test_without_the_plugin_no_managed_cohort_is_deleted_and_expired_syncs_are_incomplete() -> (
+    None
+):
+    # Without local_ws_enrolcohort no instance can be read: "no sync uses this cohort" is
+    # unknown, not true, and deleting the cohort would delete its instances and unenrol.
+    u = users(2)
+    old = DesiredCohort("man-old", "Old", "manual", frozenset(u), "x.yaml:1")
+    gone = general("etp-GONE-1", list(u))
+    s = sync("man-old", expires=dt.date(2026, 11, 27))
+    actual = actual_with(
+        u,
+        courses={"C1": 10},
+        cohorts={
+            "man-old": actual_cohort(4, old, list(u.values())),
+            gone.idnumber: actual_cohort(5, gone, list(u.values())),
+        },
+        plugin_available=False,
+    )
+    plan = plan_of(DesiredState("ecampus", expired_syncs=[s]), actual)
+    assert ("delete_cohort", "man-old") not in kinds(plan)
+    # The vanished étape loses its members (through the failsafes) but its cohort stays.
+    assert kinds(plan) == [("remove_members", "etp-GONE-1")]
+    incomplete = [(w.code, w.target) for w in plan.incomplete]
+    assert ("plugin-missing", "man-old") in incomplete
+    assert ("plugin-missing", "f.yaml:1") in incomplete  # the expired sync cannot be disabled
+
+    with_plugin = dataclasses.replace(actual, plugin_available=True)
+    plan = plan_of(DesiredState("ecampus", expired_syncs=[s]), with_plugin)
+    assert ("delete_cohort", "man-old") in kinds(plan) and not plan.incomplete
+
+
+def test_every_warning_code_the_planner_emits_is_in_the_table() -> None:
+    import re
+    from pathlib import Path
+
+    import reconciler.planning as planning
+    from reconciler.planning.warnings import WARNING_KINDS
+
+    emitted = set()
+    for path in Path(planning.__file__).parent.glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        emitted |= set(re.findall(r'(?:\.warn\(|Warning\()\s*"([a-z-]+)"', text))
+    assert emitted == set(WARNING_KINDS)  # none missing from the table, none dead in it
+    with pytest.raises(ValueError, match=r"not in planning\.warnings"):
+        from reconciler.planning.findings import Findings
+
+        Findings().warn("made-up-code", "x")

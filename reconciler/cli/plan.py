@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from ..applying.applier import Progress
 from ..applying.approvals import approve as record_approval
 from ..applying.runner import apply, make_plan
 from ..declarations.history import changed_files, focus
-from ..errors import ExitCode
+from ..errors import ExitCode, most_severe
 from ..planning.actions import Action
 from ..planning.failsafe import FailsafeTripped
 from ..planning.plan import Plan, read_plan
@@ -47,13 +48,35 @@ def focused_report(plan: Plan, repo: Path, ref: str, render: Callable[[Plan], st
     return "\n".join(head) + render(shown)
 
 
-def plan_exit_code(plan: Plan) -> ExitCode:
-    """4 unhealthy sources, 3 a tripped failsafe, 2 changes pending, 0 nothing to do."""
-    if plan.sources.get("healthy") is False:
-        return ExitCode.UNHEALTHY
+def plan_codes(plan: Plan) -> set[ExitCode]:
+    """Every exit code that holds for ``plan``: 3 a tripped failsafe, 4 unhealthy sources,
+    7 incomplete (something declared cannot be done), 2 changes pending."""
+    codes = set()
     if plan.failsafe_tripped:
-        return ExitCode.FAILSAFE
-    return ExitCode.CHANGES if plan.has_changes else ExitCode.OK
+        codes.add(ExitCode.FAILSAFE)
+    if plan.sources.get("healthy") is False:
+        codes.add(ExitCode.UNHEALTHY)
+    if plan.incomplete:
+        codes.add(ExitCode.INCOMPLETE)
+    if plan.has_changes:
+        codes.add(ExitCode.CHANGES)
+    return codes
+
+
+def plan_exit_code(plan: Plan) -> ExitCode:
+    """The most severe of ``plan_codes`` (``errors.PRECEDENCE``: 3 > 4 > 7 > 2), else 0."""
+    return most_severe(plan_codes(plan))
+
+
+def incomplete_line(plan: Plan) -> str:
+    """``incomplete: N declared item(s) cannot be done (course-missing ×1, …)``, one line."""
+    counts = Counter(w.code for w in plan.incomplete)
+    kinds = ", ".join(f"{code} ×{n}" for code, n in sorted(counts.items()))
+    n = len(plan.incomplete)
+    return (
+        f"incomplete: {n} thing{'s' * (n != 1)} the declarations ask cannot be done ({kinds}); "
+        f"see the warnings above (exit {int(ExitCode.INCOMPLETE)})"
+    )
 
 
 @click.command("plan")
@@ -86,7 +109,8 @@ def plan_command(
     changed_since: str | None,
     now: dt.datetime | None,
 ) -> None:
-    """Show what apply would change on one platform. Exit 0 no change, 2 changes pending."""
+    """Show what apply would change on one platform. Exit 0 no change, 2 changes pending,
+    3 failsafe tripped, 4 sources unhealthy, 7 incomplete (README: exit codes)."""
     env = environment(ctx, now)
     plan = make_plan(env, platform)
     if changed_since and fmt != "json":
@@ -97,6 +121,8 @@ def plan_command(
         out.write_text(render_json(plan) + "\n", encoding="utf-8")
     if markdown_out:
         markdown_out.write_text(render_markdown(plan) + "\n", encoding="utf-8")
+    if plan.incomplete:
+        click.echo(incomplete_line(plan), err=True)
     ctx.exit(plan_exit_code(plan))
 
 
@@ -143,12 +169,14 @@ def apply_command(
         click.echo(f"  FAILED {action.kind} {action.target}: {error}", err=True)
     for action, why in result.skipped:
         click.echo(f"  SKIPPED {action.kind} {action.target}: {why}", err=True)
-    for warning in plan.warnings:
-        if warning.code == "sources-unhealthy":
-            click.echo(f"warning: {warning.message}", err=True)
+    for warning in plan.warnings:  # all of them: what apply did not do is said here too
+        click.echo(f"warning: {warning.code}: {warning.message}", err=True)
+    codes = plan_codes(plan) - {ExitCode.CHANGES, ExitCode.FAILSAFE}  # applied, or approved
     if not result.ok:
-        ctx.exit(ExitCode.ERROR)
-    ctx.exit(ExitCode.UNHEALTHY if plan.sources.get("healthy") is False else ExitCode.OK)
+        codes.add(ExitCode.ERROR)
+    if plan.incomplete:
+        click.echo(incomplete_line(plan), err=True)
+    ctx.exit(most_severe(codes))
 
 
 @click.command("approve")

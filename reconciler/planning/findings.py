@@ -10,6 +10,7 @@ from typing import Any
 from .actions import Action, Details
 from .plan import Warning
 from .state import COHORT_MARKER, INSTANCE_PREFIX, ActualState, DesiredCohort, DesiredSync
+from .warnings import WARNING_KINDS
 
 # (username, Moodle user id) of members a plan removes from one cohort.
 Leavers = tuple[tuple[str, int], ...]
@@ -42,6 +43,10 @@ class Findings:
         self.actions.append(Action.of(target, details))
 
     def warn(self, code: str, message: str, target: str = "") -> None:
+        """Add a warning; ``code`` must be in ``planning.warnings`` (which says whether it
+        makes the plan incomplete)."""
+        if code not in WARNING_KINDS:
+            raise ValueError(f"warning code {code!r} is not in planning.warnings")
         self.warnings.append(Warning(code, message, target))
 
 

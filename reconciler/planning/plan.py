@@ -21,6 +21,7 @@ from jsonschema.exceptions import best_match
 from ..errors import PlanFileError
 from ..resources import schema
 from .actions import Action
+from .warnings import makes_incomplete
 
 FORMAT_VERSION = 1
 
@@ -79,6 +80,12 @@ class Plan:
     def failsafe_tripped(self) -> bool:
         return any(c.tripped for c in self.failsafe)
 
+    @property
+    def incomplete(self) -> list[Warning]:
+        """The warnings that say something declared cannot be done (``planning.warnings``):
+        ``plan`` and ``apply`` exit 7 when there is any."""
+        return [w for w in self.warnings if makes_incomplete(w.code)]
+
     def digest(self) -> str:
         """Identity of what the plan would do, on which data (not when or from which commit)."""
         canon = {
@@ -129,6 +136,7 @@ class Plan:
             },
             "actions": [a.to_json() for a in self.sorted_actions()],
             "warnings": [asdict(w) for w in self.warnings],
+            "incomplete": [asdict(w) for w in self.incomplete],
             "pending_users": sorted(self.pending_users),
             "unmanaged": self.unmanaged,
             "expiring": self.expiring,

@@ -271,9 +271,10 @@ def _retire_cohort(
     users = [i for i in actual.instances if i.cohortid == have.id]
     declared_elsewhere = any(s.cohort == have.idnumber for s in desired.syncs)
     why = "has expired" if have.idnumber in desired.expired_cohorts else "is no longer declared"
-    if general and (users or declared_elsewhere):
-        # The étape has no current IA any more but courses still use its cohort: its
-        # students drop out (through the failsafes) and the cohort stays for the syncs.
+    if general and (users or declared_elsewhere or not actual.plugin_available):
+        # The étape has no current IA any more but courses still use its cohort (or may:
+        # without the plugin no instance can be seen): its students drop out (through the
+        # failsafes) and the cohort stays for the syncs.
         out.warn(
             "etape-empty",
             f"general cohort {have.idnumber} has no current inscription administrative; "
@@ -281,6 +282,17 @@ def _retire_cohort(
             have.idnumber,
         )
         _remove_members(out, have.idnumber, have, actual, frozenset(), removed)
+        return
+    if not actual.plugin_available:
+        # No instance can be read, so "no sync uses it" is unknown, not true; deleting the
+        # cohort would delete whatever instances use it and unenrol their users.
+        out.warn(
+            "plugin-missing",
+            f"cohort {have.idnumber} {why} but is kept: without the local_ws_enrolcohort "
+            "plugin the reconciler cannot see which cohort syncs use it (deleting it would "
+            "delete them and unenrol their users)",
+            have.idnumber,
+        )
         return
     foreign = [i for i in users if not i.owned]
     if foreign:

@@ -67,6 +67,16 @@ def plan_syncs(
     for inst in actual.instances:
         if inst.owned and inst.id not in kept:
             _retire_sync(out, inst, platform)
+    if not actual.plugin_available:
+        for sync in desired.expired_syncs:
+            if sync.method == "cohort":
+                out.warn(
+                    "plugin-missing",
+                    f"{sync.course}: the expired cohort sync of {sync.cohort} ({sync.role}) "
+                    "cannot be disabled or deleted without the local_ws_enrolcohort plugin; "
+                    "it stays as Moodle has it",
+                    sync.source,
+                )
     return out
 
 
