@@ -133,3 +133,101 @@ def test_saved_plan_json_says_it_is_incomplete(world: World, tmp_path: Path) -> 
     assert saved["incomplete"] == [
         w for w in saved["warnings"] if w["code"] == "course-missing"
     ]
+
+
+# -- item 5: a rollover says it is a rollover --------------------------------------------------
+
+
+def _moves_from_actions(plan: dict) -> dict[str, int]:
+    """What the JSON plan's actions do to the general cohorts (etp-…), counted here apart."""
+    moves = dict.fromkeys(("cohorts_created", "cohorts_emptied", "cohorts_deleted",
+                           "memberships_added", "memberships_removed"), 0)
+    gaining, emptied = set(), set()
+    for action in plan["actions"]:
+        d, kind = action["details"], action["kind"]
+        cohort = d.get("cohort") or d.get("idnumber") or ""
+        if not cohort.startswith("etp-"):
+            continue
+        if kind == "create_cohort":
+            moves["cohorts_created"] += 1
+        elif kind == "add_members":
+            moves["memberships_added"] += len(d["usernames"])
+            gaining.add(cohort)
+        elif kind == "remove_members":
+            moves["memberships_removed"] += len(d["usernames"])
+            if len(d["usernames"]) == d["size_before"]:
+                emptied.add(cohort)
+        elif kind == "delete_cohort":
+            moves["cohorts_deleted"] += 1
+            moves["memberships_removed"] += d["members"]
+    moves["cohorts_emptied"] = len(emptied - gaining)
+    return moves
+
+
+def test_a_rollover_names_itself_first_in_text_markdown_json_and_the_note(
+    world: World, tmp_path: Path
+) -> None:
+    write_platforms(world.repo, {"academic_year": "2025"})  # the fixture holds 2025 and 2026
+    _commit(world, "academic year 2025")
+    code, out = world.run("apply", "-p", "ecampus", "--now", NOW)
+    assert code == exitcodes.OK, out  # the last good run is now 2025's
+    write_platforms(world.repo, {"academic_year": "2026"})
+    _commit(world, "rollover: academic year 2026")
+
+    plan_file, md_file = tmp_path / "plan.json", tmp_path / "plan.md"
+    code, out = world.run("plan", "-p", "ecampus", "--now", NOW, "--out", str(plan_file),
+                          "--markdown-out", str(md_file))
+    assert code == exitcodes.FAILSAFE, out  # hundreds of removals: the failsafes hold it
+    saved = json.loads(plan_file.read_text(encoding="utf-8"))
+    moves = saved["sources"]["rollover"]["moves"]
+    assert saved["sources"]["rollover"]["from"] == "2025"
+    assert saved["sources"]["rollover"]["to"] == "2026"
+    expected = _moves_from_actions(saved)
+    assert {k: moves[k] for k in expected} == expected
+    assert moves["memberships_removed"] > 50 and moves["memberships_added"] > 50
+
+    lines = out.splitlines()
+    assert lines[0].startswith("Plan: ")
+    assert lines[1] == (
+        "Academic-year rollover 2025 → 2026 (platforms.yaml): "
+        f"{moves['cohorts_created']} general cohort{'s' * (moves['cohorts_created'] != 1)} "
+        f"created, {moves['cohorts_emptied']} emptied, {moves['cohorts_deleted']} deleted; "
+        f"{moves['memberships_added']} memberships added, {moves['memberships_removed']} "
+        "removed."
+    )
+    assert lines[2].startswith("The failsafes stop this plan: apply refuses it until its "
+                               f"digest {saved['digest']} is approved")
+    assert lines[3].startswith("Sources: academic-year rollover: the last good run was for 2025")
+    assert saved["notices"] == lines[1:1 + len(saved["notices"])]
+
+    markdown = md_file.read_text(encoding="utf-8").splitlines()
+    assert markdown[0].startswith("### 🛑 `ecampus`: Plan: ")
+    assert markdown[2:2 + len(saved["notices"])] == [f"> - {n}" for n in saved["notices"]]
+
+    code, note = world.run("mr-note", str(plan_file), "--dry-run")
+    assert code == exitcodes.OK, note
+    assert f"> - {lines[1]}" in note.splitlines()[:6]
+
+    # The approval the first lines name lets exactly this plan through.
+    assert world.run("approve", str(plan_file), "--by", "admin", "--now", NOW)[0] == 0
+    code, out = world.run("apply", str(plan_file), "--now", NOW)
+    assert code == exitcodes.OK, out
+    printed = [line for line in out.splitlines() if not line.startswith("[")]  # no progress
+    assert printed[0].startswith("Plan: ")
+    assert printed[1].startswith("Academic-year rollover 2025 → 2026")
+    code, out = world.run("plan", "-p", "ecampus", "--now", NOW)
+    assert code == exitcodes.OK and "rollover" not in out, out  # recorded: no longer news
+
+
+def test_every_note_of_the_sources_reaches_the_plan_s_first_lines(world: World) -> None:
+    write_platforms(world.repo, {"academic_year": "2025"})  # APOGÉE's open year is 2026
+    _commit(world, "academic year 2025")
+    code, out = world.run("plan", "-p", "ecampus", "--now", NOW, "--format", "json")
+    assert code == exitcodes.CHANGES, out
+    plan = json.loads(out)
+    notes = plan["sources"]["notes"]
+    assert "APOGÉE's open year is 2026; platforms.yaml says 2025 (used as is)" in notes
+    assert "no last good run recorded: counts not compared" in notes
+    assert plan["notices"] == [f"Sources: {n}" for n in notes]
+    code, out = world.run("plan", "-p", "ecampus", "--now", NOW)
+    assert out.splitlines()[1:1 + len(notes)] == [f"Sources: {n}" for n in notes]

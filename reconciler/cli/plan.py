@@ -24,7 +24,7 @@ from .options import environment, now_option, plan_file_argument, platform_optio
 FORMATS = {"text": render_text, "markdown": render_markdown, "json": render_json}
 
 
-def focused_report(plan: Plan, repo: Path, ref: str, render: Callable[[Plan], str]) -> str:
+def focused_report(plan: Plan, repo: Path, ref: str, render: Callable[..., str]) -> str:
     """The full summary, then only the actions that come from the files changed since ref."""
     cohorts, courses = focus(changed_files(repo, ref))
 
@@ -40,12 +40,13 @@ def focused_report(plan: Plan, repo: Path, ref: str, render: Callable[[Plan], st
     others = len(plan.actions) - len(shown.actions)
     head = [
         plan.summary(),
+        *plan.notices(),  # the whole plan's: its digest is what an approval names
         f"Focus: the changes declared since {ref} ({len(shown.actions)} of "
         f"{len(plan.actions)} actions); {others} other action(s) come from the sources or "
         "from drift in Moodle and are in the saved plan.",
         "",
     ]
-    return "\n".join(head) + render(shown)
+    return "\n".join(head) + render(shown, notices=[])
 
 
 def plan_codes(plan: Plan) -> set[ExitCode]:
@@ -159,6 +160,8 @@ def apply_command(
         raise
     plan, result = outcome.plan, outcome.result
     click.echo(plan.summary())
+    for line in plan.notices():
+        click.echo(line)
     if outcome.approved_by:
         click.echo(f"Failsafe tripped, but this exact plan was approved by {outcome.approved_by}.")
     click.echo(

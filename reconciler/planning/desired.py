@@ -53,7 +53,16 @@ def build_desired(
                 )
         if snapshot is not None:
             desired.source_digest = snapshot.digest
-            desired.source_stats = {"healthy": snapshot.healthy, "reasons": list(snapshot.reasons)}
+            desired.source_stats = {
+                "healthy": snapshot.healthy,
+                "reasons": list(snapshot.reasons),
+                "notes": list(snapshot.notes),
+            }
+            if snapshot.previous_year is not None:
+                desired.source_stats["rollover"] = {
+                    "from": snapshot.previous_year,
+                    "to": snapshot.academic_year,
+                }
             desired.accounts = {
                 username: NewAccount(username, p.firstname, p.lastname, p.email)
                 for username, p in snapshot.people.items()

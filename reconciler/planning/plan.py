@@ -116,6 +116,26 @@ class Plan:
             extras.append(f"{n} {verb} within {days} days")
         return head + ("; " + "; ".join(extras) if extras else "") + "."
 
+    def notices(self) -> list[str]:
+        """The lines shown right after the summary, one sentence each: an academic-year
+        rollover (from → to and what it moves in the general cohorts), what the failsafes
+        expect when they are tripped (an approval of this exact digest), then every note of
+        the sources' health (``Sources: …``). Empty for a plain plan."""
+        lines = []
+        rollover = self.sources.get("rollover")
+        if rollover:
+            lines.append(_rollover_line(rollover))
+        if self.failsafe_tripped:
+            lines.append(
+                "The failsafes stop this plan: apply refuses it until its digest "
+                f"{self.digest()} is approved (reconcile approve PLAN --by NAME, or "
+                "RECONCILER_APPROVED_DIGEST for one pipeline run)."
+            )
+        elif rollover:
+            lines.append("The rollover is within the failsafes: it applies without approval.")
+        lines += [f"Sources: {note}" for note in self.sources.get("notes", [])]
+        return lines
+
     def to_json(self) -> dict[str, Any]:
         """The saved form (``schemas/plan.schema.json``), digest and summary included."""
         return {
@@ -129,6 +149,7 @@ class Plan:
             "moodle_fingerprint": self.moodle_fingerprint,
             "digest": self.digest(),
             "summary": self.summary(),
+            "notices": self.notices(),
             "counts": self.counts(),
             "failsafe": {
                 "tripped": self.failsafe_tripped,
@@ -171,6 +192,30 @@ class Plan:
         if verify and plan.digest() != data["digest"]:
             raise PlanFileError("plan file was modified: its digest does not match its content")
         return plan
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def _rollover_line(rollover: dict[str, Any]) -> str:
+    """``Academic-year rollover 2026 → 2027: 3 general cohorts created, …``."""
+    m = rollover.get("moves") or {}
+    parts = [
+        _count(m.get("cohorts_created", 0), "general cohort") + " created",
+        f"{m.get('cohorts_emptied', 0)} emptied",
+        f"{m.get('cohorts_deleted', 0)} deleted",
+    ]
+    members = (
+        _count(m.get("memberships_added", 0), "membership") + " added, "
+        f"{m.get('memberships_removed', 0)} removed"
+    )
+    suspended = m.get("enrolments_suspended", 0)
+    extra = f"; {_count(suspended, 'manual enrolment')} suspended" if suspended else ""
+    return (
+        f"Academic-year rollover {rollover['from']} → {rollover['to']} (platforms.yaml): "
+        f"{', '.join(parts)}; {members}{extra}."
+    )
 
 
 # Deeper than any plan the planner writes (4 levels); refused before parsing, so a file of

@@ -18,10 +18,20 @@ needs, in the open (no shared mutable state):
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from ..settings import PlatformSettings
-from .actions import AddMembers, CreateCohort, CreateUser, DeleteCohort, RemoveMembers, UpdateCohort
+from .actions import (
+    Action,
+    AddMembers,
+    CreateCohort,
+    CreateUser,
+    DeleteCohort,
+    RemoveMembers,
+    SuspendManual,
+    UpdateCohort,
+)
 from .failsafe import check_failsafes
 from .findings import (
     Accounts,
@@ -33,10 +43,10 @@ from .findings import (
     resolve,
 )
 from .plan import Plan, Warning
-from .state import ActualCohort, ActualState, DesiredCohort, DesiredState
+from .state import COHORT_MARKER, ActualCohort, ActualState, DesiredCohort, DesiredState
 from .syncs import plan_syncs
 
-__all__ = ["cohort_description", "compute_plan", "instance_name"]
+__all__ = ["cohort_description", "compute_plan", "general_moves", "instance_name"]
 
 
 # -- accounts ------------------------------------------------------------------------------
@@ -113,12 +123,23 @@ def plan_cohorts(
                     "reason": "exists in Moodle without the reconciler's marker",
                 }
             )
-            out.warn(
-                "unmanaged-lookalike",
-                f"cohort {idnumber} exists in Moodle but was not created by the reconciler; "
-                "left alone (declare adopt: true to take it over)",
-                idnumber,
-            )
+            if want.kind == "general":
+                # No file declares a general cohort, so adopt: true cannot be the way out.
+                out.warn(
+                    "general-lookalike",
+                    f"general cohort {idnumber} exists in Moodle but was not created by the "
+                    "reconciler (by hand or by an older script); left alone, so it does not "
+                    "follow APOGÉE: to hand it over, add the line "
+                    f"{COHORT_MARKER} to its description in Moodle",
+                    idnumber,
+                )
+            else:
+                out.warn(
+                    "unmanaged-lookalike",
+                    f"cohort {idnumber} exists in Moodle but was not created by the "
+                    "reconciler; left alone (declare adopt: true to take it over)",
+                    idnumber,
+                )
     for idnumber in sorted(actual.cohorts):
         if idnumber not in desired.cohorts:
             _retire_cohort(out, actual.cohorts[idnumber], desired, actual, platform, removed)
@@ -400,5 +421,43 @@ def compute_plan(
         source_digest=desired.source_digest,
         moodle_fingerprint=actual.fingerprint(),
     )
+    rollover = plan.sources.get("rollover")
+    if rollover is not None:
+        moves = general_moves(plan.actions, lambda idnumber: _is_general(platform, idnumber))
+        plan.sources["rollover"] = {**rollover, "moves": moves}
     plan.failsafe = check_failsafes(plan, platform.failsafes)
     return plan
+
+
+def general_moves(actions: list[Action], is_general: Callable[[str], bool]) -> dict[str, int]:
+    """What ``actions`` do to the general cohorts (those ``is_general`` says of an idnumber):
+    ``cohorts_created``, ``cohorts_emptied`` (every member removed, none added),
+    ``cohorts_deleted``, ``memberships_added``, ``memberships_removed`` (deletions included)
+    and ``enrolments_suspended`` (``method: manual`` syncs of a general cohort). On a rollover
+    that is what the change of academic year moves, shown in the plan's first lines."""
+    moves = dict.fromkeys(
+        ("cohorts_created", "cohorts_emptied", "cohorts_deleted", "memberships_added",
+         "memberships_removed", "enrolments_suspended"), 0)  # fmt: skip
+    gaining: set[str] = set()
+    emptied: set[str] = set()
+    for action in actions:
+        d = action.details
+        idnumber = d.cohort_idnumber()
+        if not idnumber or not is_general(idnumber):
+            continue
+        if isinstance(d, CreateCohort):
+            moves["cohorts_created"] += 1
+        elif isinstance(d, AddMembers):
+            moves["memberships_added"] += len(d.usernames)
+            gaining.add(idnumber)
+        elif isinstance(d, RemoveMembers):
+            moves["memberships_removed"] += len(d.usernames)
+            if len(d.usernames) >= d.size_before:
+                emptied.add(idnumber)
+        elif isinstance(d, DeleteCohort):
+            moves["cohorts_deleted"] += 1
+            moves["memberships_removed"] += d.members
+        elif isinstance(d, SuspendManual):
+            moves["enrolments_suspended"] += len(d.usernames)
+    moves["cohorts_emptied"] = len(emptied - gaining)
+    return moves

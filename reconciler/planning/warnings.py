@@ -44,6 +44,10 @@ _TABLE: tuple[WarningKind, ...] = (
     WarningKind("unmanaged-lookalike", True,
                 "a declared cohort or cohort sync exists in Moodle without the reconciler's "
                 "marker; left alone until the declaration says adopt: true"),
+    WarningKind("general-lookalike", True,
+                "a general cohort the sources compute exists in Moodle without the "
+                "reconciler's marker (made by hand or by an older script): left alone, so it "
+                "does not follow APOGÉE, until the marker is added to its description"),
     WarningKind("unidentified-members", True,
                 "Moodle did not name some members of a managed cohort; they are neither kept "
                 "nor removed on the strength of a missing answer"),

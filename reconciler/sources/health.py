@@ -59,10 +59,13 @@ def save_state(path: Path, state: dict[str, Any]) -> None:
 
 @dataclass
 class Verdict:
-    """Why the sources are unhealthy (``reasons``) and what is worth knowing (``notes``)."""
+    """Why the sources are unhealthy (``reasons``) and what is worth knowing (``notes``);
+    ``previous_year`` is the academic year of the last good run when it differs from
+    platforms.yaml's (a rollover), else None."""
 
     reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    previous_year: str | None = None
 
 
 def _drop(health: HealthSettings, what: str, now: int, before: int, when: str) -> str | None:
@@ -131,6 +134,7 @@ def check(
         if reason:
             verdict.reasons.append(reason)
     if not same_year:
+        verdict.previous_year = str(state["academic_year"])
         verdict.notes.append(
             f"academic-year rollover: the last good run was for {state['academic_year']}, "
             f"platforms.yaml now says {year}; APOGÉE and cohort counts not compared")

@@ -125,6 +125,7 @@ def read_sources(
             reasons.append(one_line(f"general cohorts: unexpected {describe(exc)}"))
             cohorts, people = {}, {}
 
+    previous_year = None
     try:
         state, state_error = health.load_state(health.state_path(settings))
         if state_error:
@@ -137,6 +138,7 @@ def read_sources(
         )
         reasons += verdict.reasons
         notes += verdict.notes
+        previous_year = verdict.previous_year
     except Exception as exc:  # health unknown is unhealthy
         reasons.append(one_line(f"source health: unexpected {describe(exc)}"))
     # One line each, whatever a driver put in its message: they print as list items.
@@ -149,6 +151,7 @@ def read_sources(
         healthy=healthy,
         reasons=reasons,
         notes=notes,
+        previous_year=previous_year,
         general_cohorts=cohorts if healthy else {},
         # Accounts stay useful to manual cohorts even when APOGÉE is down.
         people=people,
