@@ -25,6 +25,7 @@ class Response:
     body: bytes
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    failed: bool = False  # an exception answer: the call changed nothing (rolled back)
 
 
 def allowed_functions(config: EmulatorConfig) -> list[str]:
@@ -70,10 +71,10 @@ class Dispatcher:
         style, debug = self.config.exception_style, self.config.debug
         if restformat == "json":
             body = json.dumps(exc.to_dict(style, debug)).encode()
-            return Response(200, body, "application/json")
+            return Response(200, body, "application/json", failed=True)
         text = xml_error(exc.class_name(style), exc.errorcode, exc.message,
                          exc.debuginfo if debug else None)
-        return Response(200, text.encode(), "application/xml; charset=utf-8")
+        return Response(200, text.encode(), "application/xml; charset=utf-8", failed=True)
 
     def _run(self, params: dict[str, Any], function: str | None, fparams: dict[str, Any],
              siteurl: str, injected: WSError | None) -> Any:
