@@ -122,7 +122,7 @@ def plan_command(
         out.write_text(render_json(plan) + "\n", encoding="utf-8")
     if markdown_out:
         markdown_out.write_text(render_markdown(plan) + "\n", encoding="utf-8")
-    if plan.incomplete:
+    if plan.incomplete and fmt != "json":  # the JSON document says it: "incomplete"
         click.echo(incomplete_line(plan), err=True)
     ctx.exit(plan_exit_code(plan))
 
