@@ -29,6 +29,7 @@ from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_attem
 
 from .encoding import Pair
 from .errors import (
+    InvalidParameter,
     MoodleError,
     MoodleHTTPError,
     MoodleProtocolError,
@@ -40,6 +41,8 @@ log = logging.getLogger("reconciler.moodle")
 
 ENDPOINT = "/webservice/rest/server.php"
 T = TypeVar("T")
+# An ``invalidparameter`` answer to a request this large mentions max_input_vars.
+TRUNCATION_HINT_FIELDS = 20
 
 
 class Secret:
@@ -151,7 +154,8 @@ class Transport:
     # -- single call -------------------------------------------------------------------
 
     def header(self, function: str, *, raw: bool) -> list[Pair]:
-        """Reserved fields, in the transcripts' order; they count against max_input_vars."""
+        """Reserved fields, in the transcripts' order; they count against max_input_vars.
+        ``body`` sends them with ``wsfunction`` moved to the end."""
         pairs: list[Pair] = [
             ("wstoken", self._token.reveal()),
             ("wsfunction", function),
@@ -160,6 +164,17 @@ class Transport:
         if raw:
             pairs.append(("moodlewssettingraw", "1"))
         return pairs
+
+    def body(self, function: str, params: Sequence[Pair], *, raw: bool) -> list[Pair]:
+        """The form fields of one call: the reserved ones, the parameters, and ``wsfunction``
+        *last*. PHP keeps only the first ``max_input_vars`` fields and drops the rest
+        silently (CONTRACT §2.4), so a site whose limit is below what a request carries
+        would run the call on a cut list: a partial write, or a partial read taken for the
+        whole. With the function name last, any cut drops it first and Moodle refuses the
+        whole request (``invalidparameter``, before anything runs)."""
+        head = self.header(function, raw=raw)
+        name = head.pop(1)
+        return [*head, *params, name]
 
     def header_size(self, *, raw: bool) -> int:
         return 4 if raw else 3
@@ -172,7 +187,7 @@ class Transport:
 
     def call(self, function: str, params: Sequence[Pair], *, is_read: bool) -> Any:
         """Send one request (retrying where safe) and return the decoded JSON answer."""
-        body = self.header(function, raw=is_read) + list(params)
+        body = self.body(function, params, raw=is_read)
         with self._stats_lock:
             self.calls += 1
         # tenacity runs the loop; what may be resent is decided here (_retryable), and the
@@ -245,6 +260,13 @@ class Transport:
             )
         if isinstance(data, dict) and "exception" in data:
             err = from_response(_redact_json(data, self._token.reveal()), function)
+            if isinstance(err, InvalidParameter) and fields >= TRUNCATION_HINT_FIELDS:
+                # The same answer as a cut request (see ``body``): say what may cause it.
+                err = type(err)(
+                    err.errorcode,
+                    f"{err.message} (the request carried {fields} form fields; a PHP "
+                    "max_input_vars below that cuts it, and Moodle refuses the call)",
+                    err.function, err.debuginfo, exception=err.exception)
             log.info("moodle %s fields=%d error %s", function, fields, err.errorcode or
                      err.exception)
             return _Failure(err, transient=False)
