@@ -222,3 +222,31 @@ def test_without_a_callback_the_applier_prints_nothing(
     )
     assert result.ok and capsys.readouterr() == ("", "")
     assert [e["result"] for e in journal.entries] == ["ok"]
+
+
+def test_a_revoked_token_stops_the_run_instead_of_failing_every_action(tmp_path: Path) -> None:
+    """After ``invalidtoken`` every later call would fail the same way (fault matrix: token
+    revoked mid-run): the rest is skipped as not attempted, for the next run."""
+    from reconciler.moodle.errors import InvalidToken
+
+    class Revoked(FakeMoodle):
+        def _call(self, function: str, payload: Any) -> None:
+            self.calls.append((function, payload))
+            if function != "core_cohort_add_cohort_members":
+                raise InvalidToken("invalidtoken", "Invalid token - token not found", function)
+
+    fake = Revoked()
+    plan = [
+        members("man-a", 7, ["u1"], [1]),
+        Action.of("man-b", RemoveMembers("man-b", 8, ("u9",), (9,), 5)),
+        Action.of("man-c", RemoveMembers("man-c", 9, ("u8",), (8,), 5)),
+        Action.of("C1/man-a/student", DisableSync(20, "C1", "man-a", "student")),
+        Action.of("C2/man-a/student", DisableSync(21, "C2", "man-a", "student")),
+    ]
+    result, _ = run(plan, fake, tmp_path)
+    assert fake.functions() == ["core_cohort_add_cohort_members",
+                                "core_cohort_delete_cohort_members"]  # not one call more
+    assert [a.target for a in result.done] == ["man-a"]
+    assert len(result.failed) == 2  # the batch of both removals, refused whole
+    assert result.stopped and "invalidtoken" in result.stopped
+    assert [a.target for a in result.not_attempted] == ["C1/man-a/student", "C2/man-a/student"]

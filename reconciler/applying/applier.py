@@ -10,7 +10,9 @@ removing a member twice is harmless), so that one bad cohort does not stop the o
 enrolments and groups are not (each enrol call re-sends a welcome mail; a group created
 twice exists twice). Every action is journaled; a failed action never stops an independent
 one, and an action whose prerequisite failed (its cohort, user or group was not created) is
-skipped with the reason.
+skipped with the reason. A failure that says every later call would fail too (the token
+refused, maintenance, web services off, the site unreachable: ``stops_the_run``) stops the
+run: the remaining actions are skipped as not attempted, for the next run.
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
-from ..moodle.errors import MoodleError
+from ..moodle.errors import (
+    InvalidToken,
+    MoodleError,
+    MoodleHTTPError,
+    MoodleUnavailable,
+    SiteMaintenance,
+)
 from ..moodle.types import ManualEnrolment, NewCohort, NewGroup, NewUser
 from ..planning.actions import (
     KINDS,
@@ -96,15 +104,40 @@ def required_functions(plan: Plan) -> list[str]:
     return write_functions(plan.actions)
 
 
+def stops_the_run(error: Exception) -> bool:
+    """Whether a failed write says every later call would fail the same way: the token
+    refused (revoked mid-run), the site in maintenance, web services switched off (403), or
+    the site unreachable (a request that provably never left). Writing on would only repeat
+    the failure once per action."""
+    if isinstance(error, InvalidToken | SiteMaintenance):
+        return True
+    if isinstance(error, MoodleHTTPError):
+        return error.status == 403
+    return isinstance(error, MoodleUnavailable) and not error.maybe_applied
+
+
+NOT_ATTEMPTED = "not attempted"
+
+
 @dataclass
 class ApplyResult:
+    """Each action's outcome: ``done``, ``failed`` (with Moodle's message), ``skipped`` (with
+    why: a prerequisite that failed, or ``not attempted`` once the run stopped). ``stopped``
+    is the site-wide failure that stopped the run (``stops_the_run``), else None."""
+
     done: list[Action] = field(default_factory=list)
     failed: list[tuple[Action, str]] = field(default_factory=list)
     skipped: list[tuple[Action, str]] = field(default_factory=list)
+    stopped: str | None = None
 
     @property
     def ok(self) -> bool:
         return not self.failed and not self.skipped
+
+    @property
+    def not_attempted(self) -> list[Action]:
+        """The actions skipped because the run stopped before them."""
+        return [a for a, why in self.skipped if why.startswith(NOT_ATTEMPTED)]
 
 
 class _Applier:
@@ -140,6 +173,17 @@ class _Applier:
         self.result.failed.append((action, message))
         self.journal.record(action.kind, action.target, "failed", error=message)
         self._tell(action, "failed", message)
+        if isinstance(error, Exception) and stops_the_run(error) and not self.result.stopped:
+            self.result.stopped = message
+
+    def attempted(self, actions: Iterable[Action]) -> list[Action]:
+        """``actions``, or none once the run has stopped: each is then skipped as not
+        attempted (the next run does it)."""
+        if self.result.stopped is None:
+            return list(actions)
+        for action in actions:
+            self.skip(action, f"{NOT_ATTEMPTED}: the run stopped at {self.result.stopped}")
+        return []
 
     def skip(self, action: Action, why: str) -> None:
         self.result.skipped.append((action, why))
@@ -150,12 +194,13 @@ class _Applier:
         self, actions: list[Action], call: Callable[[list[Action]], Any], one_by_one_is_safe: bool
     ) -> None:
         """Run ``call`` on all actions; on failure, retry singly when that is safe."""
+        actions = self.attempted(actions)
         if not actions:
             return
         try:
             call(actions)
         except MoodleError as err:
-            if not one_by_one_is_safe or len(actions) == 1:
+            if not one_by_one_is_safe or len(actions) == 1 or stops_the_run(err):
                 for action in actions:
                     self.fail(action, err)
                 return
@@ -212,6 +257,9 @@ class _Applier:
         return self.result
 
     def create_users(self, actions: list[Action]) -> None:
+        actions = self.attempted(actions)
+        if not actions:
+            return
         users = [a.details for a in actions]
         assert all(isinstance(u, CreateUser) for u in users)
         try:
@@ -318,6 +366,8 @@ class _Applier:
 
     def create_syncs(self, actions: list[Action]) -> None:
         for action in actions:
+            if not self.attempted([action]):
+                continue
             d = _of(CreateSync, action)
             try:
                 groupid = self._group_id(d)
@@ -336,6 +386,8 @@ class _Applier:
 
     def update_syncs(self, actions: list[Action]) -> None:
         for action in actions:
+            if not self.attempted([action]):
+                continue
             d = _of(UpdateSync, action)
             try:
                 groupid = self._group_id(d)
@@ -391,6 +443,8 @@ class _Applier:
 
     def _retire(self, actions: list[Action], call: Callable[[RetireSync], Any]) -> None:
         for action in actions:
+            if not self.attempted([action]):
+                continue
             d = _of(RetireSync, action)
             try:
                 call(d)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from ..applying.applier import Progress
+from ..applying.applier import NOT_ATTEMPTED, Progress
 from ..applying.approvals import approve as record_approval
 from ..applying.runner import apply, make_plan
 from ..declarations.history import changed_files, focus
@@ -171,7 +171,15 @@ def apply_command(
     for action, error in result.failed:
         click.echo(f"  FAILED {action.kind} {action.target}: {error}", err=True)
     for action, why in result.skipped:
-        click.echo(f"  SKIPPED {action.kind} {action.target}: {why}", err=True)
+        if not why.startswith(NOT_ATTEMPTED):
+            click.echo(f"  SKIPPED {action.kind} {action.target}: {why}", err=True)
+    if result.stopped and result.not_attempted:
+        n = len(result.not_attempted)
+        click.echo(
+            f"error: the run stopped at a failure every later call would meet "
+            f"({result.stopped}); {n} action{'s' * (n != 1)} not attempted, for the next run",
+            err=True,
+        )
     for warning in plan.warnings:  # all of them: what apply did not do is said here too
         click.echo(f"warning: {warning.code}: {warning.message}", err=True)
     codes = plan_codes(plan) - {ExitCode.CHANGES, ExitCode.FAILSAFE}  # applied, or approved

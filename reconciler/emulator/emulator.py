@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import copy
 import datetime as dt
 import threading
 import time
@@ -161,6 +162,21 @@ class MoodleEmulator:
         self._write_hooks = [h for h in self._write_hooks if h.remaining > 0]
         for hook in due:
             hook.callback()
+
+    def snapshot(self) -> State:
+        """A deep copy of the site's tables, for ``restore`` (tests that replay one moment
+        of a site many times, such as the fault matrix)."""
+        with self._lock:
+            return copy.deepcopy(self.state, {id(self): self})
+
+    def restore(self, snapshot: State) -> None:
+        """Put back the tables of ``snapshot`` (copied again, so it can be restored many
+        times) and disarm every fault and write hook; counters and config are kept."""
+        with self._lock:
+            self.state = copy.deepcopy(snapshot, {id(self): self})
+            self.dispatcher.state = self.state
+            self._faults.clear()
+            self._write_hooks.clear()
 
     def run_sync_task(self) -> None:
         """The hourly \\enrol_cohort\\task\\enrol_cohort_sync over every course."""
