@@ -64,6 +64,12 @@ _TABLE: tuple[WarningKind, ...] = (
     WarningKind("expired", False, "a sync is past its expiry date: it is retired"),
     WarningKind("cohort-sync-discouraged", False,
                 "a cohort sync where the platform discourages them (method: manual preferred)"),
+    WarningKind("grace-restarted", False,
+                "the leavers record was lost or unreadable: grace periods start afresh (leavers "
+                "stay longer, never shorter)"),
+    WarningKind("grace-not-applied", False,
+                "a grace-period change leaves some members who left with none: they are removed "
+                "now, through the failsafes"),
 )  # fmt: skip
 WARNING_KINDS: dict[str, WarningKind] = {k.code: k for k in _TABLE}
 

@@ -117,6 +117,8 @@ class GeneralCohort:
     cod_vrs_vet: str
     cod_cmp: str = ""
     uncertain: frozenset[str] = frozenset()
+    # Rollover overlap: the members only last year's IAs bring (a subset of ``members``).
+    from_previous_year: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -125,7 +127,7 @@ class SourceSnapshot:
 
     When ``healthy`` is false, ``general_cohorts`` is empty: nothing to act on, and the
     planner must leave every general cohort unchanged. ``reasons`` says why; ``notes`` are
-    what is worth knowing anyway (one line each). ``previous_year`` is the academic year of
+    what is worth knowing anyway (one line each). ``rollover_from`` is the academic year of
     the last good run when platforms.yaml now names another one (a rollover), else None.
     """
 
@@ -133,7 +135,7 @@ class SourceSnapshot:
     healthy: bool
     reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    previous_year: str | None = None
+    rollover_from: str | None = None
     general_cohorts: dict[str, list[GeneralCohort]] = field(default_factory=dict)
     people: dict[str, Person] = field(default_factory=dict)
     digest: str = ""
