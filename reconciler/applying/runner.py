@@ -17,7 +17,14 @@ from typing import Any
 from ..clock import today_in_paris
 from ..declarations.history import git_info
 from ..declarations.loader import DeclarationSet, load_declarations
-from ..errors import ConfigurationError, DeclarationErrors, ReconcilerError, StalePlan
+from ..errors import (
+    ConfigurationError,
+    DeclarationErrors,
+    ExitCode,
+    ReconcilerError,
+    StalePlan,
+    most_severe,
+)
 from ..moodle.client import MoodleClient
 from ..planning.desired import build_desired
 from ..planning.failsafe import FailsafeTripped
@@ -201,6 +208,16 @@ class ApplyOutcome:
     plan: Plan
     result: ApplyResult
     approved_by: str | None = None
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """What ``reconcile apply`` exits with once it applied (refusals raise before):
+        1 an action failed or was skipped, 4 a source unhealthy, 7 the plan incomplete,
+        else 0; the most severe wins (``errors.PRECEDENCE``)."""
+        codes = self.plan.exit_codes() - {ExitCode.CHANGES, ExitCode.FAILSAFE}
+        if not self.result.ok:
+            codes.add(ExitCode.ERROR)
+        return most_severe(codes)
 
 
 def apply(

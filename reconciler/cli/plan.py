@@ -14,7 +14,7 @@ from ..applying.applier import NOT_ATTEMPTED, Progress
 from ..applying.approvals import approve as record_approval
 from ..applying.runner import apply, make_plan
 from ..declarations.history import changed_files, focus
-from ..errors import ExitCode, most_severe
+from ..errors import ExitCode
 from ..planning.actions import Action
 from ..planning.failsafe import FailsafeTripped
 from ..planning.plan import Plan, read_plan
@@ -47,26 +47,6 @@ def focused_report(plan: Plan, repo: Path, ref: str, render: Callable[..., str])
         "",
     ]
     return "\n".join(head) + render(shown, notices=[])
-
-
-def plan_codes(plan: Plan) -> set[ExitCode]:
-    """Every exit code that holds for ``plan``: 3 a tripped failsafe, 4 unhealthy sources,
-    7 incomplete (something declared cannot be done), 2 changes pending."""
-    codes = set()
-    if plan.failsafe_tripped:
-        codes.add(ExitCode.FAILSAFE)
-    if plan.sources.get("healthy") is False:
-        codes.add(ExitCode.UNHEALTHY)
-    if plan.incomplete:
-        codes.add(ExitCode.INCOMPLETE)
-    if plan.has_changes:
-        codes.add(ExitCode.CHANGES)
-    return codes
-
-
-def plan_exit_code(plan: Plan) -> ExitCode:
-    """The most severe of ``plan_codes`` (``errors.PRECEDENCE``: 3 > 4 > 7 > 2), else 0."""
-    return most_severe(plan_codes(plan))
 
 
 def incomplete_line(plan: Plan) -> str:
@@ -124,7 +104,7 @@ def plan_command(
         markdown_out.write_text(render_markdown(plan) + "\n", encoding="utf-8")
     if plan.incomplete and fmt != "json":  # the JSON document says it: "incomplete"
         click.echo(incomplete_line(plan), err=True)
-    ctx.exit(plan_exit_code(plan))
+    ctx.exit(plan.exit_code)
 
 
 def _progress(event: Progress) -> None:
@@ -182,12 +162,9 @@ def apply_command(
         )
     for warning in plan.warnings:  # all of them: what apply did not do is said here too
         click.echo(f"warning: {warning.code}: {warning.message}", err=True)
-    codes = plan_codes(plan) - {ExitCode.CHANGES, ExitCode.FAILSAFE}  # applied, or approved
-    if not result.ok:
-        codes.add(ExitCode.ERROR)
     if plan.incomplete:
         click.echo(incomplete_line(plan), err=True)
-    ctx.exit(most_severe(codes))
+    ctx.exit(outcome.exit_code)
 
 
 @click.command("approve")

@@ -18,7 +18,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from ..errors import PlanFileError
+from ..errors import ExitCode, PlanFileError, most_severe
 from ..resources import schema
 from .actions import Action
 from .warnings import makes_incomplete
@@ -81,6 +81,26 @@ class Plan:
     @property
     def failsafe_tripped(self) -> bool:
         return any(c.tripped for c in self.failsafe)
+
+    def exit_codes(self) -> set[ExitCode]:
+        """Every exit code that holds for this plan: 3 a tripped failsafe, 4 unhealthy
+        sources, 7 incomplete (something declared cannot be done), 2 changes pending."""
+        codes = set()
+        if self.failsafe_tripped:
+            codes.add(ExitCode.FAILSAFE)
+        if self.sources.get("healthy") is False:
+            codes.add(ExitCode.UNHEALTHY)
+        if self.incomplete:
+            codes.add(ExitCode.INCOMPLETE)
+        if self.has_changes:
+            codes.add(ExitCode.CHANGES)
+        return codes
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """What ``reconcile plan`` exits with: the most severe of ``exit_codes``
+        (``errors.PRECEDENCE``: 3 > 4 > 7 > 2), else 0."""
+        return most_severe(self.exit_codes())
 
     @property
     def incomplete(self) -> list[Warning]:
