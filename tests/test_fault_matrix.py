@@ -73,7 +73,7 @@ CI_WRITE_CASES = {
     ("core_cohort_delete_cohort_members", "lost-drop", "first"),
     ("core_cohort_delete_cohorts", "http500", "first"),
 }
-CI_KILLS = {1, 6, 12}
+CI_KILLS = {6, 12}
 CI_OTHER = {"token-revoked-middle", "max-input-vars", "plugin-missing", "ldap-down",
             "ldap-cut-on-page-2", "apogee-empty", "apogee-half-rows"}
 

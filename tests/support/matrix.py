@@ -7,7 +7,8 @@ once, then a night of changes to apply under one fault at a time.
   (one synced as teachers with a group, one with ``method: manual``, one whose sync expires,
   one no sync uses), accounts created from the directory, and a hand-made cohort + sync
   the reconciler must never touch.
-* **The night** (``T1``, committed, APOGÉE changed): IA cancelled and moved, a new étape
+* **The night** (``T1``, committed, APOGÉE changed): IA cancelled and moved two weeks
+  earlier, whose leavers' grace period (14 days) ends tonight, a new étape
   whose students have no Moodle account yet, a new manual cohort synced with a new group, a
   renamed cohort, a sync moved to another group, a ``method: manual`` member leaving and one
   joining, an expired sync, a manual cohort deleted. Applied without fault, it calls every
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -52,10 +54,11 @@ from reconciler.moodle.client import MoodleClient
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "matrix-token"
 T0 = "2026-11-28T02:00:00Z"  # the night everything converged
-T1 = "2027-02-02T02:00:00Z"  # the faulted night: the sync of man-retardataires has expired
+T_SEEN = "2027-01-15T02:00:00Z"  # IA cancelled and moved: leavers enter their grace period
+T1 = "2027-02-02T02:00:00Z"  # the faulted night: graces over, man-retardataires' sync expired
 SEED, STUDENTS, VETS = 11, 400, 22
 CLIENT_TIMEOUT_S = 1.0  # the client's read timeout in process; the emulator hangs longer
-CLIENT_MAX_INPUT_VARS = 40  # small batches, so that a batched write takes several calls
+CLIENT_MAX_INPUT_VARS = 30  # small batches, so that a batched write takes several calls
 AUDITEURS = [f"auditeur{i}" for i in range(1, 7)]
 STUDENT_ROLE, TEACHER_ROLE = 5, 4
 
@@ -66,6 +69,9 @@ PLATFORMS: dict[str, Any] = {
     },
     "platforms": {"ecampus": {
         "accounts": {"create": True, "auth": "ldap"},
+        # The world skips the nights between T_SEEN and T1: its leavers record must vouch
+        # for them (in production, one run a night).
+        "general_cohorts": {"grace_period": {"days": 14, "max_days": 30, "max_gap_days": 31}},
         "sync_policy": {"max_temporary_days": 365},
         "failsafes": {"per_cohort_max_removal_percent": 60, "small_cohort_size": 10,
                       "per_cohort_removal_floor": 3},
@@ -398,7 +404,8 @@ def open_matrix_world(tmp: Path) -> Iterator[MatrixWorld]:
         settled = world.run("plan", "-p", "ecampus", "--now", T0)
         assert settled.code == 0 and "Plan: no changes" in settled.output, settled.output
 
-        # The night: APOGÉE moves, then the declarations' commit.
+        # Two weeks before the night: IA cancelled and moved. The movers join their new
+        # étape at once; the leavers are seen gone and kept for their grace period.
         year = data.year
         cancelled = [row[0] for vet in ("L1HIS-101", "L1DRO-101")
                      for row in _members(conn, year, vet)[:2]]
@@ -409,6 +416,13 @@ def open_matrix_world(tmp: Path) -> Iterator[MatrixWorld]:
             conn.executemany(
                 "UPDATE ins_adm_etp SET cod_etp = ? WHERE cod_anu = ? AND cod_ind = ? AND "
                 "cod_etp = ?", [(target, year, c, source) for c in moved])
+        conn.commit()
+        seen = world.run("apply", "-p", "ecampus", "--now", T_SEEN)
+        assert seen.code == 0, seen.output
+        graced = world.run("plan", "-p", "ecampus", "--now", T_SEEN)
+        assert graced.code == 0 and "leaving on 2027-01-29" in graced.output, graced.output
+
+        # The night: their grace ends, a new étape, then the declarations' commit.
         conn.execute("INSERT INTO etape VALUES ('L1NEW', 'Licence 1 Nouvelle', 'L1 Nouvelle',"
                      " '1', 'L')")
         conn.execute("INSERT INTO version_etape VALUES ('L1NEW', '101', "
@@ -431,6 +445,9 @@ def open_matrix_world(tmp: Path) -> Iterator[MatrixWorld]:
         emu.reset_counters()
         clean = world.apply()
         assert clean.code == 0, clean.output
+        removed = int(re.search(r"Plan: \d+ to add, \d+ to change, (\d+) to remove",
+                                clean.output).group(1))
+        assert removed >= len(cancelled) + 9, clean.output  # the leavers' grace is over
         world.write_calls = [f for f, _, _ in emu.call_log if f and _is_write(f)]
         world.reference = world.canon()
         again = world.plan()
