@@ -84,6 +84,10 @@ def test_a_declared_course_missing_in_moodle_makes_plan_and_apply_exit_7(world: 
     # Everything else was applied.
     assert world.cohort_members("etp-L1HIS-101")
     assert world.run("plan", "-p", "ecampus", "--now", NOW)[0] == exitcodes.INCOMPLETE
+    # The pipeline's commands say the same (README: the reconcile ci exit codes).
+    code, out = world.run("ci", "apply", "-p", "ecampus", "--now", NOW)
+    assert code == exitcodes.INCOMPLETE, out
+    assert out.splitlines()[-1].startswith("incomplete: 1 thing the declarations ask"), out
 
 
 def test_a_declared_cohort_nobody_produces_makes_apply_exit_7(world: World) -> None:

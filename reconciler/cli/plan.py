@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 import click
 
-from ..applying.applier import NOT_ATTEMPTED, Progress
+from ..applying.applier import Progress
 from ..applying.approvals import approve as record_approval
+from ..applying.report import apply_report, incomplete_line
 from ..applying.runner import apply, make_plan
-from ..declarations.history import changed_files, focus
-from ..errors import ExitCode
+from ..declarations.history import changed_between, changed_files, focus, fork_point, resolve
 from ..planning.actions import Action
 from ..planning.failsafe import FailsafeTripped
 from ..planning.plan import Plan, read_plan
@@ -25,8 +24,12 @@ FORMATS = {"text": render_text, "markdown": render_markdown, "json": render_json
 
 
 def focused_report(plan: Plan, repo: Path, ref: str, render: Callable[..., str]) -> str:
-    """The full summary, then only the actions that come from the files changed since ref."""
-    cohorts, courses = focus(changed_files(repo, ref))
+    """The full summary and notices, then only the actions that come from the files changed
+    since the commit where this branch forked from ref (what landed on ref since is not this
+    branch's)."""
+    base = fork_point(repo, ref)
+    cohorts, courses = focus(changed_files(repo, base))
+    moved = sorted(changed_between(repo, base, resolve(repo, ref)))
 
     def mine(action: Action) -> bool:
         d = action.details
@@ -38,26 +41,22 @@ def focused_report(plan: Plan, repo: Path, ref: str, render: Callable[..., str])
 
     shown = dataclasses.replace(plan, actions=[a for a in plan.actions if mine(a)])
     others = len(plan.actions) - len(shown.actions)
+    since = ref if not moved else f"this branch forked from {ref} at {base[:8]}"
     head = [
         plan.summary(),
         *plan.notices(),  # the whole plan's: its digest is what an approval names
-        f"Focus: the changes declared since {ref} ({len(shown.actions)} of "
+        f"Focus: the changes declared since {since} ({len(shown.actions)} of "
         f"{len(plan.actions)} actions); {others} other action(s) come from the sources or "
         "from drift in Moodle and are in the saved plan.",
-        "",
     ]
+    if moved:
+        head.append(
+            f"warning: {ref} changed cohorts/ since this branch forked "
+            f"({', '.join(m.removeprefix('cohorts/') for m in moved[:3])}"
+            f"{' …' if len(moved) > 3 else ''}): rebase to see the merged result."
+        )
+    head.append("")
     return "\n".join(head) + render(shown, notices=[])
-
-
-def incomplete_line(plan: Plan) -> str:
-    """``incomplete: N declared item(s) cannot be done (course-missing ×1, …)``, one line."""
-    counts = Counter(w.code for w in plan.incomplete)
-    kinds = ", ".join(f"{code} ×{n}" for code, n in sorted(counts.items()))
-    n = len(plan.incomplete)
-    return (
-        f"incomplete: {n} thing{'s' * (n != 1)} the declarations ask cannot be done ({kinds}); "
-        f"see the warnings above (exit {int(ExitCode.INCOMPLETE)})"
-    )
 
 
 @click.command("plan")
@@ -138,32 +137,11 @@ def apply_command(
     except FailsafeTripped as exc:
         click.echo(render_text(exc.plan))  # what was refused; the report follows on stderr
         raise
-    plan, result = outcome.plan, outcome.result
-    click.echo(plan.summary())
-    for line in plan.notices():
+    out, err = apply_report(outcome)
+    for line in out:
         click.echo(line)
-    if outcome.approved_by:
-        click.echo(f"Failsafe tripped, but this exact plan was approved by {outcome.approved_by}.")
-    click.echo(
-        f"Applied {len(result.done)} of {len(plan.actions)} actions; "
-        f"{len(result.failed)} failed, {len(result.skipped)} skipped."
-    )
-    for action, error in result.failed:
-        click.echo(f"  FAILED {action.kind} {action.target}: {error}", err=True)
-    for action, why in result.skipped:
-        if not why.startswith(NOT_ATTEMPTED):
-            click.echo(f"  SKIPPED {action.kind} {action.target}: {why}", err=True)
-    if result.stopped and result.not_attempted:
-        n = len(result.not_attempted)
-        click.echo(
-            f"error: the run stopped at a failure every later call would meet "
-            f"({result.stopped}); {n} action{'s' * (n != 1)} not attempted, for the next run",
-            err=True,
-        )
-    for warning in plan.warnings:  # all of them: what apply did not do is said here too
-        click.echo(f"warning: {warning.code}: {warning.message}", err=True)
-    if plan.incomplete:
-        click.echo(incomplete_line(plan), err=True)
+    for line in err:
+        click.echo(line, err=True)
     ctx.exit(outcome.exit_code)
 
 
