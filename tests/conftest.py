@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from support import realmoodle
 from support.slapd import Slapd, slapd_available, start_slapd
 
 from reconciler.settings import Settings, settings_from_document
@@ -60,3 +62,40 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
         return settings_from_document(_merge(doc, overrides or {}), root=root or tmp_path)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def real_moodle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[realmoodle.RealMoodle]:
+    """The real Moodle 4.5 site (tests/support/realmoodle.py says where it comes from).
+
+    Reuses a running site named by MOODLE_URL/MOODLE_TOKEN, else starts one from
+    REALMOODLE_BUNDLE for the session, else skips, or fails when REALMOODLE_REQUIRED=1 (CI).
+    """
+    site = realmoodle.site_from_env(os.environ)
+    started = False
+    if site is None and os.environ.get("REALMOODLE_BUNDLE"):
+        bundle = Path(os.environ["REALMOODLE_BUNDLE"])
+        try:
+            site = realmoodle.start_site(bundle, tmp_path_factory.mktemp("realmoodle"))
+        except realmoodle.SiteUnavailable as exc:
+            pytest.fail(f"the real Moodle could not start: {exc}")
+        started = True
+    if site is None:
+        if realmoodle.required():
+            pytest.fail(realmoodle.NOT_AVAILABLE)
+        pytest.skip(realmoodle.NOT_AVAILABLE)
+    yield site
+    if started:
+        realmoodle.stop_site(site, purge=True)
+
+
+@pytest.fixture(scope="module")
+def pristine_moodle(real_moodle: realmoodle.RealMoodle) -> realmoodle.RealMoodle:
+    """The real site reset to its pristine state once for the module (reset.sh, ~4 s)."""
+    try:
+        real_moodle.reset()
+    except realmoodle.SiteUnavailable as exc:
+        if realmoodle.required():
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+    return real_moodle
