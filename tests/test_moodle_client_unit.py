@@ -414,6 +414,87 @@ def test_add_cohort_sync_verifies_by_rereading_after_ambiguous_failure() -> None
         "local_ws_enrolcohort_add_instance"]
 
 
+# What the real Moodle 4.5 site answered (issue 10): a synced cohort whose name holds markup,
+# and enrol_manual_enrol_users in a course with a contact while mail sending fails.
+INVALID_RESPONSE = {"exception": "core\\exception\\invalid_response_exception",
+                    "errorcode": "invalidresponse", "message": "Invalid response value detected"}
+MESSAGE_NOT_SENT = {"exception": "core\\exception\\moodle_exception",
+                    "errorcode": "Message was not sent.", "message": "error/Message was not sent."}
+
+
+def test_answers_that_may_hide_a_commit_are_one_kind() -> None:
+    invalid = errors.from_response(INVALID_RESPONSE, "f")
+    mail = errors.from_response(MESSAGE_NOT_SENT, "f")
+    assert isinstance(invalid, errors.InvalidResponse) and errors.maybe_applied(invalid)
+    assert isinstance(mail, errors.MessageNotSent) and errors.maybe_applied(mail)
+    assert errors.maybe_applied(errors.MoodleHTTPError(500, ""))
+    assert not errors.maybe_applied(errors.MoodleHTTPError(504, ""))
+    assert not errors.maybe_applied(errors.MoodleUnavailable("t", timed_out=True))
+    refused = errors.from_response({"exception": "x", "errorcode": "invalidparameter",
+                                    "message": "Invalid parameter value detected"}, "f")
+    assert not errors.maybe_applied(refused)
+
+
+def test_invalidresponse_after_add_cohort_sync_is_reread() -> None:
+    found = {**SEQ148_NOGROUP, "id": 21, "courseid": 3, "cohortid": 2, "roleid": 5}
+    client, session = make([INVALID_RESPONSE, {"id": 3, "data": [found]}])
+    assert client.add_cohort_sync(3, 2, 5) == 21
+    assert [b[1][1] for b in session.bodies] == ["local_ws_enrolcohort_add_instance",
+                                                 "local_ws_enrolcohort_get_instances"]
+    # The course cannot be read either (the markup is in its data): never resent, and the
+    # error says it may have been applied.
+    client, session = make([INVALID_RESPONSE, INVALID_RESPONSE])
+    with pytest.raises(errors.InvalidResponse, match="may have been applied"):
+        client.add_cohort_sync(3, 2, 5)
+    assert len(session.bodies) == 2
+
+
+def test_update_and_delete_of_a_sync_are_reread_when_the_course_is_known() -> None:
+    item = {**SEQ148_NOGROUP, "id": 21, "courseid": 3, "cohortid": 2, "roleid": 5, "status": 1}
+    client, session = make([INVALID_RESPONSE, {"id": 3, "data": [item]}])
+    assert client.update_cohort_sync(21, status=1, courseid=3) is None
+    assert len(session.bodies) == 2
+    client, session = make([FakeResponse("", 500), {"id": 3, "data": []}])
+    assert client.delete_cohort_sync(21, courseid=3) is None
+    # Without the course nothing can be re-read: the error stands.
+    client, _ = make([INVALID_RESPONSE])
+    with pytest.raises(errors.InvalidResponse):
+        client.update_cohort_sync(21, status=1)
+
+
+def test_message_not_sent_after_manual_enrol_is_done_with_a_warning() -> None:
+    everyone = [{"id": 7, "roles": [{"roleid": 5, "shortname": "student"}]}]
+    client, session = make([MESSAGE_NOT_SENT, everyone, [{"id": 7}]])
+    notices = client.manual_enrol([ManualEnrolment(5, 7, 3, timeend=4102444800)])
+    assert len(notices) == 1 and "Message was not sent." in notices[0]
+    assert "welcome mail" in notices[0]
+    assert [b[1][1] for b in session.bodies] == ["enrol_manual_enrol_users",
+                                                 "core_enrol_get_enrolled_users",
+                                                 "core_enrol_get_enrolled_users"]
+    # Not in place after all: a failure that says so, and no resend (it would mail again).
+    client, session = make([MESSAGE_NOT_SENT, [], []])
+    with pytest.raises(errors.MessageNotSent, match="may have been applied"):
+        client.manual_enrol([ManualEnrolment(5, 7, 3)])
+    assert len(session.bodies) == 3
+    # A suspension is in place when the user is enrolled but not active.
+    client, _ = make([MESSAGE_NOT_SENT, everyone, []])
+    assert len(client.manual_enrol([ManualEnrolment(5, 7, 3, suspend=True)])) == 1
+
+
+def test_instances_read_course_by_course_report_the_broken_courses() -> None:
+    ok = {**SEQ148_NOGROUP, "id": 21, "courseid": 2, "cohortid": 2, "roleid": 5}
+    client, _ = make([{"id": 2, "data": [ok]}, INVALID_RESPONSE, {"id": 4, "data": []}],
+                     concurrency=1)
+    instances, broken = client.cohort_sync_instances_by_course([2, 3, 4])
+    assert [i.id for i in instances] == [21]
+    assert list(broken) == [3] and isinstance(broken[3], errors.InvalidResponse)
+    # A failure of the whole site is raised, not reported per course.
+    client, _ = make([{"exception": "x", "errorcode": "invalidtoken", "message": "no"}],
+                     concurrency=1)
+    with pytest.raises(errors.InvalidToken):
+        client.cohort_sync_instances_by_course([2])
+
+
 def test_shared_transcript_requests_encode_identically() -> None:
     """Every recorded request that the client can express re-encodes byte for byte."""
     path = Path(os.environ.get("MOODLE_TRANSCRIPT",

@@ -33,7 +33,14 @@ class MoodleError(Exception):
         # before this error, and of those never sent. None for single-request calls.
         self.committed_items: list[int] | None = None
         self.unsent_items: list[int] | None = None
+        # Set by the client when a write failed in a way that may have committed and a
+        # re-read could not tell (shown after the message).
+        self.note: str | None = None
         super().__init__(self._text())
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return f"{text} ({self.note})" if self.note else text
 
     def _text(self) -> str:
         where = f"{self.function}: " if self.function else ""
@@ -85,6 +92,19 @@ class AlreadyExists(MoodleError):
 class DuplicateParameter(AlreadyExists, InvalidParameter):
     """``invalidparameter`` whose debuginfo says "already exists" (only visible at debug >=
     NORMAL): both a parameter error and a duplicate."""
+
+
+class InvalidResponse(MoodleError):
+    """``invalidresponse``: the function ran to its end, then its *answer* failed Moodle's
+    check against the declared return structure (``external_api::clean_returnvalue``), e.g.
+    a ``PARAM_TEXT`` name holding markup. A write that answers this may have committed."""
+
+
+class MessageNotSent(MoodleError):
+    """``Message was not sent.``: a ``moodle_exception`` thrown by the message manager when a
+    notification (e.g. ``enrol_manual``'s course welcome mail) could not be sent. Moodle sends
+    buffered messages once the transaction has committed, so the write itself took effect
+    (``core\\message\\manager::send_message_to_processors``)."""
 
 
 class SiteMaintenance(MoodleError):
@@ -188,6 +208,9 @@ ERRORCODES: dict[str, type[MoodleError]] = {
     "categoryidnumbertaken": AlreadyExists,
     "enrolcohortalreadysyncedwithrole": AlreadyExists,
     "sitemaintenance": SiteMaintenance,
+    # answers that say nothing about whether a write took effect
+    "invalidresponse": InvalidResponse,
+    "Message was not sent.": MessageNotSent,
 }
 
 # Fallback when a body has no errorcode: the class name's last segment (4.1 bare names and
@@ -199,6 +222,7 @@ _CLASS_SUFFIXES: dict[str, type[MoodleError]] = {
     "restricted_context_exception": AccessDenied,
     "dml_missing_record_exception": RecordNotFound,
     "coding_exception": CodingError,
+    "invalid_response_exception": InvalidResponse,
 }
 
 _DUPLICATE = re.compile(r"already exists", re.IGNORECASE)
@@ -218,3 +242,18 @@ def from_response(body: dict[str, Any], function: str | None) -> MoodleError:
         cls = DuplicateParameter
     cls = cls or MoodleError
     return cls(errorcode, message, function, debuginfo, exception=exception or None)
+
+
+def maybe_applied(err: MoodleError) -> bool:
+    """Did a *write* end in a way that says nothing about whether it committed, so that a
+    re-read must decide? True for a request that reached Moodle and got no usable answer
+    (dropped connection, HTTP 500/502/503), an answer Moodle itself rejected
+    (``invalidresponse``) and a message failure after the commit (``Message was not
+    sent.``). False after a timeout or a 504: PHP may still be running the request, so a
+    re-read could race its commit. False for every ordinary refusal (the write did nothing).
+    """
+    if isinstance(err, MoodleUnavailable):
+        return err.maybe_applied and not err.timed_out
+    if isinstance(err, MoodleHTTPError):
+        return err.status in (500, 502, 503)
+    return isinstance(err, (InvalidResponse, MessageNotSent))
