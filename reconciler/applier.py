@@ -45,9 +45,13 @@ def required_functions(plan: Plan) -> list[str]:
 
 @dataclass
 class ApplyResult:
+    """What happened to each action. ``warnings`` are actions *done* about which Moodle said
+    something worth telling (e.g. a welcome mail that was not sent): they do not fail the run."""
+
     done: list[Action] = field(default_factory=list)
     failed: list[tuple[Action, str]] = field(default_factory=list)
     skipped: list[tuple[Action, str]] = field(default_factory=list)
+    warnings: list[tuple[Action, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -72,10 +76,13 @@ class _Applier:
             n = len(self.result.done) + len(self.result.failed) + len(self.result.skipped)
             click.echo(f"[{n}/{self.total}] {action.kind} {action.target}: {outcome}", err=True)
 
-    def ok(self, action: Action, **extra: Any) -> None:
+    def ok(self, action: Action, warning: str | None = None, **extra: Any) -> None:
         self.result.done.append(action)
+        if warning:
+            self.result.warnings.append((action, warning))
+            extra["warning"] = warning
         self.journal.record(action.kind, action.target, "ok", **extra)
-        self._echo(action, "ok")
+        self._echo(action, f"ok, with a warning: {warning}" if warning else "ok")
 
     def fail(self, action: Action, error: Exception | str) -> None:
         message = str(error)
@@ -93,11 +100,12 @@ class _Applier:
     def batch(
         self, actions: list[Action], call: Callable[[list[Action]], Any], one_by_one_is_safe: bool
     ) -> None:
-        """Run ``call`` on all actions; on failure, retry singly when that is safe."""
+        """Run ``call`` on all actions; on failure, retry singly when that is safe. A call
+        may return warnings (strings): the actions are done, each with those warnings."""
         if not actions:
             return
         try:
-            call(actions)
+            notes = call(actions)
         except MoodleError as err:
             if not one_by_one_is_safe or len(actions) == 1:
                 for action in actions:
@@ -106,8 +114,9 @@ class _Applier:
             for action in actions:
                 self.batch([action], call, one_by_one_is_safe=False)
             return
+        warning = "; ".join(notes) if isinstance(notes, list) and notes else None
         for action in actions:
-            self.ok(action)
+            self.ok(action, warning=warning)
 
     # -- resolution ---------------------------------------------------------------------
 
@@ -284,6 +293,7 @@ class _Applier:
                     name=d["name"] if "name" in changes else None,
                     status=0 if "status" in changes else None,
                     groupid=groupid if "group" in changes else None,
+                    courseid=d["courseid"],
                 )
                 self.ok(action, instance=d["instance"])
         except MoodleError as err:
@@ -292,8 +302,9 @@ class _Applier:
     def manual(self, actions: list[Action], suspend: bool) -> None:
         actions = self.ready(actions, self.user_ids)
 
-        def call(batch: list[Action]) -> None:
-            self.client.manual_enrol(
+        def call(batch: list[Action]) -> list[str]:
+            # Done in Moodle, but its welcome mail failed: warnings, not failures (issue 10).
+            return self.client.manual_enrol(
                 [
                     ManualEnrolment(
                         roleid=a.details["roleid"],
@@ -311,11 +322,15 @@ class _Applier:
         self.batch(actions, call, one_by_one_is_safe=False)
 
     def retire_sync(self, action: Action) -> None:
+        # The course lets the client re-read an answer that may hide a commit (plans saved
+        # before it was recorded have none: no re-read then).
+        courseid = action.details.get("courseid")
         try:
             if action.kind == "delete_sync":
-                self.client.delete_cohort_sync(action.details["instance"])
+                self.client.delete_cohort_sync(action.details["instance"], courseid=courseid)
             else:
-                self.client.update_cohort_sync(action.details["instance"], status=1)
+                self.client.update_cohort_sync(action.details["instance"], status=1,
+                                               courseid=courseid)
         except MoodleError as err:
             self.fail(action, err)
         else:

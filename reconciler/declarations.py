@@ -60,6 +60,7 @@ class ManualCohort:
     expires: dt.date | None = None
     adopt: bool = False
     member_lines: tuple[int, ...] = ()
+    name_location: Location | None = None  # where ``name`` is written
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class SyncDeclaration:
     expires: dt.date | None = None
     adopt: bool = False
     owners: tuple[str, ...] = ()
+    group_location: Location | None = None  # where ``group`` is written
 
 
 @dataclass
@@ -322,6 +324,7 @@ def _manual_cohort(platform: str, doc: YamlDocument) -> ManualCohort:
         expires=_date(data.get("expires")),
         adopt=data.get("adopt", False),
         member_lines=tuple(doc.locate(("members", i))[0] for i in range(len(members))),
+        name_location=Location(doc.file, *doc.locate(("name",))),
     )
 
 
@@ -341,6 +344,8 @@ def _syncs(platform: str, doc: YamlDocument) -> list[SyncDeclaration]:
             expires=_date(item.get("expires")),
             adopt=item.get("adopt", False),
             owners=owners,
+            group_location=Location(doc.file, *doc.locate(("syncs", i, "group")))
+            if item.get("group") else None,
         )
         for i, item in enumerate(data["syncs"])
     ]

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from .clock import is_expired
 from .declarations import DeclarationSet
+from .moodle.text import safe_text
 from .settings import Settings
 from .state import DesiredCohort, DesiredState, DesiredSync, NewAccount
 
@@ -41,7 +42,7 @@ def build_desired(
             for gc in snapshot.general_cohorts.get(platform_name, []):
                 desired.cohorts[gc.idnumber] = DesiredCohort(
                     idnumber=gc.idnumber,
-                    name=gc.name,
+                    name=_safe(desired, ("cohort", gc.idnumber), gc.name),
                     kind="general",
                     members=frozenset(gc.members),
                     source=f"APOGÉE {gc.cod_etp}-{gc.cod_vrs_vet}",
@@ -63,7 +64,7 @@ def build_desired(
             continue
         desired.cohorts[cohort.idnumber] = DesiredCohort(
             idnumber=cohort.idnumber,
-            name=cohort.name,
+            name=_safe(desired, ("cohort", cohort.idnumber), cohort.name),
             kind="manual",
             members=frozenset(cohort.members),
             source=str(cohort.location),
@@ -82,7 +83,7 @@ def build_desired(
             method=decl.method,
             reason=decl.reason,
             source=str(decl.location),
-            group=decl.group,
+            group=_safe(desired, ("group", decl.course), decl.group) if decl.group else None,
             expires=decl.expires,
             adopt=decl.adopt,
             owners=decl.owners,
@@ -92,3 +93,15 @@ def build_desired(
         else:
             desired.syncs.append(sync)
     return desired
+
+
+def _safe(desired: DesiredState, key: tuple[str, ...], name: str) -> str:
+    """The name Moodle will be sent: ``name`` if Moodle can return it unchanged, else its
+    safe form (``reconciler.moodle.text.safe_text``), recorded for the plan's warnings. A
+    cohort name with markup breaks local_ws_enrolcohort for the whole platform once synced
+    (issue 10); the lint rule ``markup-in-name`` refuses it in the files, and names built
+    from APOGÉE labels by the name template are only ever made safe here."""
+    safe = safe_text(name)
+    if safe != name:
+        desired.unsafe_names[(*key, safe) if key[0] == "group" else key] = name
+    return safe

@@ -13,6 +13,7 @@ from pathlib import PurePath
 
 from .declarations import DeclarationSet, Location, ManualCohort, SyncDeclaration
 from .diagnostics import Diagnostic, Severity
+from .moodle.text import markup_problem, safe_text
 from .settings import PlatformSettings
 
 # Moodle's PARAM_USERNAME without extended characters: lower case, digits, _ - . @
@@ -259,6 +260,29 @@ def usernames(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
                 )
 
 
+def markup_in_names(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
+    """Names Moodle must give back unchanged (its PARAM_TEXT strips what looks like HTML):
+    a cohort's name (a synced cohort so named makes local_ws_enrolcohort fail for the whole
+    platform, issue 10) and a sync's group name (core_group_create_groups refuses it)."""
+    for cohort in decls.cohorts:
+        problem = markup_problem(cohort.name)
+        if problem:
+            yield _at(cohort.name_location or cohort.location, "markup-in-name",
+                      f"cohort name {cohort.name!r}: {problem}; once synced into a course it "
+                      "would make local_ws_enrolcohort fail for the whole platform. Write it "
+                      f"without '<' (for example {safe_text(cohort.name)!r})")
+    for sync in decls.syncs:
+        problem = markup_problem(sync.group) if sync.group else None
+        if problem:
+            yield _at(sync.group_location or sync.location, "markup-in-name",
+                      f"group name {sync.group!r}: {problem}; Moodle refuses such a group "
+                      f"name. Write it without '<' (for example {safe_text(sync.group or '')!r})")
+
+
+def _at(loc: Location, rule: str, message: str) -> Diagnostic:
+    return Diagnostic(loc.file, loc.line, loc.column, "error", rule, message)
+
+
 RULES: dict[str, Rule] = {
     "duplicate-idnumber": duplicate_idnumbers,
     "file-name": file_names,
@@ -271,6 +295,7 @@ RULES: dict[str, Rule] = {
     "duplicate-member": duplicate_members,
     "duplicate-sync": duplicate_syncs,
     "malformed-username": usernames,
+    "markup-in-name": markup_in_names,
 }
 
 

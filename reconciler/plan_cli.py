@@ -22,6 +22,8 @@ from .render import render_json, render_markdown, render_text
 from .runner import ConfigError, Environment, FailsafeTripped, StalePlan, apply, make_plan
 
 FORMATS = {"text": render_text, "markdown": render_markdown, "json": render_json}
+# Plan warnings apply repeats: what left part of the platform as it is, or changed a name.
+APPLY_SHOWS = {"sources-unhealthy", "course-unreadable", "sync-waits", "name-made-safe"}
 
 
 def _now(value: str | None) -> dt.datetime:
@@ -168,16 +170,19 @@ def apply_command(
     click.echo(plan.summary())
     if outcome.approved_by:
         click.echo(f"Failsafe tripped, but this exact plan was approved by {outcome.approved_by}.")
+    warned = f", {len(result.warnings)} done with a warning" if result.warnings else ""
     click.echo(
         f"Applied {len(result.done)} of {len(plan.actions)} actions; "
-        f"{len(result.failed)} failed, {len(result.skipped)} skipped."
+        f"{len(result.failed)} failed, {len(result.skipped)} skipped{warned}."
     )
+    for action, warning in result.warnings:
+        click.echo(f"  WARNING {action.kind} {action.target}: {warning}", err=True)
     for action, error in result.failed:
         click.echo(f"  FAILED {action.kind} {action.target}: {error}", err=True)
     for action, why in result.skipped:
         click.echo(f"  SKIPPED {action.kind} {action.target}: {why}", err=True)
     for warning in plan.warnings:
-        if warning.code == "sources-unhealthy":
+        if warning.code in APPLY_SHOWS:
             click.echo(f"warning: {warning.message}", err=True)
     if not result.ok:
         sys.exit(exitcodes.ERROR)

@@ -125,6 +125,15 @@ class _Planner:
         for idnumber in sorted(self.desired.cohorts):
             want = self.desired.cohorts[idnumber]
             have = self.actual.cohorts.get(idnumber)
+            written = self.desired.unsafe_names.get(("cohort", idnumber))
+            if written is not None and (have is None or have.name != want.name):
+                self.warn(
+                    "name-made-safe",
+                    f"cohort {idnumber}: the name {written!r} ({want.source}) holds what "
+                    "Moodle's PARAM_TEXT takes for HTML markup (a synced cohort so named breaks "
+                    f"local_ws_enrolcohort for the whole platform); it is named {want.name!r}",
+                    idnumber,
+                )
             if have is None:
                 self.create_cohort(want)
             elif (
@@ -282,6 +291,14 @@ class _Planner:
                 have.idnumber,
             )
             return
+        if self.actual.unreadable_courses:
+            self.warn(
+                "cohort-kept",
+                f"cohort {have.idnumber} {self.gone_why(have)} but is kept this run: some "
+                "courses' cohort-sync instances cannot be read, and one of them might use it",
+                have.idnumber,
+            )
+            return
         if users and (self.platform.sync_policy.on_removal == "disable" or declared_elsewhere):
             self.warn(
                 "cohort-kept",
@@ -311,6 +328,7 @@ class _Planner:
         kept: set[int] = set()
         groups_created: set[tuple[int, str]] = set()
 
+        unreadable = self.unreadable_courses()
         for sync in sorted(self.desired.syncs, key=lambda s: s.key):
             if self.platform.sync_policy.cohort_sync == "discouraged" and sync.method == "cohort":
                 self.warn(
@@ -340,6 +358,14 @@ class _Planner:
             if sync.method == "manual":
                 self.manual_sync(sync, courseid)
                 continue
+            if courseid in unreadable:
+                self.warn(
+                    "sync-waits",
+                    f"{sync.course}: the cohort sync of {sync.cohort} ({sync.role}) waits: the "
+                    "course's cohort-sync instances cannot be read",
+                    sync.source,
+                )
+                continue
             if not self.actual.plugin_available:
                 self.warn(
                     "plugin-missing",
@@ -359,6 +385,14 @@ class _Planner:
                 groupid = self.actual.groups.get(courseid, {}).get(sync.group, 0)
                 if not groupid and (courseid, sync.group) not in groups_created:
                     groups_created.add((courseid, sync.group))
+                    written = self.desired.unsafe_names.get(("group", sync.course, sync.group))
+                    if written is not None:
+                        self.warn(
+                            "name-made-safe",
+                            f"{sync.course}: the group name {written!r} holds what Moodle's "
+                            f"PARAM_TEXT takes for HTML markup; it is named {sync.group!r}",
+                            sync.source,
+                        )
                     self.add(
                         "create_group",
                         f"{sync.course}/{sync.group}",
@@ -408,6 +442,21 @@ class _Planner:
             if inst.owned and inst.id not in kept:
                 self.retire_sync(inst)
 
+    def unreadable_courses(self) -> set[int]:
+        """Courses whose instances Moodle could not return: one warning each; their syncs
+        wait, and no cohort is deleted this run (an unseen instance might use it)."""
+        names = {cid: shortname for shortname, cid in self.actual.courses.items()}
+        for courseid, error in sorted(self.actual.unreadable_courses.items()):
+            self.warn(
+                "course-unreadable",
+                f"course {names.get(courseid, courseid)} (id {courseid}): Moodle cannot return "
+                f"its cohort-sync instances ({error}); a cohort, course or group name there "
+                "probably holds markup (fix it in Moodle). Its syncs wait and no cohort is "
+                "deleted until it can be read; the rest of the platform goes on",
+                names.get(courseid, str(courseid)),
+            )
+        return set(self.actual.unreadable_courses)
+
     def update_sync(self, sync: DesiredSync, inst: ActualInstance, groupid: int) -> None:
         changes: dict[str, list[object]] = {}
         if inst.status != 0:
@@ -438,14 +487,12 @@ class _Planner:
         cohort = inst.cohort or str(inst.cohortid)
         role = self.role_names.get(inst.roleid, str(inst.roleid))
         target = f"{course}/{cohort}/{role}"
+        common = dict(instance=inst.id, course=course, courseid=inst.courseid, cohort=cohort,
+                      role=role)
         if self.platform.sync_policy.on_removal == "delete":
-            self.add(
-                "delete_sync", target, instance=inst.id, course=course, cohort=cohort, role=role
-            )
+            self.add("delete_sync", target, **common)
         elif inst.status == 0:
-            self.add(
-                "disable_sync", target, instance=inst.id, course=course, cohort=cohort, role=role
-            )
+            self.add("disable_sync", target, **common)
 
     def manual_sync(self, sync: DesiredSync, courseid: int) -> None:
         enrolled = self.actual.enrolled.get(courseid, {})
