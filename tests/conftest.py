@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 from support import realmoodle
+from support.backends import KINDS, Backend, clean_site_backend, emulator_backend
 from support.slapd import Slapd, slapd_available, start_slapd
 
 from reconciler.settings import Settings, settings_from_document
@@ -99,3 +100,21 @@ def pristine_moodle(real_moodle: realmoodle.RealMoodle) -> realmoodle.RealMoodle
             pytest.fail(str(exc))
         pytest.skip(str(exc))
     return real_moodle
+
+
+@pytest.fixture(params=[pytest.param(kind, marks=getattr(pytest.mark, kind)) for kind in KINDS])
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """Each Moodle backend in turn, clean: a fresh emulator, or the real site (reset once per
+    module, then every course and cohort deleted before each test, about 1 s)."""
+    if request.param == "real":
+        yield clean_site_backend(request.getfixturevalue("pristine_moodle"))
+        return
+    with emulator_backend() as fresh:
+        yield fresh
+
+
+@pytest.fixture
+def emulator_only() -> Iterator[Backend]:
+    """The emulator alone, for what has no real-site equivalent (injected faults, counters)."""
+    with emulator_backend() as fresh:
+        yield fresh
