@@ -13,9 +13,10 @@ import yaml
 from support import realmoodle
 from support.backends import KINDS, Backend, clean_site_backend, emulator_backend
 from support.slapd import Slapd, slapd_available, start_slapd
+from support.world import TEST_FAILSAFES, World, make_repo, open_world, shipped_seed
 
+from reconciler.demo import data as demo_data
 from reconciler.settings import Settings, settings_from_document
-from reconciler.sources import demo_data
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -65,6 +66,16 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     return make
 
 
+@pytest.fixture
+def world(tmp_path: Path, slapd: Slapd, sources_data: demo_data.DemoData) -> Iterator[World]:
+    """The shipped declarations (small-cohort failsafes tightened so that the test cohorts
+    are capped), APOGÉE from ``sources_data``, the ``slapd`` directory, a seeded emulator."""
+    repo = make_repo(tmp_path, TEST_FAILSAFES)
+    with open_world(tmp_path, repo, sources_data, slapd.environ(),
+                    shipped_seed(sources_data)) as world:
+        yield world
+
+
 @pytest.fixture(scope="session")
 def real_moodle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[realmoodle.RealMoodle]:
     """The real Moodle 4.5 site (tests/support/realmoodle.py says where it comes from).
@@ -109,12 +120,5 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     if request.param == "real":
         yield clean_site_backend(request.getfixturevalue("pristine_moodle"))
         return
-    with emulator_backend() as fresh:
-        yield fresh
-
-
-@pytest.fixture
-def emulator_only() -> Iterator[Backend]:
-    """The emulator alone, for what has no real-site equivalent (injected faults, counters)."""
     with emulator_backend() as fresh:
         yield fresh

@@ -17,9 +17,11 @@ import pytest
 import yaml
 from deepdiff import DeepDiff
 from support.backends import Backend, clean_site_backend, emulator_backend
-from test_end_to_end import NOW, World, _world
+from support.world import TEST_FAILSAFES, World, make_repo, open_world, shipped_seed
 
-from reconciler.sources import demo_data
+from reconciler.demo import data as demo_data
+
+NOW = "2026-11-28T02:00:00Z"
 
 LATE = "2027-02-01T10:00:00Z"
 Step = tuple[str, Callable[[World], None], tuple[str, ...]]
@@ -93,15 +95,24 @@ STEPS: list[Step] = [
 ]
 
 
-def run(world: World) -> list[dict[str, Any]]:
-    """Each step's exit code, summary line and the state it leaves."""
+def run(tmp: Path, slapd: Any, data: demo_data.DemoData, backend: Backend
+        ) -> list[dict[str, Any]]:
+    """The scenario on ``backend`` (seeded through its web services): each step's exit code,
+    summary line and the state it leaves."""
+    tmp.mkdir()
+    with open_world(tmp, make_repo(tmp, TEST_FAILSAFES), data, slapd.environ(),
+                    shipped_seed(data), backend=backend) as world:
+        return _steps(world)
+
+
+def _steps(world: World) -> list[dict[str, Any]]:
     out = []
     for name, change, (command, *extra) in STEPS:
         change(world)
         now = [] if "--now" in extra else ["--now", NOW]
         code, text = world.run(command, "-p", "ecampus", *now, *extra)
         out.append({"step": name, "exit": code, "summary": text.splitlines()[0] if text else "",
-                    "state": world.backend.state()})
+                    "state": world.state()})
     return out
 
 
@@ -111,9 +122,9 @@ def test_emulator_and_real_moodle_end_every_step_in_the_same_state(
 ) -> None:
     results: dict[str, list[dict[str, Any]]] = {}
     real: Backend = clean_site_backend(pristine_moodle)
-    results["real"] = run(_world(tmp_path / "real", slapd, sources_data, real))
+    results["real"] = run(tmp_path / "real", slapd, sources_data, real)
     with emulator_backend() as emu:
-        results["emulator"] = run(_world(tmp_path / "emulator", slapd, sources_data, emu))
+        results["emulator"] = run(tmp_path / "emulator", slapd, sources_data, emu)
     differences = []
     for mine, theirs in zip(results["emulator"], results["real"], strict=True):
         diff = DeepDiff(theirs, mine, ignore_order=False, verbose_level=2)

@@ -1,188 +1,51 @@
 """End to end through the CLI: `reconcile plan/apply/approve` against Moodle, APOGÉE in
 sqlite and a real slapd, exactly as the nightly job runs against production.
 
-The scenarios that use the ``world`` fixture run on both Moodle backends through the same
+The scenarios that use this module's ``world`` run on both Moodle backends through the same
 code: the project's emulator and the real Moodle 4.5 site (``backend`` fixture; the real one
-is skipped without a site, required in CI). Moodle is seeded through its web services on
-both. ``emu_world`` scenarios need what only the emulator has (injected faults, counters).
+is skipped without a site, required in CI), seeded through the web services on both.
+``emu_world`` scenarios need what only the emulator has (injected faults, call counters).
+tests/support/world.py holds the repository, the sources and the Moodle.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import git
 import pytest
 import yaml
-from click.testing import CliRunner
 from support.backends import Backend
+from support.world import TEST_FAILSAFES, World, make_repo, open_world, shipped_seed
 
-from reconciler import exitcodes
-from reconciler.cli import main
-from reconciler.moodle.client import MoodleClient
-from reconciler.moodle.emulator import MoodleEmulator
+from reconciler.cli import exitcodes
+from reconciler.demo import data as demo_data
 from reconciler.moodle.errors import InvalidResponse
 from reconciler.moodle.types import ManualEnrolment, NewCohort
-from reconciler.sources import demo_data
-from reconciler.state import COHORT_MARKER
+from reconciler.planning.state import COHORT_MARKER
 
-REPO = Path(__file__).resolve().parent.parent
 NOW = "2026-11-28T02:00:00Z"
 
 
-@dataclass
-class World:
-    repo: Path
-    backend: Backend
-    apogee: Path
-    env: dict[str, str]
-    data: demo_data.DemoData
-
-    @property
-    def emu(self) -> MoodleEmulator:
-        assert self.backend.emulator is not None, "an emulator-only scenario"
-        return self.backend.emulator
-
-    def run(self, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-        result = CliRunner().invoke(
-            main, ["--repo", str(self.repo), *args], env={**self.env, **(env or {})}
-        )
-        if result.exception and not isinstance(result.exception, SystemExit):
-            raise result.exception
-        return result.exit_code, result.output
-
-    def client(self) -> MoodleClient:
-        return self.backend.client()
-
-    def commit(self, message: str) -> None:
-        git.Repo(self.repo).git.add(A=True)
-        git.Repo(self.repo).index.commit(message)
-
-    def cohort_members(self, idnumber: str) -> set[str]:
-        with self.client() as c:
-            cohort = next(x for x in c.get_cohorts() if x["idnumber"] == idnumber)
-            ids = c.get_cohort_members([int(cohort["id"])]).get(int(cohort["id"]), [])
-            return {u["username"] for u in c.get_users_by_field("id", ids)} if ids else set()
-
-    def enrolled(self, shortname: str, active: bool = True) -> set[str]:
-        with self.client() as c:
-            course = c.get_courses_by_field("shortname", shortname)[0]
-            users = c.get_enrolled_users(
-                int(course["id"]), onlyactive=active, userfields=("id", "username")
-            )
-            return {u["username"] for u in users}
-
-    def vet_members(self, vet: str) -> list[tuple[int, str]]:
-        etp, vrs = vet.split("-")
-        with sqlite3.connect(self.apogee) as conn:
-            return conn.execute(
-                "SELECT iae.cod_ind, ind.cod_etu FROM ins_adm_etp iae JOIN individu ind"
-                " ON ind.cod_ind = iae.cod_ind JOIN ins_adm_anu iaa ON iaa.cod_ind = iae.cod_ind"
-                " AND iaa.cod_anu = iae.cod_anu WHERE iae.cod_anu = '2026' AND iae.cod_etp = ?"
-                " AND iae.cod_vrs_vet = ? AND iae.eta_iae = 'E' AND iaa.eta_iaa = 'E'"
-                " ORDER BY iae.cod_ind",
-                (etp, vrs),
-            ).fetchall()
-
-    def cancel_ia(self, vet: str, count: int) -> list[str]:
-        """Cancel ``count`` IA of ``vet``; returns the Moodle usernames concerned."""
-        etp, vrs = vet.split("-")
-        rows = self.vet_members(vet)[:count]
-        with sqlite3.connect(self.apogee) as conn:
-            conn.executemany(
-                "UPDATE ins_adm_etp SET eta_iae = 'A' WHERE cod_anu = '2026' AND cod_ind = ?"
-                " AND cod_etp = ? AND cod_vrs_vet = ?",
-                [(r[0], etp, vrs) for r in rows],
-            )
-        return [f"e{r[1]}" for r in rows]
-
-
-def _repo(tmp: Path) -> Path:
-    repo = tmp / "repo"
-    shutil.copytree(REPO / "cohorts", repo / "cohorts")
-    platforms = repo / "cohorts" / "platforms.yaml"
-    doc = yaml.safe_load(platforms.read_text(encoding="utf-8"))
-    # Small test cohorts: make the per-cohort cap apply to them.
-    doc["platforms"]["ecampus"]["failsafes"].update(
-        small_cohort_size=3, per_cohort_removal_floor=1, per_cohort_max_removal_percent=50
-    )
-    doc["sources"]["ldap"]["page_size"] = 40
-    platforms.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    (repo / ".gitignore").write_text(".reconciler/\n", encoding="utf-8")
-    r = git.Repo.init(repo)
-    r.git.add(A=True)
-    r.index.commit("declarations")
-    return repo
-
-
-def _seed(data: demo_data.DemoData) -> dict[str, Any]:
-    students = [s for s in data.students if s.branch == demo_data.PEOPLE]
-    manual = ["e22401187", "e22403350", "e22409001", "e22409002", "e22409003"]
-    users = [
-        {
-            "username": s.login,
-            "firstname": s.first,
-            "lastname": s.last,
-            "email": f"{s.login}@etu.example.org",
-        }
-        for s in students
-    ]
-    users += [
-        {"username": u, "firstname": u, "lastname": "X", "email": f"{u}@example.org"}
-        for u in manual
-    ]
-    return {
-        "categories": [{"name": "Formations", "idnumber": "CAT-F"}],
-        "courses": [
-            {
-                "shortname": "HIST-L1-MOD",
-                "fullname": "Histoire moderne",
-                "category_idnumber": "CAT-F",
-            },
-            {"shortname": "OTHER", "fullname": "Other", "category_idnumber": "CAT-F"},
-        ],
-        "users": users,
-        # Made by hand: one with a managed-looking idnumber, one sync of it; both untouchable.
-        "cohorts": [{"idnumber": "man-fait-main", "name": "Fait main", "members": [manual[0]]}],
-        "cohort_syncs": [{"course": "OTHER", "cohort": "man-fait-main", "roleid": 5}],
-    }
-
-
-def _world(tmp_path: Path, slapd: Any, data: demo_data.DemoData, backend: Backend) -> World:
-    repo = _repo(tmp_path)
-    apogee = tmp_path / "apogee.db"
-    demo_data.write_apogee(data, apogee).close()
-    backend.seed(_seed(data))
-    if backend.emulator is not None:
-        backend.emulator.reset_counters()  # count only what the scenario calls
-    env = {
-        "ECAMPUS_URL": backend.url,
-        "ECAMPUS_TOKEN": backend.token,
-        "APOGEE_URL": f"sqlite:///{apogee}",
-        **slapd.environ(),
-    }
-    return World(repo, backend, apogee, env, data)
+@pytest.fixture
+def world(tmp_path: Path, slapd: Any, sources_data: demo_data.DemoData,
+          backend: Backend) -> Iterator[World]:
+    """The shipped university on each Moodle backend in turn (emulator, real site)."""
+    with open_world(tmp_path, make_repo(tmp_path, TEST_FAILSAFES), sources_data,
+                    slapd.environ(), shipped_seed(sources_data), backend=backend) as both:
+        yield both
 
 
 @pytest.fixture
-def world(
-    tmp_path: Path, slapd: Any, sources_data: demo_data.DemoData, backend: Backend
-) -> World:
-    """The university on each Moodle backend in turn (emulator, real site)."""
-    return _world(tmp_path, slapd, sources_data, backend)
-
-
-@pytest.fixture
-def emu_world(
-    tmp_path: Path, slapd: Any, sources_data: demo_data.DemoData, emulator_only: Backend
-) -> World:
-    """The university on the emulator alone."""
-    return _world(tmp_path, slapd, sources_data, emulator_only)
+def emu_world(tmp_path: Path, slapd: Any, sources_data: demo_data.DemoData) -> Iterator[World]:
+    """The shipped university on the emulator alone."""
+    with open_world(tmp_path, make_repo(tmp_path, TEST_FAILSAFES), sources_data,
+                    slapd.environ(), shipped_seed(sources_data)) as alone:
+        yield alone
 
 
 def test_first_apply_from_empty_moodle_then_nothing_to_do(world: World) -> None:
@@ -201,7 +64,7 @@ def test_first_apply_from_empty_moodle_then_nothing_to_do(world: World) -> None:
     # method: manual: each member enrolled by enrol_manual, active until the expiry date
     assert {"e22409001", "e22409002", "e22409003"} <= world.enrolled("HIST-L1-MOD")
     # a group: the late registrations' sync puts its members into "Inscriptions tardives"
-    course = world.backend.state()["courses"]["HIST-L1-MOD"]
+    course = world.state()["courses"]["HIST-L1-MOD"]
     assert course["groups"] == {"Inscriptions tardives": ["e22401187", "e22403350"]}
 
     code, out = world.run("plan", "-p", "ecampus", "--now", NOW)
@@ -411,7 +274,7 @@ def test_read_only_token_plans_everything_but_cannot_apply(world: World) -> None
     code, out = world.run("apply", "-p", "ecampus", "--now", NOW, env=readonly)
     assert code == exitcodes.ERROR and "nothing applied" in out
     assert "may not call core_cohort_add_cohort_members, core_cohort_create_cohorts" in out
-    assert set(world.backend.state()["cohorts"]) == {"man-fait-main"}  # not one write
+    assert set(world.state()["cohorts"]) == {"man-fait-main"}  # not one write
 
 
 def test_adopt_takes_over_a_hand_made_cohort_and_its_sync(world: World) -> None:
@@ -427,7 +290,7 @@ def test_adopt_takes_over_a_hand_made_cohort_and_its_sync(world: World) -> None:
     assert code == exitcodes.CHANGES, out
     assert "Unmanaged" not in out
     assert world.run("apply", "-p", "ecampus", "--now", NOW)[0] == exitcodes.OK
-    state = world.backend.state()
+    state = world.state()
     adopted = state["cohorts"]["man-fait-main"]
     assert adopted["name"] == "Fait main (repris)" and COHORT_MARKER in adopted["description"]
     assert adopted["members"] == ["e22401187", "e22409001"]
@@ -455,7 +318,7 @@ def test_markup_in_an_apogee_label_is_made_safe_before_it_reaches_moodle(world: 
     assert f"+ create cohort '{safe}'" in out and "name-made-safe" in out
     code, out = world.run("apply", "-p", "ecampus", "--now", NOW)
     assert code == exitcodes.OK, out
-    state = world.backend.state()
+    state = world.state()
     assert state["cohorts"]["etp-L1HIS-101"]["name"] == safe
     assert any(i["cohort"] == "etp-L1HIS-101" for i in state["instances"])
     code, out = world.run("plan", "-p", "ecampus", "--now", NOW)
@@ -476,7 +339,7 @@ def test_a_manual_cohort_name_with_markup_is_refused_with_its_line(world: World)
     code, out = world.run("plan", "-p", "ecampus", "--now", NOW)
     assert "+ create cohort 'Auditeurs \u2039libres\u203a'" in out and "name-made-safe" in out
     assert world.run("apply", "-p", "ecampus", "--now", NOW)[0] == exitcodes.OK
-    state = world.backend.state()
+    state = world.state()
     assert state["cohorts"]["man-auditeurs-libres-histoire"]["name"] == "Auditeurs \u2039libres\u203a"
 
 
@@ -525,11 +388,11 @@ def test_a_platform_broken_by_an_earlier_unsafe_name_heals(world: World) -> None
     _break_course(world, "man-tuteurs", "Tuteurs <histoire>", "OTHER", marker=True)
     code, out = world.run("apply", "-p", "ecampus", "--now", NOW)
     assert code == exitcodes.OK, out
-    assert world.backend.state()["cohorts"]["man-tuteurs"]["name"] == "Tuteurs histoire"
+    assert world.state()["cohorts"]["man-tuteurs"]["name"] == "Tuteurs histoire"
     code, out = world.run("plan", "-p", "ecampus", "--now", NOW)
     assert code == exitcodes.OK and out.startswith("Plan: no changes"), out
     assert "course-unreadable" not in out
-    [inst] = [i for i in world.backend.state()["instances"] if i["cohort"] == "man-tuteurs"]
+    [inst] = [i for i in world.state()["instances"] if i["cohort"] == "man-tuteurs"]
     assert (inst["course"], inst["status"]) == ("OTHER", 0)
 
 

@@ -23,7 +23,6 @@ from support.backends import KINDS, Backend, emulator_backend, site_backend
 
 from reconciler.moodle import errors
 from reconciler.moodle.client import MoodleClient
-from reconciler.moodle.text import safe_text
 from reconciler.moodle.types import (
     PLUGIN_FUNCTIONS,
     ManualEnrolment,
@@ -34,6 +33,7 @@ from reconciler.moodle.types import (
     NewGroup,
     NewUser,
 )
+from reconciler.paramtext import safe_text
 
 STUDENT, TEACHER, EDITINGTEACHER = 5, 4, 3
 
@@ -354,7 +354,7 @@ def test_mail_failure_after_a_manual_enrolment_is_done_with_a_warning(
 
 @pytest.fixture
 def emu() -> Iterator[Any]:
-    emulator = pytest.importorskip("reconciler.moodle.emulator")
+    emulator = pytest.importorskip("reconciler.emulator")
     if not hasattr(emulator, "MoodleEmulator"):
         pytest.skip("the Moodle emulator is not available yet")
     with emulator.MoodleEmulator(emulator.EmulatorConfig(token="T")) as site:

@@ -19,8 +19,8 @@ from typing import Any
 from support import wsseed
 from support.realmoodle import RealMoodle
 
+from reconciler.emulator import EmulatorConfig, MoodleEmulator
 from reconciler.moodle.client import MoodleClient
-from reconciler.moodle.emulator import EmulatorConfig, MoodleEmulator
 
 EMULATOR_TOKEN = "e2e-token"
 EMULATOR_READONLY_TOKEN = "e2e-readonly-token"
