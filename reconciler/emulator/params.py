@@ -137,6 +137,7 @@ def validate(spec: Any, value: Any) -> Any:
 
 
 def invalid_response(debuginfo: str) -> WSError:
+    """``invalid_response_exception``: Moodle refused the function's own answer."""
     return WSError("invalid_response_exception", "invalidresponse",
                    "Invalid response value detected", debuginfo)
 

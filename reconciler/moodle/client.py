@@ -16,15 +16,11 @@ from typing import Any, TypeVar
 
 from .encoding import Pair, encode, encode_item, pack_batches
 from .errors import (
-    AccessDenied,
+    SITE_WIDE_ERRORS,
     InvalidParameter,
-    InvalidToken,
     MessageNotSent,
     MoodleError,
-    MoodleHTTPError,
-    MoodleUnavailable,
     RecordNotFound,
-    SiteMaintenance,
     maybe_applied,
 )
 from .functions import CORE_FUNCTIONS, IS_READ, is_read
@@ -52,9 +48,6 @@ __all__ = ["CORE_FUNCTIONS", "IS_READ", "MoodleClient", "is_read"]
 APPLIED, RESEND, UNKNOWN = "applied", "resend", "unknown"
 Recover = Callable[[list[Mapping[str, Any]]], tuple[str, Any]]
 UNRESOLVED = "it may have been applied: a re-read could not tell"
-
-# Failures of a whole site that reading course by course would only repeat.
-_SITE_WIDE = (InvalidToken, AccessDenied, MoodleUnavailable, MoodleHTTPError, SiteMaintenance)
 
 # Smallest request a read is split into to use the concurrent pool (see _batched).
 READ_SPLIT_MIN_FIELDS = 100
@@ -610,7 +603,7 @@ class MoodleClient:
         def one(courseid: int) -> list[CohortSyncInstance] | MoodleError:
             try:
                 return self.cohort_sync_instances(courseid)
-            except _SITE_WIDE:
+            except SITE_WIDE_ERRORS:
                 raise
             except MoodleError as err:
                 return err

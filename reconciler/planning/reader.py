@@ -12,22 +12,13 @@ import logging
 from functools import partial
 from typing import Any, Protocol
 
-from ..moodle.errors import (
-    AccessDenied,
-    InvalidToken,
-    MoodleError,
-    MoodleHTTPError,
-    MoodleUnavailable,
-    SiteMaintenance,
-)
+from ..moodle.errors import SITE_WIDE_ERRORS, MoodleError
 from ..moodle.types import Capabilities, CohortSyncInstance
 from ..settings import PlatformSettings
 from .state import ActualCohort, ActualInstance, ActualState, DesiredState, DesiredSync
 
 LIST_INSTANCES = "local_ws_enrolcohort_get_instances"
 log = logging.getLogger("reconciler.reader")
-# Failures of the whole site: reading course by course would only repeat them.
-_SITE_WIDE = (InvalidToken, AccessDenied, MoodleUnavailable, MoodleHTTPError, SiteMaintenance)
 
 
 class MoodleReads(Protocol):
@@ -121,7 +112,7 @@ def _all_instances(client: MoodleReads, actual: ActualState) -> list[CohortSyncI
     in ``actual.unreadable_courses`` so that the plan warns instead of stopping."""
     try:
         return client.cohort_sync_instances(-1)
-    except _SITE_WIDE:
+    except SITE_WIDE_ERRORS:
         raise
     except MoodleError as err:
         log.warning("get_instances for all courses failed (%s); reading course by course", err)
