@@ -6,8 +6,9 @@
   without either, required in CI).
 
 Every run creates its own uniquely named categories, courses, users and cohorts, so the
-real site is not reset for this module. Courses and categories stay behind on a real site
-(their names carry the run id); users, cohorts, groups and instances are removed.
+tests of this module share one site (reset once, for what other modules left). Courses and
+categories stay behind on a real site (their names carry the run id); users, cohorts, groups
+and instances are removed.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ STUDENT, TEACHER, EDITINGTEACHER = 5, 4, 3
                                         for k in KINDS])
 def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     if request.param == "real":
-        yield site_backend(request.getfixturevalue("real_moodle"))
+        # Reset once: another module may have left a course whose instances cannot be read.
+        yield site_backend(request.getfixturevalue("pristine_moodle"))
         return
     with emulator_backend() as emu:
         yield emu

@@ -460,7 +460,7 @@ def test_a_course_moodle_cannot_read_lets_its_syncs_wait_and_deletes_no_cohort()
 def test_a_name_made_safe_is_warned_when_the_plan_writes_it() -> None:
     want = dataclasses.replace(general("etp-A", []), name="Bac \u20392 ans")
     desired = DesiredState(platform="ecampus", cohorts={"etp-A": want},
-                           unsafe_names={("cohort", "etp-A"): "Bac <2 ans"})
+                           unsafe_names={("cohort", "etp-A", "Bac \u20392 ans"): "Bac <2 ans"})
     plan = plan_of(desired, actual_with({}))
     [create] = [a for a in plan.actions if a.kind == "create_cohort"]
     assert create.details["name"] == "Bac \u20392 ans"

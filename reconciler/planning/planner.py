@@ -125,7 +125,7 @@ class _Planner:
         for idnumber in sorted(self.desired.cohorts):
             want = self.desired.cohorts[idnumber]
             have = self.actual.cohorts.get(idnumber)
-            written = self.desired.unsafe_names.get(("cohort", idnumber))
+            written = self.desired.unsafe_names.get(("cohort", idnumber, want.name))
             if written is not None and (have is None or have.name != want.name):
                 self.warn(
                     "name-made-safe",

@@ -77,8 +77,8 @@ class DesiredState:
     adopt_general: bool = False
     accounts: dict[str, NewAccount] = field(default_factory=dict)
     # Names Moodle could not return as written (markup for its PARAM_TEXT), made safe:
-    # ("cohort", idnumber) or ("group", course, safe name) -> the name as written/rendered.
-    unsafe_names: dict[tuple[str, ...], str] = field(default_factory=dict)
+    # ("cohort", idnumber, safe name) or ("group", course, safe name) -> the name as written.
+    unsafe_names: dict[tuple[str, str, str], str] = field(default_factory=dict)
     source_digest: str = ""
     source_stats: dict = field(default_factory=dict)
 
