@@ -104,6 +104,7 @@ def test_strip_tags_matches_php() -> None:
     assert not wrong, wrong[:10]
 
 
+@pytest.mark.real
 def test_clean_text_matches_moodle_clean_param(real_moodle: RealMoodle) -> None:
     if real_moodle.dir is None or shutil.which("php") is None:
         pytest.skip("needs the real site's folder (REALMOODLE_DIR) and php")
