@@ -51,6 +51,12 @@ UNRESOLVED = "it may have been applied: a re-read could not tell"
 
 # Smallest request a read is split into to use the concurrent pool (see _batched).
 READ_SPLIT_MIN_FIELDS = 100
+# Largest request (form fields) of a read whose cost on the server grows with each value:
+# a real 4.5 site spends 7-9 ms per user core_user_get_users_by_field finds, and far more on
+# a busy host (issue 10). bench_real_moodle.py at 9,288 accounts: 990-value requests outlasted
+# the 30 s timeout, were retried whole, and the plan failed; 500 values a request stay well
+# inside it, for a few more calls (98 instead of 64 for a 40,000-student no-op plan).
+READ_MAX_FIELDS: dict[str, int] = {"core_user_get_users_by_field": 500}
 
 
 class MoodleClient:
@@ -154,6 +160,8 @@ class MoodleClient:
             total = sum(len(encode_item(list_key, 0, item)) for item in items)
             share = -(-total // self.transport.concurrency)
             budget = min(budget, max(share, READ_SPLIT_MIN_FIELDS))
+        if read:
+            budget = min(budget, READ_MAX_FIELDS.get(function, budget))
         batches = pack_batches(list_key, items, budget=budget)
 
         def send(indices: list[int]) -> Any:
