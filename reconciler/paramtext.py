@@ -224,12 +224,13 @@ def is_safe_text(text: str) -> bool:
 
 
 def safe_text(text: str) -> str:
-    """``text`` if it is safe, else the same text with ``<``/``>`` as ``‹``/``›`` (and the
-    characters ``fix_utf8`` drops removed): a string without ``<`` has no tag, so the
-    result is always safe, and it reads the same (``Bac <2 ans`` -> ``Bac ‹2 ans``)."""
+    """``text`` if it is safe, else the same text with ``<``/``>`` as ``‹``/``›`` and the
+    characters ``fix_utf8`` would drop as ``\ufffd``: a string without ``<`` has no tag, so
+    the result is always safe, as long as the input, and reads the same (``Bac <2 ans`` ->
+    ``Bac ‹2 ans``)."""
     if is_safe_text(text):
         return text
-    return _FIX_UTF8.sub("", text).translate(_SAFE_BRACKETS)
+    return _FIX_UTF8.sub("\ufffd", text).translate(_SAFE_BRACKETS)
 
 
 def markup_problem(text: str) -> str | None:

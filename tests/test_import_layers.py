@@ -1,7 +1,8 @@
 """The package's stages import one way (DESIGN §2, README "Layout"): cli -> applying, gitlab,
-demo -> planning -> declarations, sources, moodle -> settings, clock, paramtext; the emulator
-imports nothing of the rest but paramtext (Moodle's own PARAM_TEXT cleaning). Every import counts, including those under TYPE_CHECKING and inside
-functions, since a type-only import still couples two modules."""
+demo -> planning -> declarations, sources, moodle -> settings, clock, errors, resources,
+paramtext; the emulator imports nothing of the rest but paramtext (Moodle's own PARAM_TEXT
+cleaning). Every import counts, including those under TYPE_CHECKING and inside functions,
+since a type-only import still couples two modules."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ PACKAGE = Path(__file__).resolve().parent.parent / "reconciler"
 
 # paramtext: Moodle's PARAM_TEXT (PHP strip_tags), pure: what the client side predicts and the
 # emulator reproduces, one mirror tested against PHP and the real site.
-BASE = {"settings", "clock", "paramtext"}
+BASE = {"settings", "clock", "errors", "resources", "paramtext"}
 SOURCES = BASE | {"declarations", "sources", "moodle"}
 # Each unit (a sub-package or top-level module of reconciler/) and the units it may import.
 # A new top-level module or package needs its line here: that is where its layer is decided.
 ALLOWED: dict[str, set[str]] = {
     "settings": set(),
     "clock": set(),
+    "errors": set(),
+    "resources": set(),
     "paramtext": set(),
     "declarations": BASE,
     "sources": BASE,
@@ -27,8 +30,9 @@ ALLOWED: dict[str, set[str]] = {
     "planning": SOURCES,
     "applying": SOURCES | {"planning"},
     "gitlab": SOURCES | {"planning"},
+    "adoption": SOURCES | {"planning", "applying"},
     "demo": SOURCES | {"planning", "applying", "emulator"},
-    "cli": SOURCES | {"planning", "applying", "gitlab", "demo", "emulator"},
+    "cli": SOURCES | {"planning", "applying", "gitlab", "demo", "emulator", "adoption"},
 }
 
 

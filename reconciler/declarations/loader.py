@@ -13,7 +13,6 @@ file with errors contributes nothing to the declarations (so it cannot cause rem
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -22,11 +21,12 @@ from typing import Any, Literal
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from .. import resources
 from ..settings import TEMPLATES, Settings, settings_from_document, template_problem
 from .diagnostics import Diagnostic
+from .windows import platform_window_diagnostics
 from .yamlfile import YamlDocument, load_yaml_file
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 PLATFORMS_FILE = "platforms.yaml"
 FileKind = Literal["platforms", "cohort", "syncs"]
 SCHEMA_OF: dict[FileKind, str] = {
@@ -77,6 +77,7 @@ class SyncDeclaration:
     adopt: bool = False
     owners: tuple[str, ...] = ()
     group_location: Location | None = None  # where ``group`` is written
+    grace_days: int | None = None  # general cohorts: days a leaver stays, for this course
 
 
 @dataclass
@@ -104,7 +105,7 @@ class DeclarationSet:
 
 @cache
 def validator(kind: FileKind) -> Draft202012Validator:
-    schema = json.loads((SCHEMA_DIR / SCHEMA_OF[kind]).read_text(encoding="utf-8"))
+    schema = resources.schema(SCHEMA_OF[kind])
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
@@ -198,7 +199,7 @@ def load_platforms(
     if problems:
         return None, diags + problems
     settings = settings_from_document(doc.data, root=repo_root)
-    return settings, diags + _template_diagnostics(doc)
+    return settings, diags + _template_diagnostics(doc) + platform_window_diagnostics(doc)
 
 
 def load_declarations(cohorts_dir: Path, repo_root: Path | None = None) -> DeclarationSet:
@@ -326,6 +327,7 @@ def _syncs(platform: str, doc: YamlDocument) -> list[SyncDeclaration]:
             owners=owners,
             group_location=Location(doc.file, *doc.locate(("syncs", i, "group")))
             if item.get("group") else None,
+            grace_days=item.get("grace_days"),
         )
         for i, item in enumerate(data["syncs"])
     ]

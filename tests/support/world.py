@@ -31,9 +31,12 @@ from reconciler.moodle.client import MoodleClient
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = EMULATOR_TOKEN
-# The shipped ecampus failsafes, tightened so that the small test cohorts are capped.
-TEST_FAILSAFES = {"platforms": {"ecampus": {"failsafes": {
-    "small_cohort_size": 3, "per_cohort_removal_floor": 1, "per_cohort_max_removal_percent": 50}}}}
+# The shipped ecampus, with failsafes tightened so that the small test cohorts are capped, and
+# no grace period: a leaver goes on the run that sees them gone, as the failsafe tests need.
+TEST_FAILSAFES = {"platforms": {"ecampus": {
+    "failsafes": {"small_cohort_size": 3, "per_cohort_removal_floor": 1,
+                  "per_cohort_max_removal_percent": 50},
+    "general_cohorts": {"grace_period": None}}}}
 
 
 def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
