@@ -19,10 +19,15 @@ from click.testing import CliRunner
 
 from reconciler.cli import main
 from reconciler.gitlab.notes import GitLabError, MergeRequest, NotePoster, marker
-from reconciler.planning.actions import Action, AddMembers
+from reconciler.planning.actions import KINDS, Action, AddMembers, Details, Reason
 from reconciler.planning.plan import Plan
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def act(target: str, details: Details) -> Action:
+    """An action with the first reason its kind allows (the applier never reads it)."""
+    return Action.of(target, details, Reason(KINDS[details.KIND].reasons[0], "test"))
 
 
 # -- a fake GitLab ----------------------------------------------------------------------
@@ -158,7 +163,7 @@ def _saved_plan(tmp_path: Path) -> Path:
         platform="ecampus",
         academic_year="2026",
         actions=[
-            Action.of(
+            act(
                 "etp-A-1",
                 AddMembers(
                     cohort="etp-A-1",
