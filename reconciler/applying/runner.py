@@ -18,6 +18,10 @@ from ..clock import today_in_paris
 from ..declarations.history import git_info
 from ..declarations.loader import DeclarationSet, load_declarations
 from ..errors import ConfigurationError, DeclarationErrors, ReconcilerError, StalePlan
+from ..history.entries import courses_by_cohort
+from ..history.record import Recorder
+from ..history.spool import DEFAULT_DIR as HISTORY_DIR
+from ..history.spool import Spool
 from ..moodle.client import MoodleClient
 from ..planning.desired import build_desired
 from ..planning.failsafe import FailsafeTripped
@@ -27,6 +31,7 @@ from ..planning.reader import read_actual
 from ..planning.stale import stale_message, why_stale
 from ..settings import PlatformSettings, Settings
 from ..sources import SourceSnapshot, read_sources, record_good_run
+from ..sources.health import load_state, state_path
 from .applier import ApplyResult, ProgressCallback, apply_plan, required_functions
 from .approvals import DEFAULT_FILE as APPROVALS_FILE
 from .approvals import find_approval
@@ -63,6 +68,7 @@ class Environment:
     sources_reader: Callable[[Settings, list[str]], SourceSnapshot] | None = None
     journal_path: Path | None = None
     approvals_path: Path | None = None
+    history_path: Path | None = None
     _decls: DeclarationSet | None = field(default=None, init=False, repr=False)
     _snapshot: SourceSnapshot | None = field(default=None, init=False, repr=False)
 
@@ -133,6 +139,25 @@ class Environment:
         """The approvals file (``.reconciler/approvals.json`` unless ``approvals_path``)."""
         return self.approvals_path or self.repo / APPROVALS_FILE
 
+    def history(self) -> Spool:
+        """History entries not pushed yet (``.reconciler/history/`` unless
+        ``history_path``); ``reconcile history push`` sends them to the history branch."""
+        return Spool(self.history_path or self.repo / HISTORY_DIR)
+
+    def recorder(self, platform: str) -> Recorder:
+        """What ``apply`` writes to the history for ``platform``: entries at ``now``, with
+        the courses that sync each cohort and the year of the last good run if it differs
+        (the rollover)."""
+        settings = self.settings
+        state, _ = load_state(state_path(settings))
+        previous = str(state["academic_year"]) if state else None
+        return Recorder(
+            self.history(),
+            self.now,
+            courses_by_cohort(self.declarations().syncs_of(platform)),
+            previous if previous and previous != settings.academic_year else None,
+        )
+
 
 def make_plan(env: Environment, platform_name: str) -> Plan:
     """Read everything and compute the plan of one platform, writing nowhere.
@@ -197,6 +222,7 @@ def apply(
         if fresh.failsafe_tripped:
             approved_by = find_approval(fresh, env.approvals(), env.now, env.environ)
             if approved_by is None:
+                env.recorder(platform_name).refused(fresh)
                 raise FailsafeTripped(fresh)
     except ReconcilerError as exc:
         if not exc.multiline:
@@ -218,6 +244,9 @@ def apply(
                 exc.add_note("nothing applied")
                 raise
             result = apply_plan(fresh, client, journal, progress)
+    env.recorder(platform_name).applied(
+        fresh, result.done, len(result.failed), len(result.skipped), approved_by
+    )
     snapshot = env.sources_read
     if snapshot is not None and snapshot.healthy and result.ok:
         record_good_run(snapshot, env.settings, env.now)

@@ -1,0 +1,72 @@
+"""What ``apply`` writes to the history: its applied changes and how the run ended.
+
+Recording never fails an apply: Moodle has already changed by then, so a spool that cannot
+be written is logged (the journal still has the actions) and the apply's result stands.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..planning.plan import Plan
+from .entries import APPLIED, FAILSAFE, NO_CHANGES, PARTIAL, change_entry, run_entry
+from .spool import Spool
+
+log = logging.getLogger("reconciler.history")
+
+
+@dataclass
+class Recorder:
+    """Writes history entries of one platform's runs to ``spool``.
+
+    ``courses``: ``{cohort idnumber: [courses that sync it]}`` (the declarations), kept with
+    each membership change; ``rollover_from``: the academic year of the last good run when it
+    differs from the plan's; ``now``: the run's moment (timezone-aware). ``written`` holds
+    what was recorded (tests, the CLI's summary).
+    """
+
+    spool: Spool
+    now: dt.datetime
+    courses: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    rollover_from: str | None = None
+    written: list[dict[str, Any]] = field(default_factory=list)
+
+    def applied(self, plan: Plan, done: Sequence[Any], failed: int, skipped: int,
+                approved_by: str | None = None) -> None:
+        """One change entry per action of ``done`` (applied actions of ``plan``), then the
+        run entry (``applied``, ``partial`` or ``no-changes``)."""
+        entries = [
+            change_entry(
+                plan, action, self.now, approved_by=approved_by,
+                courses=self._courses(action), rollover_from=self.rollover_from,
+            )
+            for action in done
+        ]
+        if not plan.actions:
+            outcome = NO_CHANGES
+        else:
+            outcome = APPLIED if not failed and not skipped else PARTIAL
+        entries.append(run_entry(plan, outcome, self.now, approved_by=approved_by,
+                                 done=len(done), failed=failed, skipped=skipped))
+        self._write(plan.platform, entries)
+
+    def refused(self, plan: Plan) -> None:
+        """The run entry of a plan a failsafe refused (nothing applied)."""
+        self._write(plan.platform, [run_entry(plan, FAILSAFE, self.now)])
+
+    def _courses(self, action: Any) -> list[str]:
+        cohort = action.details.cohort_idnumber()
+        return list(self.courses.get(cohort, ())) if cohort else []
+
+    def _write(self, platform: str, entries: list[dict[str, Any]]) -> None:
+        try:
+            self.spool.append(platform, entries)
+        except OSError as exc:
+            log.error("history: cannot write %s (%s); %d entries not recorded",
+                      self.spool.path(platform), exc, len(entries))
+            return
+        self.written += entries
