@@ -26,10 +26,12 @@ ALLOWED: dict[str, set[str]] = {
     "planning": SOURCES,
     "history": SOURCES | {"planning"},
     "applying": SOURCES | {"planning", "history"},
+    "helpdesk": SOURCES | {"planning", "applying", "history"},
     "gitlab": SOURCES | {"planning"},
     "adoption": SOURCES | {"planning", "applying"},
     "demo": SOURCES | {"planning", "applying", "emulator"},
-    "cli": SOURCES | {"planning", "applying", "gitlab", "demo", "emulator", "adoption"},
+    "cli": SOURCES
+    | {"planning", "applying", "gitlab", "demo", "emulator", "adoption", "history", "helpdesk"},
 }
 
 

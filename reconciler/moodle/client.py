@@ -480,6 +480,13 @@ class MoodleClient:
             params["options"] = options
         return list(self.call("core_enrol_get_enrolled_users", params) or [])
 
+    def get_users_courses(self, userid: int) -> list[dict[str, Any]]:
+        """The courses where ``userid`` has an *active* enrolment, by any method
+        (``core_enrol_get_users_courses``: Moodle's ``enrol_get_users_courses`` with
+        ``onlyactive``), each with ``id`` and ``shortname``; one call."""
+        return list(self.call("core_enrol_get_users_courses",
+                              {"userid": int(userid), "returnusercount": 0}) or [])
+
     def get_course_enrolment_methods(self, courseid: int) -> list[dict[str, Any]]:
         """Enabled instances whose plugin has ``get_enrol_info`` (self, guest): never manual
         or cohort ones (CONTRACT §1.1)."""

@@ -1,0 +1,265 @@
+"""One person in Moodle, read in a handful of calls, as the planner's actual state.
+
+The nightly reader (``planning.reader``) reads every user, course and enrolment the plan may
+touch. Here only what concerns one person is read, and the :class:`ActualState` it gives is
+that of the whole platform *restricted to the person*: every managed cohort (its membership
+limited to the person), the cohort-sync instances and courses of the cohorts the person is
+or should be in, and the person's enrolment in those courses. The planner, run on it, then
+decides for this person exactly what it decides in the nightly plan.
+
+Calls: site info, the user, every cohort, the members of every cohort (batched, a few
+calls), every cohort-sync instance, the person's active courses, and per course concerned
+its enrolled users (and its groups when a declared group is not shown yet); courses no
+instance names are looked up by shortname.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Any
+
+# The nightly reader's own conversions (private to it), so that both readers build the same
+# values from the same Moodle answers.
+from ..planning.reader import LIST_INSTANCES
+from ..planning.reader import _cohort as actual_cohort
+from ..planning.reader import _courses_needing_groups as courses_needing_groups
+from ..planning.reader import _instance as actual_instance
+from ..planning.state import (
+    COHORT_MARKER,
+    ActualCohort,
+    ActualState,
+    DesiredCohort,
+    DesiredState,
+    DesiredSync,
+)
+from ..settings import PlatformSettings
+
+SITE_COURSE = 1
+
+
+@dataclass
+class MoodlePerson:
+    """What Moodle shows about the person, for people.
+
+    ``account``: ``{id, username, auth, suspended}`` or None. ``cohorts``: every cohort the
+    person is a member of (``idnumber``, ``name``, ``id``, ``managed``). ``courses``: per
+    course concerned, ``{shortname, id (None: missing), active, enrolled, roles,
+    instances}``. ``other_courses``: active enrolments elsewhere (shortnames).
+    ``calls``: web-service calls per function.
+    """
+
+    account: dict[str, Any] | None = None
+    cohorts: list[dict[str, Any]] = field(default_factory=list)
+    courses: list[dict[str, Any]] = field(default_factory=list)
+    other_courses: list[str] = field(default_factory=list)
+    calls: dict[str, int] = field(default_factory=dict)
+    plugin_available: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "cohorts": self.cohorts,
+            "courses": self.courses,
+            "other_courses": self.other_courses,
+            "plugin_available": self.plugin_available,
+            "calls": self.calls,
+        }
+
+
+class _Counted:
+    """Counts the web-service requests each step makes (the transport's own counter)."""
+
+    def __init__(self, client: Any, calls: dict[str, int]) -> None:
+        self.client, self.calls = client, calls
+
+    def __call__(self, function: str, method: Any, *args: Any, **kwargs: Any) -> Any:
+        transport = getattr(self.client, "transport", None)
+        before = getattr(transport, "calls", 0)
+        try:
+            return method(*args, **kwargs)
+        finally:
+            made = getattr(transport, "calls", before + 1) - before
+            self.calls[function] = self.calls.get(function, 0) + made
+
+
+def person_cohorts(desired: DesiredState, actual: ActualState, username: str,
+                   uid: int | None) -> set[str]:
+    """Idnumbers of the cohorts ``username`` (Moodle id ``uid``) is or should be in: the
+    desired ones that name them (members or uncertain) and the managed ones Moodle lists
+    them in."""
+    wanted = {c.idnumber for c in desired.cohorts.values()
+              if username in c.members or username in c.uncertain}
+    have = {c.idnumber for c in actual.cohorts.values() if uid is not None and uid in c.members}
+    return wanted | have
+
+
+def read_person_actual(
+    client: Any,
+    platform: PlatformSettings,
+    desired: DesiredState,
+    username: str,
+    *,
+    courses: Iterable[str] = (),
+    cohorts: Iterable[str] = (),
+) -> tuple[ActualState, MoodlePerson, list[DesiredSync], list[DesiredSync]]:
+    """What Moodle holds for ``username`` on ``platform``, restricted to them (module doc).
+
+    ``desired``: the platform's desired state already restricted to the person (its syncs
+    are all the declared ones); ``courses`` and ``cohorts``: also concern these (``--course``,
+    ``--cohort``). Gives the actual state, the view for people, and the declared syncs and
+    expired syncs that concern the person (the desired state's syncs to plan with). Raises
+    MoodleError.
+    """
+    view = MoodlePerson()
+    call = _Counted(client, view.calls)
+    actual = ActualState()
+    caps = call("core_webservice_get_site_info", client.capabilities)
+    actual.plugin_available = not caps.missing([LIST_INSTANCES])
+    view.plugin_available = actual.plugin_available
+
+    found = call("core_user_get_users_by_field", client.get_users_by_field, "username",
+                 [username])
+    uid = int(found[0]["id"]) if found else None
+    if found:
+        user = found[0]
+        view.account = {"id": uid, "username": user.get("username"), "auth": user.get("auth"),
+                        "suspended": bool(user.get("suspended"))}
+        actual.users[username] = uid  # type: ignore[assignment]
+        actual.usernames[uid] = username  # type: ignore[index]
+
+    adopted = {i for i, c in desired.cohorts.items() if c.adopt}
+    every = call("core_cohort_get_cohorts", client.get_cohorts)
+    ids = [int(c["id"]) for c in every]
+    members = (call("core_cohort_get_cohort_members", client.get_cohort_members, ids)
+               if uid is not None and ids else {})
+    mine = {cid for cid, users in members.items() if uid in users}
+    for cohort in every:
+        cid, idnumber = int(cohort["id"]), cohort.get("idnumber") or ""
+        managed = bool(idnumber) and (platform.is_managed_idnumber(idnumber)
+                                      or idnumber in adopted)
+        if cid in mine:
+            view.cohorts.append({"idnumber": idnumber, "name": cohort.get("name"), "id": cid,
+                                 "managed": managed})
+        if managed:
+            actual.cohorts[idnumber] = actual_cohort(cohort, {cid: [uid] if cid in mine else []})
+        else:
+            actual.unmanaged_cohort_ids[cid] = idnumber
+
+    concern = person_cohorts(desired, actual, username, uid) | set(cohorts)
+    concern_ids = {c.id for i, c in actual.cohorts.items() if i in concern} | {
+        cid for cid in mine if cid in actual.unmanaged_cohort_ids}
+    wanted_courses = set(courses)
+    if actual.plugin_available:
+        instances = call(LIST_INSTANCES, client.cohort_sync_instances, -1)
+        actual.instances = [actual_instance(i) for i in instances
+                            if i.cohortid in concern_ids or i.course_shortname in wanted_courses]
+    syncs = [s for s in desired.syncs if s.cohort in concern or s.course in wanted_courses]
+    expired = [s for s in desired.expired_syncs
+               if s.cohort in concern or s.course in wanted_courses]
+
+    actual.courses = {i.course: i.courseid for i in actual.instances
+                      if i.course and i.courseid != SITE_COURSE}
+    active: dict[str, int] = {}
+    if uid is not None:
+        for course in call("core_enrol_get_users_courses", client.get_users_courses, uid):
+            active[str(course.get("shortname"))] = int(course["id"])
+    names = {s.course for s in [*syncs, *expired]} | {i.course for i in actual.instances} | (
+        wanted_courses)
+    names.discard("")
+    for name in names:
+        if name in active:
+            actual.courses.setdefault(name, active[name])
+    missing = sorted(names - actual.courses.keys())
+    answers = call("core_course_get_courses_by_field", client.run_concurrently,
+                   [partial(client.get_courses_by_field, "shortname", n) for n in missing])
+    for found_courses in answers:
+        for course in found_courses:
+            if int(course["id"]) != SITE_COURSE:
+                actual.courses[course["shortname"]] = int(course["id"])
+
+    concerned = sorted(n for n in names if n in actual.courses)
+    enrolled = call(
+        "core_enrol_get_enrolled_users", client.run_concurrently,
+        [partial(client.get_enrolled_users, actual.courses[n], userfields=("id", "roles"))
+         for n in concerned] if uid is not None else [],
+    )
+    for name, users in zip(concerned, enrolled or [[] for _ in concerned], strict=True):
+        courseid = actual.courses[name]
+        me = next((u for u in users if int(u["id"]) == uid), None)
+        roles = frozenset(int(r["roleid"]) for r in (me or {}).get("roles") or [])
+        actual.enrolled[courseid] = {uid: roles} if uid is not None and name in active else {}
+        role_names = {rid: n for n, rid in platform.roles.items()}
+        view.courses.append({
+            "shortname": name,
+            "id": courseid,
+            "enrolled": me is not None,
+            "active": name in active,
+            "roles": sorted(role_names.get(r, str(r)) for r in roles),
+            "instances": [
+                {"id": i.id, "cohort": i.cohort, "role": role_names.get(i.roleid, str(i.roleid)),
+                 "group": i.group or None, "enabled": i.status == 0, "owned": i.owned,
+                 "name": i.name}
+                for i in actual.instances if i.courseid == courseid
+            ],
+        })
+    for name in sorted(names - set(concerned)):
+        view.courses.append({"shortname": name, "id": None, "enrolled": False, "active": False,
+                             "roles": [], "instances": []})
+    view.other_courses = sorted(set(active) - names)
+
+    declared = [s for s in syncs if s.course in actual.courses]
+    group_courses = sorted(courses_needing_groups(actual, declared))
+    groups = call("core_group_get_course_groups", client.run_concurrently,
+                  [partial(client.get_course_groups, c) for c in group_courses])
+    for courseid, found_groups in zip(group_courses, groups, strict=True):
+        actual.groups[courseid] = {g["name"]: int(g["id"]) for g in found_groups}
+    view.calls = {k: v for k, v in view.calls.items() if v}
+    return actual, view, syncs, expired
+
+
+def restrict_desired(desired: DesiredState, username: str) -> DesiredState:
+    """``desired`` restricted to ``username``: each cohort keeps only that member (or that
+    uncertain login), accounts only theirs. Syncs are kept whole (the reader picks those
+    that concern the person)."""
+    cohorts = {
+        idnumber: replace(c, members=c.members & {username}, uncertain=c.uncertain & {username})
+        for idnumber, c in desired.cohorts.items()
+    }
+    return replace(
+        desired,
+        cohorts=cohorts,
+        accounts={k: v for k, v in desired.accounts.items() if k == username},
+    )
+
+
+def general_shells(desired: DesiredState, actual: ActualState, platform: PlatformSettings,
+                   vets: dict[str, str]) -> DesiredState:
+    """``desired`` with, for every managed general cohort Moodle has that the person's IAs
+    do not make, the cohort as Moodle has it with no member: the nightly keeps such a cohort
+    for the other students of its étape (explain reads only this person), so what it decides
+    for the person is to take them out. ``vets``: ``{cohort idnumber: VET}`` the person's
+    other IAs name (their reason then names the VET)."""
+    if desired.general_frozen or not platform.general_cohorts.enabled:
+        return desired
+    regex = platform.general_cohorts.idnumber_regex()
+    cohorts = dict(desired.cohorts)
+    for idnumber, have in actual.cohorts.items():
+        if idnumber in cohorts or not regex.match(idnumber) or not have.owned:
+            continue
+        cohorts[idnumber] = _shell(have, vets.get(idnumber, idnumber))
+    return replace(desired, cohorts=cohorts)
+
+
+def _shell(have: ActualCohort, vet: str) -> DesiredCohort:
+    description = have.description.replace(COHORT_MARKER, "").rstrip("\n")
+    return DesiredCohort(
+        idnumber=have.idnumber,
+        name=have.name,
+        kind="general",
+        members=frozenset(),
+        source=f"APOGÉE {vet}",
+        description=description,
+        visible=have.visible,
+    )
