@@ -150,7 +150,7 @@ def _judge(settings: Settings, person: PersonSources, found: ldap.PersonEntries,
     view_dns = {e.dn.lower() for e in found.view}
     directory = index_directory(found.view)
     _entries(person, found, view_dns, ldap_settings.base, ldap_settings.filter)
-    _numbers(person, directory, found.view)
+    _numbers(person, directory, [e for e, _ in found.found] + found.view)
     in_force = [ia.row for ia in rows if not apogee.unmet_conditions(ia, settings.sources.apogee)]
     for ia in sorted(rows, key=lambda r: (r.row.cod_etp, r.row.cod_vrs_vet, r.row.cod_etu)):
         person.ia.append(_ia(settings, ia, directory, person.username, platforms))
@@ -198,8 +198,10 @@ def _entry(entry: DirectoryEntry, affiliations: tuple[str, ...], counts: bool, w
 
 
 def _numbers(person: PersonSources, directory: Directory,
-             view: list[DirectoryEntry]) -> None:
-    mine = [e for e in view if person.username in e.usernames]
+             entries: list[DirectoryEntry]) -> None:
+    """What the nightly index (``directory``) makes of each student number of the entries
+    holding the person's username, counted or not."""
+    mine = list({e.dn: e for e in entries if person.username in e.usernames}.values())
     for entry in mine:
         if len(entry.usernames) > 1:
             person.notes.append(

@@ -139,14 +139,11 @@ def blockers(
 def summary(changes: list[dict[str, Any]], blocking: list[dict[str, str]]) -> str:
     """One line: ``nothing: already as declared``, what the next apply will do, or that it
     is blocked."""
-    if not changes and not blocking:
-        return "nothing: already as declared"
-    held = [b for b in blocking if b["code"] != "pending-account" or changes]
+    codes = sorted({b["code"] for b in blocking})
     if not changes:
-        return "nothing will change yet: " + "; ".join(b["code"] for b in held)
+        return ("nothing will change yet: " + ", ".join(codes)) if codes else (
+            "nothing: already as declared")
     head = f"the next apply will make {len(changes)} change(s) for this person"
-    if any(b["code"] == "failsafe" for b in held):
+    if "failsafe" in codes:
         return head + ", but it is blocked by a failsafe"
-    if held:
-        return head + " (held: " + ", ".join(sorted({b["code"] for b in held})) + ")"
-    return head
+    return head + (" (held: " + ", ".join(codes) + ")" if codes else "")

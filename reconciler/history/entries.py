@@ -58,8 +58,10 @@ def change_entry(
     approved_by: str | None = None,
     courses: Sequence[str] = (),
     rollover_from: str | None = None,
+    seq: int = 0,
 ) -> dict[str, Any]:
-    """The entry of one applied ``action`` of ``plan`` at ``now`` (timezone-aware).
+    """The entry of one applied ``action`` of ``plan`` at ``now`` (timezone-aware), the
+    ``seq``-th change its run applied (entries of one run share their time).
 
     ``courses``: the courses that sync the action's cohort (declared), so that a question
     about a course finds the memberships that enrolled or unenrolled people there.
@@ -75,6 +77,7 @@ def change_entry(
         {
             "id": _id(plan.platform, plan.digest(), action.kind, action.target, entry["time"]),
             "type": CHANGE,
+            "seq": seq,
             "kind": action.kind,
             "effect": action.effect,
             "target": action.target,
@@ -100,6 +103,7 @@ def run_entry(
     done: int = 0,
     failed: int = 0,
     skipped: int = 0,
+    seq: int = 0,
 ) -> dict[str, Any]:
     """The entry of one apply of ``plan`` at ``now``: ``outcome`` (``applied``,
     ``partial``, ``no-changes`` or ``failsafe-tripped``), counts of actions done, failed and
@@ -109,6 +113,7 @@ def run_entry(
         {
             "id": _id(plan.platform, plan.digest(), "run", entry["time"], outcome),
             "type": RUN,
+            "seq": seq,
             "outcome": outcome,
             "summary": plan.summary(),
             "done": done,
@@ -136,6 +141,11 @@ def courses_by_cohort(syncs: Iterable[Any]) -> dict[str, list[str]]:
     for sync in syncs:
         out.setdefault(sync.cohort, set()).add(sync.course)
     return {cohort: sorted(courses) for cohort, courses in out.items()}
+
+
+def order(entry: Mapping[str, Any]) -> tuple[str, int, str]:
+    """Sort key of entries: time, then the order their run wrote them, then id."""
+    return (str(entry["time"]), int(entry.get("seq", 0)), str(entry["id"]))
 
 
 def dumps(entry: Mapping[str, Any]) -> str:

@@ -34,7 +34,7 @@ from git.index.typ import BaseIndexEntry
 from gitdb import IStream
 
 from ..errors import GitError
-from .entries import dumps, loads
+from .entries import dumps, loads, order
 
 BRANCH = "reconciler-history"
 FOLDER = "history"
@@ -94,7 +94,7 @@ def read_entries(path: Path) -> list[dict[str, Any]]:
             continue
         for entry in _tree_entries(commit):
             seen.setdefault(entry["id"], entry)
-    return sorted(seen.values(), key=lambda e: (e["time"], e["id"]))
+    return sorted(seen.values(), key=order)
 
 
 def _tree_entries(commit: git.Commit) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .entries import CHANGE, RUN
+from .entries import CHANGE, RUN, order
 
 
 @dataclass(frozen=True)
@@ -45,13 +45,13 @@ class Question:
 def changes(entries: Iterable[Mapping[str, Any]], question: Question) -> list[dict[str, Any]]:
     """The change entries answering ``question``, oldest first."""
     found = [dict(e) for e in entries if question.matches(e)]
-    return sorted(found, key=lambda e: (e["time"], e["id"]))
+    return sorted(found, key=order)
 
 
 def last_run(entries: Iterable[Mapping[str, Any]], platform: str) -> dict[str, Any] | None:
     """The most recent run entry of ``platform``, or None."""
     runs = [e for e in entries if e.get("type") == RUN and e.get("platform") == platform]
-    return dict(max(runs, key=lambda e: (e["time"], e["id"]))) if runs else None
+    return dict(max(runs, key=order)) if runs else None
 
 
 def merge(*sources: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -60,4 +60,4 @@ def merge(*sources: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     for source in sources:
         for entry in source:
             seen.setdefault(str(entry["id"]), dict(entry))
-    return sorted(seen.values(), key=lambda e: (e["time"], e["id"]))
+    return sorted(seen.values(), key=order)

@@ -42,16 +42,17 @@ class Recorder:
         entries = [
             change_entry(
                 plan, action, self.now, approved_by=approved_by,
-                courses=self._courses(action), rollover_from=self.rollover_from,
+                courses=self._courses(action), rollover_from=self.rollover_from, seq=n,
             )
-            for action in done
+            for n, action in enumerate(done)
         ]
         if not plan.actions:
             outcome = NO_CHANGES
         else:
             outcome = APPLIED if not failed and not skipped else PARTIAL
         entries.append(run_entry(plan, outcome, self.now, approved_by=approved_by,
-                                 done=len(done), failed=failed, skipped=skipped))
+                                 done=len(done), failed=failed, skipped=skipped,
+                                 seq=len(done)))
         self._write(plan.platform, entries)
 
     def refused(self, plan: Plan) -> None:

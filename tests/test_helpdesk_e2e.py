@@ -1,0 +1,216 @@
+"""``reconcile explain`` and ``reconcile history`` end to end through the CLI, on the demo
+world: APOGÉE in sqlite, the real slapd (with its anomalies), a Moodle emulator (issue 16).
+
+Each help-desk case: an IA in force but no Moodle account, an IA cancelled last night, a
+manual cohort synced with ``method: manual`` that expired, a removal blocked by a tripped
+failsafe, two directory entries for one student number; and a history that outlives the
+CI cache.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import git
+from support.world import World
+
+from reconciler.cli import exitcodes
+
+NOW = "2026-11-28T02:00:00Z"
+NEXT_NIGHT = "2026-11-29T02:00:00Z"
+WRITES = ("core_cohort_add_cohort_members", "core_cohort_delete_cohort_members",
+          "core_cohort_create_cohorts", "enrol_manual_enrol_users", "core_user_create_users",
+          "local_ws_enrolcohort_add_instance", "local_ws_enrolcohort_update_instance")
+
+
+def explain(world: World, username: str, *args: str, now: str = NOW) -> dict:
+    code, out = world.run("explain", username, "-p", "ecampus", "--now", now, "--format",
+                          "json", *args)
+    assert code == exitcodes.OK, out
+    return json.loads(out)
+
+
+def text(world: World, username: str, *args: str, now: str = NOW) -> str:
+    code, out = world.run("explain", username, "-p", "ecampus", "--now", now, *args)
+    assert code == exitcodes.OK, out
+    return out
+
+
+def writes(world: World) -> int:
+    return sum(world.emu.call_counts.get(f, 0) for f in WRITES)
+
+
+def test_ia_in_force_but_no_moodle_account_waits_for_the_account(world: World) -> None:
+    assert world.run("apply", "-p", "ecampus", "--now", NOW)[0] == exitcodes.OK
+    member = sorted(world.cohort_members("etp-L1HIS-101"))[0]
+    with world.client() as c:
+        c.delete_users([int(c.get_users_by_field("username", [member])[0]["id"])])
+    before = writes(world)
+
+    doc = explain(world, member)
+    [ia] = [i for i in doc["sources"]["apogee"] if i["vet"] == "L1HIS-101"]
+    assert ia["in_force"] and ia["eta_iae"] == "E" and ia["platforms"]["ecampus"]["member"]
+    [entry] = [e for e in doc["sources"]["directory"]["entries"] if e["counts"]]
+    assert entry["usernames"] == [member]
+    ecampus = doc["platforms"]["ecampus"]
+    assert ecampus["moodle"]["account"] is None
+    verdict = ecampus["verdict"]
+    assert verdict["changes"] == []
+    assert [b["code"] for b in verdict["blockers"]] == ["pending-account"]
+    assert verdict["summary"] == "nothing will change yet: pending-account"
+    assert writes(world) == before  # explain never writes
+
+    out = text(world, member)
+    assert "account: none (no Moodle user with this username)" in out
+    assert f"held (pending-account): {member} has no Moodle account" in out
+
+
+def test_ia_cancelled_last_night_explains_the_removal_then_history_says_when(
+    world: World,
+) -> None:
+    assert world.run("apply", "-p", "ecampus", "--now", NOW)[0] == exitcodes.OK
+    [gone] = world.cancel_ia("L1HIS-101", 1)
+
+    doc = explain(world, gone, now=NEXT_NIGHT)
+    [ia] = [i for i in doc["sources"]["apogee"] if i["vet"] == "L1HIS-101"]
+    assert (ia["eta_iae"], ia["eta_iae_label"], ia["in_force"]) == ("A", "annulée", False)
+    assert ia["unmet"] == ["IA en cours (INS_ADM_ETP.ETA_IAE = 'E')"]
+    ecampus = doc["platforms"]["ecampus"]
+    [change] = ecampus["verdict"]["changes"]
+    assert change["line"] == f"remove {gone} from cohort etp-L1HIS-101"
+    assert change["reason"]["code"] == "left-sources"
+    assert change["courses"][0].startswith("leaves HIST-L1-MOD")
+    assert ecampus["verdict"]["blockers"] == []
+    course = next(c for c in ecampus["moodle"]["courses"] if c["shortname"] == "HIST-L1-MOD")
+    assert course["active"] and course["roles"] == ["student"]
+    assert any(s["course"] == "HIST-L1-MOD" and s["cohort"] == "etp-L1HIS-101"
+               for s in ecampus["declarations"]["syncs"])
+    assert doc["reads"]["ldap_searches"] == 2 and doc["reads"]["apogee_queries"] == 1
+    assert doc["reads"]["web_service_calls"] <= 10
+
+    assert world.run("apply", "-p", "ecampus", "--now", NEXT_NIGHT)[0] == exitcodes.OK
+    code, out = world.run("history", gone)
+    assert code == exitcodes.OK, out
+    assert (f"{dt.date(2026, 11, 29)}T02:00:00+00:00 ecampus remove_members etp-L1HIS-101 "
+            "[courses: HIST-L1-MOD]: no inscription administrative in force in L1HIS-101") in out
+    assert out.splitlines()[-1].startswith(
+        "Last: 2026-11-29T02:00:00+00:00, remove_members etp-L1HIS-101 (left) because no "
+        "inscription administrative in force in L1HIS-101")
+    code, out = world.run("history", gone, "--course", "HIST-L1-MOD", "--since", "2026-11-29")
+    assert "1 recorded change(s)" in out and "remove_members" in out
+    code, out = world.run("history", "--cohort", "etp-L1HIS-101", "--format", "json")
+    kinds = [(e["kind"], e["time"][:10]) for e in json.loads(out)]
+    assert kinds == [("create_cohort", "2026-11-28"), ("add_members", "2026-11-28"),
+                     ("create_sync", "2026-11-28"), ("remove_members", "2026-11-29")]
+
+    after = explain(world, gone, now=NEXT_NIGHT)["platforms"]["ecampus"]
+    assert after["verdict"]["summary"] == "nothing: already as declared"
+    assert [e["kind"] for e in after["history"]["entries"]] == ["add_members", "remove_members"]
+    assert after["history"]["last_run"]["outcome"] == "applied"
+
+
+def test_manual_cohort_synced_with_method_manual_that_expired(world: World) -> None:
+    assert world.run("apply", "-p", "ecampus", "--now", NOW)[0] == exitcodes.OK
+    later = "2027-02-16T10:00:00Z"
+    world.emu.set_now(dt.datetime(2027, 2, 16, 10, tzinfo=dt.UTC))  # past its timeend
+
+    doc = explain(world, "e22409003", now=later)
+    ecampus = doc["platforms"]["ecampus"]
+    [cohort] = ecampus["declarations"]["cohorts"]
+    assert (cohort["idnumber"], cohort["listed"]) == ("man-auditeurs-libres-histoire", True)
+    assert cohort["file"] == "cohorts/ecampus/cohorts/man-auditeurs-libres-histoire.yaml"
+    assert cohort["added_by"]["commit"] == git.Repo(world.repo).head.commit.hexsha[:12]
+    [sync] = ecampus["declarations"]["syncs"]
+    assert (sync["method"], sync["expires"], sync["expired"]) == ("manual", "2027-02-15", True)
+    course = next(c for c in ecampus["moodle"]["courses"] if c["shortname"] == "HIST-L1-MOD")
+    assert course["enrolled"] and not course["active"]  # Moodle ended it at timeend
+    assert ecampus["verdict"]["summary"] == "nothing: already as declared"
+    assert any(n.startswith("expired: HIST-L1-MOD: sync of man-auditeurs-libres-histoire")
+               for n in ecampus["verdict"]["notes"])
+    enrolled = [e for e in ecampus["history"]["entries"] if e["kind"] == "enrol_manual"]
+    assert enrolled and "until 2027-02-15" in enrolled[0]["reason"]["text"]
+    out = text(world, "e22409003", now=later)
+    assert "(method manual, expired 2027-02-15)" in out
+    assert "enrolled, not active (suspended or ended)" in out
+
+
+def test_a_removal_blocked_by_the_failsafe_of_the_last_run(world: World) -> None:
+    assert world.run("apply", "-p", "ecampus", "--now", NOW)[0] == exitcodes.OK
+    gone = world.cancel_ia("L1HIS-101", len(world.vet_members("L1HIS-101")))
+    code, out = world.run("apply", "-p", "ecampus", "--now", NEXT_NIGHT)
+    assert code == exitcodes.FAILSAFE, out
+    leaver = next(u for u in gone if u in world.cohort_members("etp-L1HIS-101"))
+
+    ecampus = explain(world, leaver, now=NEXT_NIGHT)["platforms"]["ecampus"]
+    [change] = ecampus["verdict"]["changes"]
+    assert change["line"] == f"remove {leaver} from cohort etp-L1HIS-101"
+    [blocker] = ecampus["verdict"]["blockers"]
+    assert blocker["code"] == "failsafe"
+    assert "per_cohort_removal_percent [etp-L1HIS-101]: 100 > 50" in blocker["text"]
+    assert ecampus["history"]["last_run"]["outcome"] == "failsafe-tripped"
+    assert ecampus["verdict"]["summary"].endswith("but it is blocked by a failsafe")
+    out = text(world, leaver, now=NEXT_NIGHT)
+    assert "held (failsafe): the last apply (2026-11-29T02:00:00+00:00" in out
+    assert "last run: 2026-11-29T02:00:00+00:00 failsafe-tripped" in out
+
+
+def test_two_directory_entries_for_one_student_number(world: World) -> None:
+    assert world.run("apply", "-p", "ecampus", "--now", NOW)[0] == exitcodes.OK
+    student = world.data.students[1].login  # anomaly_entries gives its number a twin account
+    doc = explain(world, student)
+    entries = doc["sources"]["directory"]["entries"]
+    assert sorted(e["usernames"][0] for e in entries) == [student, f"{student}b"]
+    assert all(e["counts"] for e in entries)
+    [number] = doc["sources"]["directory"]["numbers"]
+    assert number["login"] is None and number["uncertain"] == [student, f"{student}b"]
+    [ia] = [i for i in doc["sources"]["apogee"] if i["in_force"]]
+    assert ia["platforms"]["ecampus"].get("uncertain") is True
+    ecampus = doc["platforms"]["ecampus"]
+    assert ecampus["verdict"]["changes"] == []
+    assert any("neither added nor removed" in n for n in ecampus["verdict"]["notes"])
+    assert "claimed by 2 directory accounts" in text(world, student)
+
+
+def test_an_old_account_outside_the_base_does_not_count_and_says_why(world: World) -> None:
+    moved = world.data.students[2].login  # its old account sits in ou=deactivated
+    doc = explain(world, f"{moved}old")
+    old, current = doc["sources"]["directory"]["entries"]
+    assert old["dn"].endswith("ou=deactivated,dc=unicaen,dc=fr") and not old["counts"]
+    assert "outside ou=people,dc=unicaen,dc=fr" in old["why"]
+    assert current["usernames"] == [moved] and current["counts"]
+    assert current["why"].startswith("another entry claiming student number")
+    [number] = doc["sources"]["directory"]["numbers"]
+    assert number["login"] == moved  # the IAs go to the current account
+    assert all(not ia["platforms"]["ecampus"]["member"] for ia in doc["sources"]["apogee"])
+    assert any(f"matches {moved}" in ia["platforms"]["ecampus"]["why"]
+               for ia in doc["sources"]["apogee"] if ia["in_force"])
+
+
+def test_history_pushed_to_its_branch_outlives_the_ci_cache(world: World, tmp_path: Path) -> None:
+    remote = tmp_path / "remote.git"
+    git.Repo.init(remote, bare=True)
+    repo = git.Repo(world.repo)
+    repo.create_remote("origin", str(remote))
+    repo.git.push("origin", "HEAD:refs/heads/main")
+    assert world.run("apply", "-p", "ecampus", "--now", NOW)[0] == exitcodes.OK
+    [gone] = world.cancel_ia("L1HIS-101", 1)
+    assert world.run("apply", "-p", "ecampus", "--now", NEXT_NIGHT)[0] == exitcodes.OK
+
+    code, out = world.run("history-push")
+    assert code == exitcodes.OK, out
+    assert out.startswith("ecampus: ") and "entries pushed to reconciler-history" in out
+    assert not (world.repo / ".reconciler" / "history" / "ecampus.jsonl").exists()
+    assert world.run("history-push")[1].strip() == "history: nothing to push"
+
+    shutil.rmtree(world.repo / ".reconciler")  # the CI cache is gone
+    clone = git.Repo.clone_from(remote, tmp_path / "helpdesk", branch="main")
+    shutil.copytree(world.repo / "cohorts", Path(clone.working_dir) / "cohorts",
+                    dirs_exist_ok=True)
+    env = {**world.env}
+    code, out = World(Path(clone.working_dir), world.emu, world.apogee, env, world.data).run(
+        "history", gone, "--fetch")
+    assert code == exitcodes.OK, out
+    assert "remove_members etp-L1HIS-101" in out and "2026-11-29T02:00:00+00:00" in out
