@@ -15,9 +15,10 @@ import shutil
 from pathlib import Path
 
 import git
-from support.world import World
+from support.world import TOKEN, World, shipped_seed
 
 from reconciler.cli import exitcodes
+from reconciler.emulator import EmulatorConfig, MoodleEmulator
 
 NOW = "2026-11-28T02:00:00Z"
 NEXT_NIGHT = "2026-11-29T02:00:00Z"
@@ -85,7 +86,9 @@ def test_ia_cancelled_last_night_explains_the_removal_then_history_says_when(
     assert change["courses"][0].startswith("leaves HIST-L1-MOD")
     assert ecampus["verdict"]["blockers"] == []
     course = next(c for c in ecampus["moodle"]["courses"] if c["shortname"] == "HIST-L1-MOD")
-    assert course["active"] and course["roles"] == ["student"]
+    assert course["active"] and not course["roles_read"]  # no call for its roles
+    assert course["through"] == [f"cohort sync {course['instances'][0]['id']} of etp-L1HIS-101 "
+                                 "as student"]
     assert any(s["course"] == "HIST-L1-MOD" and s["cohort"] == "etp-L1HIS-101"
                for s in ecampus["declarations"]["syncs"])
     assert doc["reads"]["ldap_searches"] == 2 and doc["reads"]["apogee_queries"] == 1
@@ -126,7 +129,7 @@ def test_manual_cohort_synced_with_method_manual_that_expired(world: World) -> N
     [sync] = ecampus["declarations"]["syncs"]
     assert (sync["method"], sync["expires"], sync["expired"]) == ("manual", "2027-02-15", True)
     course = next(c for c in ecampus["moodle"]["courses"] if c["shortname"] == "HIST-L1-MOD")
-    assert course["enrolled"] and not course["active"]  # Moodle ended it at timeend
+    assert course["roles_read"] and not course["active"]  # Moodle ended it at timeend
     assert ecampus["verdict"]["summary"] == "nothing: already as declared"
     assert any(n.startswith("expired: HIST-L1-MOD: sync of man-auditeurs-libres-histoire")
                for n in ecampus["verdict"]["notes"])
@@ -134,7 +137,7 @@ def test_manual_cohort_synced_with_method_manual_that_expired(world: World) -> N
     assert enrolled and "until 2027-02-15" in enrolled[0]["reason"]["text"]
     out = text(world, "e22409003", now=later)
     assert "(method manual, expired 2027-02-15)" in out
-    assert "enrolled, not active (suspended or ended)" in out
+    assert "course HIST-L1-MOD (id 2): no active enrolment" in out
 
 
 def test_a_removal_blocked_by_the_failsafe_of_the_last_run(world: World) -> None:
@@ -214,3 +217,23 @@ def test_history_pushed_to_its_branch_outlives_the_ci_cache(world: World, tmp_pa
         "history", gone, "--fetch")
     assert code == exitcodes.OK, out
     assert "remove_members etp-L1HIS-101" in out and "2026-11-29T02:00:00+00:00" in out
+
+
+def test_a_read_only_token_is_enough_even_without_the_users_courses_function(
+    world: World,
+) -> None:
+    reads = ["core_webservice_get_site_info", "core_cohort_get_cohorts",
+             "core_cohort_get_cohort_members", "core_user_get_users_by_field",
+             "core_course_get_courses_by_field", "core_group_get_course_groups",
+             "core_enrol_get_enrolled_users", "core_enrol_get_users_courses",
+             "local_ws_enrolcohort_get_instances"]
+    for functions in (reads, [f for f in reads if f != "core_enrol_get_users_courses"]):
+        with MoodleEmulator(EmulatorConfig(token=TOKEN, functions=functions)) as readonly:
+            readonly.seed(shipped_seed(world.data))
+            code, out = world.run("explain", "e22409003", "-p", "ecampus", "--now", NOW,
+                                  env={"ECAMPUS_URL": readonly.url})
+            assert code == exitcodes.OK, out
+            assert "+ add e22409003 to cohort man-auditeurs-libres-histoire" in out
+            unknown = "other active enrolments: unknown" in out
+            assert unknown == ("core_enrol_get_users_courses" not in functions)
+            assert set(readonly.call_counts) <= set(functions)

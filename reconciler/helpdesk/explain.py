@@ -240,7 +240,6 @@ def _declarations(
     for sync in decls.syncs_of(platform):
         if sync.cohort not in concern and sync.course != course:
             continue
-        added = blame_line(env.repo, sync.location.file, sync.location.line)
         syncs.append({
             "course": sync.course,
             "cohort": sync.cohort,
@@ -251,6 +250,5 @@ def _declarations(
             "expired": bool(sync.expires and env.today > sync.expires),
             "reason": sync.reason,
             "source": str(sync.location),
-            "added_by": added.__dict__ if added else None,
         })
     return {"cohorts": cohorts, "syncs": syncs}

@@ -37,6 +37,8 @@ from ..planning.state import (
 from ..settings import PlatformSettings
 
 SITE_COURSE = 1
+# The person's active courses in one call; a service without it costs one call a course.
+USERS_COURSES = "core_enrol_get_users_courses"
 
 
 @dataclass
@@ -45,15 +47,18 @@ class MoodlePerson:
 
     ``account``: ``{id, username, auth, suspended}`` or None. ``cohorts``: every cohort the
     person is a member of (``idnumber``, ``name``, ``id``, ``managed``). ``courses``: per
-    course concerned, ``{shortname, id (None: missing), active, enrolled, roles,
-    instances}``. ``other_courses``: active enrolments elsewhere (shortnames).
-    ``calls``: web-service calls per function.
+    course concerned, ``{shortname, id (None: missing), active, roles, roles_read,
+    through, instances}``: whether the person's enrolment is active, their roles when read
+    (``roles_read``: the courses of ``method: manual`` syncs and the course asked about),
+    the enabled cohort syncs of their cohorts that enrol them, every instance of their
+    cohorts there. ``other_courses``: active enrolments elsewhere (shortnames; None when the
+    token may not list them). ``calls``: web-service calls per function.
     """
 
     account: dict[str, Any] | None = None
     cohorts: list[dict[str, Any]] = field(default_factory=list)
     courses: list[dict[str, Any]] = field(default_factory=list)
-    other_courses: list[str] = field(default_factory=list)
+    other_courses: list[str] | None = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)
     plugin_available: bool = True
 
@@ -161,9 +166,10 @@ def read_person_actual(
 
     actual.courses = {i.course: i.courseid for i in actual.instances
                       if i.course and i.courseid != SITE_COURSE}
-    active: dict[str, int] = {}
-    if uid is not None:
-        for course in call("core_enrol_get_users_courses", client.get_users_courses, uid):
+    active: dict[str, int] = {}  # shortname -> id of the person's active enrolments
+    with_courses = not caps.missing([USERS_COURSES])
+    if uid is not None and with_courses:
+        for course in call(USERS_COURSES, client.get_users_courses, uid):
             active[str(course.get("shortname"))] = int(course["id"])
     names = {s.course for s in [*syncs, *expired]} | {i.course for i in actual.instances} | (
         wanted_courses)
@@ -180,34 +186,49 @@ def read_person_actual(
                 actual.courses[course["shortname"]] = int(course["id"])
 
     concerned = sorted(n for n in names if n in actual.courses)
-    enrolled = call(
+    # Roles are read (one call a course) only where the planner needs the enrolment (the
+    # manual syncs, as the nightly reader does) and for the course asked about; elsewhere the
+    # person's active courses and the instances of their cohorts say how they are enrolled.
+    manual = {s.course for s in [*syncs, *expired] if s.method == "manual"}
+    read = [n for n in concerned if n in manual or n in wanted_courses or not with_courses]
+    answers = call(
         "core_enrol_get_enrolled_users", client.run_concurrently,
-        [partial(client.get_enrolled_users, actual.courses[n], userfields=("id", "roles"))
-         for n in concerned] if uid is not None else [],
+        [partial(client.get_enrolled_users, actual.courses[n], onlyactive=True,
+                 userfields=("id", "roles")) for n in read] if uid is not None else [],
     )
-    for name, users in zip(concerned, enrolled or [[] for _ in concerned], strict=True):
-        courseid = actual.courses[name]
+    roles_in: dict[str, frozenset[int]] = {}
+    for name, users in zip(read if uid is not None else [], answers, strict=True):
         me = next((u for u in users if int(u["id"]) == uid), None)
-        roles = frozenset(int(r["roleid"]) for r in (me or {}).get("roles") or [])
-        actual.enrolled[courseid] = {uid: roles} if uid is not None and name in active else {}
-        role_names = {rid: n for n, rid in platform.roles.items()}
+        if me is not None:
+            roles_in[name] = frozenset(int(r["roleid"]) for r in me.get("roles") or [])
+            active.setdefault(name, actual.courses[name])
+        actual.enrolled[actual.courses[name]] = (
+            {uid: roles_in[name]} if uid is not None and name in roles_in else {})
+    role_names = {rid: n for n, rid in platform.roles.items()}
+    member_ids = {c["id"] for c in view.cohorts}
+    for name in concerned:
+        courseid = actual.courses[name]
+        instances = [i for i in actual.instances if i.courseid == courseid]
         view.courses.append({
             "shortname": name,
             "id": courseid,
-            "enrolled": me is not None,
             "active": name in active,
-            "roles": sorted(role_names.get(r, str(r)) for r in roles),
+            "roles": sorted(role_names.get(r, str(r)) for r in roles_in.get(name, ())),
+            "roles_read": name in read,
+            "through": [f"cohort sync {i.id} of {i.cohort} as "
+                        f"{role_names.get(i.roleid, str(i.roleid))}"
+                        for i in instances if i.status == 0 and i.cohortid in member_ids],
             "instances": [
                 {"id": i.id, "cohort": i.cohort, "role": role_names.get(i.roleid, str(i.roleid)),
                  "group": i.group or None, "enabled": i.status == 0, "owned": i.owned,
                  "name": i.name}
-                for i in actual.instances if i.courseid == courseid
+                for i in instances
             ],
         })
     for name in sorted(names - set(concerned)):
-        view.courses.append({"shortname": name, "id": None, "enrolled": False, "active": False,
-                             "roles": [], "instances": []})
-    view.other_courses = sorted(set(active) - names)
+        view.courses.append({"shortname": name, "id": None, "active": False, "roles": [],
+                             "roles_read": False, "through": [], "instances": []})
+    view.other_courses = sorted(set(active) - names) if with_courses else None
 
     declared = [s for s in syncs if s.course in actual.courses]
     group_courses = sorted(courses_needing_groups(actual, declared))

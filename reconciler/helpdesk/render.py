@@ -90,7 +90,7 @@ def _declarations(section: Mapping[str, Any]) -> list[str]:
         if s["expires"]:
             expiry = f", {'expired' if s['expired'] else 'expires'} {s['expires']}"
         out.append(f"    sync {s['course']} <- {s['cohort']} as {s['role']} (method {s['method']}"
-                   f"{group}{expiry}) at {s['source']}, {_by(s['added_by'], 'added')}")
+                   f"{group}{expiry}) at {s['source']}")
     return out
 
 
@@ -111,21 +111,22 @@ def _moodle(section: Mapping[str, Any]) -> list[str]:
         if c["id"] is None:
             out.append(f"    course {c['shortname']}: does not exist in Moodle")
             continue
-        if c["active"]:
-            state = "enrolled (active)"
-        elif c["enrolled"]:
-            state = "enrolled, not active (suspended or ended)"
-        else:
-            state = "not enrolled"
-        roles = f", roles {', '.join(c['roles'])}" if c["roles"] else ""
-        out.append(f"    course {c['shortname']} (id {c['id']}): {state}{roles}")
+        state = "active enrolment" if c["active"] else "no active enrolment"
+        if c["roles"]:
+            state += f", roles {', '.join(c['roles'])}"
+        elif c["active"] and c["through"]:
+            state += " through " + ", ".join(c["through"])
+        out.append(f"    course {c['shortname']} (id {c['id']}): {state}")
         for i in c["instances"]:
             owner = "reconciler" if i["owned"] else "not the reconciler's"
             status = "enabled" if i["enabled"] else "disabled"
             group = f", group {i['group']!r}" if i["group"] else ""
             out.append(f"      cohort sync {i['id']}: {i['cohort']} as {i['role']}{group} "
                        f"({status}, {owner})")
-    if m["other_courses"]:
+    if m["other_courses"] is None:
+        out.append("    other active enrolments: unknown (the token may not call "
+                   "core_enrol_get_users_courses)")
+    elif m["other_courses"]:
         out.append(f"    other active enrolments (not the reconciler's business): "
                    f"{', '.join(m['other_courses'])}")
     if not m["plugin_available"]:
