@@ -17,7 +17,9 @@ wall time, next to what the whole nightly plan costs on the same world.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import datetime as dt
+import pstats
 import sqlite3
 import sys
 import tempfile
@@ -65,6 +67,8 @@ def main() -> None:
     parser.add_argument("--vets", type=int, default=2_500)
     parser.add_argument("--syncs", type=int, default=3_000)
     parser.add_argument("--latency-ms", type=float, default=5.0)
+    parser.add_argument("--profile", action="store_true",
+                        help="Profile the first explain (cProfile, top 25 by cumulative time).")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-explain-") as tmp:
@@ -114,9 +118,15 @@ def main() -> None:
                     emu.reset_counters()
                     env = Environment(repo=root, environ={**environ, "ECAMPUS_TOKEN": "T"},
                                       now=LATER, client_factory=client_factory)
+                    profiler = cProfile.Profile() if args.profile and who == leaver else None
                     t = time.perf_counter()
+                    if profiler is not None:
+                        profiler.enable()
                     doc = explain(env, who, ["ecampus"], ldap_conn=ldap_conn)
                     wall = time.perf_counter() - t
+                    if profiler is not None:
+                        profiler.disable()
+                        pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
                     calls = sum(emu.call_counts.values())
                     verdict = doc["platforms"]["ecampus"]["verdict"]["summary"]
                     print(f"explain {who} ({label}): {verdict}")

@@ -142,3 +142,27 @@ def test_the_spool_drops_only_what_was_pushed(tmp_path: Path) -> None:
     assert [e["id"] for e in spool.read("ecampus")] == ["ecampus-2"]
     assert spool.drop("ecampus", {"ecampus-2"}) == 0
     assert not spool.path("ecampus").exists()
+
+
+def test_every_pipeline_job_that_applies_pushes_its_history() -> None:
+    import yaml
+
+    ci = yaml.safe_load((Path(__file__).resolve().parent.parent / ".gitlab-ci.yml").read_text())
+
+    def merged(name: str) -> dict:
+        out: dict = {}
+        for parent in ci[name].get("extends", []):
+            out.update(merged(parent))
+        out.update(ci[name])
+        return out
+
+    applying = [name for name, job in ci.items() if isinstance(job, dict) and any(
+        "reconcile apply" in line or "reconcile ci apply" in line
+        for line in merged(name).get("script") or [])]
+    assert applying
+    for name in applying:
+        job = merged(name)
+        assert "reconcile history-push" in job.get("after_script", []), name
+        assert ".reconciler/history/" in job["artifacts"]["paths"], name
+    assert "RECONCILER_HISTORY_TOKEN:" not in (
+        Path(__file__).resolve().parent.parent / ".gitlab-ci.yml").read_text()

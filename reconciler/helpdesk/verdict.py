@@ -37,9 +37,10 @@ def _line(action: Action, username: str) -> str:
     return f"{d.course}: {d.describe()}"
 
 
-def _consequences(action: Action, syncs: Iterable[DesiredSync]) -> list[str]:
+def _consequences(action: Action, syncs: list[DesiredSync], remaining: set[str]) -> list[str]:
     """What a membership change does in the courses that sync the cohort (cohort syncs;
-    a ``method: manual`` sync has its own enrol/suspend action)."""
+    a ``method: manual`` sync has its own enrol/suspend action). ``remaining``: the cohorts
+    the person is still in after the plan, which may keep them in a course."""
     if action.kind not in ("add_members", "remove_members", "delete_cohort"):
         return []
     cohort = action.details.cohort_idnumber()
@@ -49,6 +50,11 @@ def _consequences(action: Action, syncs: Iterable[DesiredSync]) -> list[str]:
             continue
         if action.kind == "add_members":
             out.append(f"enrolled in {sync.course} as {sync.role} by its cohort sync")
+            continue
+        kept = sorted({s.cohort for s in syncs if s.course == sync.course
+                       and s.cohort != cohort and s.cohort in remaining})
+        if kept:
+            out.append(f"stays in {sync.course} through the sync of {', '.join(kept)}")
         else:
             out.append(f"leaves {sync.course} (cohort sync: unenrolled or suspended, as the "
                        "site's enrol_cohort unenrolaction says)")
@@ -62,6 +68,10 @@ def person_changes(plan: Plan, username: str, member_of: set[str], courses: set[
     (``member_of``) or of ``courses``, the deletion of a cohort they are in. Each is
     ``{kind, target, effect, line, reason, courses}``."""
     syncs = list(syncs)
+    leaving = {a.details.cohort_idnumber() for a in plan.actions
+               if a.kind == "delete_cohort"
+               or (a.kind == "remove_members" and username in a.details.usernames)}
+    remaining = member_of - leaving
     out = []
     for action in plan.sorted_actions():
         d: Any = action.details
@@ -83,7 +93,7 @@ def person_changes(plan: Plan, username: str, member_of: set[str], courses: set[
                 "effect": action.effect,
                 "line": _line(action, username),
                 "reason": action.reason.to_json(),
-                "courses": _consequences(action, syncs),
+                "courses": _consequences(action, syncs, remaining),
             })
     return out
 

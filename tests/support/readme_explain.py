@@ -2,8 +2,8 @@
 
 The demo world of the end-to-end tests (APOGÉE in sqlite, a real slapd, a Moodle emulator,
 the shipped declarations committed at a fixed date so that commits are the same every run):
-the nightly apply, a student's IA cancelled the next day, then ``reconcile explain`` the
-night after. ``test_readme_shows_a_real_explain`` checks that the README shows exactly
+a tutor adds a student of L1 histoire to the late-enrolment cohort, the nightly apply runs,
+the student's IA is cancelled the next day, then ``reconcile explain`` the morning after. ``test_readme_shows_a_real_explain`` checks that the README shows exactly
 this output (the seconds of its last line aside); run ``python tests/support/readme_explain.py``
 from the repository root to print it again (it starts its own slapd).
 """
@@ -32,6 +32,9 @@ FIRST_NIGHT = "2026-11-28T02:00:00Z"
 EXPLAINED = "2026-11-29T08:30:00Z"
 AUTHOR = git.Actor("Claire Lefèvre", "claire.lefevre@unicaen.fr")
 DATE = "2026-09-01T10:00:00 +0200"
+TUTOR = git.Actor("Marc Duval", "marc.duval@unicaen.fr")
+TUTOR_DATE = "2026-10-12T16:20:00 +0200"
+LATE = "cohorts/ecampus/cohorts/man-retardataires-l1-histoire.yaml"
 SECONDS = re.compile(r"in \d+\.\d+ s$", re.MULTILINE)
 
 
@@ -52,10 +55,16 @@ def example_explain(tmp: Path, data: demo_data.DemoData, ldap_env: dict[str, str
     """``reconcile explain`` of a student whose IA was cancelled after the night's apply."""
     repo = committed_repo(tmp)
     with open_world(tmp, repo, data, ldap_env, shipped_seed(data)) as world:
-        code, out = world.run("apply", "-p", "ecampus", "--now", FIRST_NIGHT)
-        assert code == 0, out
         etp, vrs = "L1HIS", "101"
         cod_ind, cod_etu = world.vet_members(f"{etp}-{vrs}")[0]
+        late = repo / LATE
+        late.write_text(late.read_text(encoding="utf-8") + f"  - e{cod_etu}\n", encoding="utf-8")
+        r = git.Repo(repo)
+        r.index.add([LATE])
+        r.index.commit("Tutorat: un retardataire de plus", author=TUTOR, committer=TUTOR,
+                       author_date=TUTOR_DATE, commit_date=TUTOR_DATE)
+        code, out = world.run("apply", "-p", "ecampus", "--now", FIRST_NIGHT)
+        assert code == 0, out
         with sqlite3.connect(world.apogee) as conn:  # cancelled in APOGÉE the next day
             conn.execute(
                 "UPDATE ins_adm_etp SET eta_iae = 'A', dat_annul_res_iae = '2026-11-28'"
