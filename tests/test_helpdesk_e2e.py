@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 import git
@@ -237,3 +238,53 @@ def test_a_read_only_token_is_enough_even_without_the_users_courses_function(
             unknown = "other active enrolments: unknown" in out
             assert unknown == ("core_enrol_get_users_courses" not in functions)
             assert set(readonly.call_counts) <= set(functions)
+
+
+def test_sources_unreadable_now_or_unhealthy_on_the_last_run_hold_general_changes(
+    world: World,
+) -> None:
+    assert world.run("apply", "-p", "ecampus", "--now", NOW)[0] == exitcodes.OK
+    member = sorted(world.cohort_members("etp-L1HIS-101"))[0]
+    code, out = world.run("explain", member, "-p", "ecampus", "--now", NOW, "--format", "json",
+                          env={"APOGEE_URL": "sqlite:////nonexistent/apogee.db"})
+    assert code == exitcodes.OK, out
+    doc = json.loads(out)
+    assert doc["sources"]["errors"] and doc["sources"]["errors"][0].startswith("APOGÉE: ")
+    verdict = doc["platforms"]["ecampus"]["verdict"]
+    assert verdict["changes"] == []  # general cohorts are left as they are, as at night
+    assert [b["code"] for b in verdict["blockers"]] == ["sources"]
+
+    with sqlite3.connect(world.apogee) as conn:  # APOGÉE answers nothing for the year
+        conn.execute("DELETE FROM ins_adm_etp WHERE cod_anu = '2026'")
+    code, _ = world.run("apply", "-p", "ecampus", "--now", NEXT_NIGHT)
+    assert code == exitcodes.UNHEALTHY
+    verdict = explain(world, member, now=NEXT_NIGHT)["platforms"]["ecampus"]["verdict"]
+    [change] = verdict["changes"]
+    assert change["reason"]["code"] == "left-sources"
+    [blocker] = verdict["blockers"]
+    assert blocker["code"] == "sources" and "found the sources unhealthy" in blocker["text"]
+    assert "APOGÉE: empty answer (0 rows) for year 2026" in blocker["text"]
+
+
+def test_a_member_taken_out_of_a_file_names_the_commit_that_did_it(world: World) -> None:
+    assert world.run("apply", "-p", "ecampus", "--now", NOW)[0] == exitcodes.OK
+    path = world.repo / "cohorts" / "ecampus" / "cohorts" / "man-auditeurs-libres-histoire.yaml"
+    path.write_text(path.read_text().replace("  - e22409002\n", ""), encoding="utf-8")
+    repo = git.Repo(world.repo)
+    repo.git.add(A=True)
+    removal = repo.index.commit("Auditeur parti", author=git.Actor("Ana Roux", "ar@x.fr"))
+    repo.index.commit("another change afterwards")  # the removal is not the last commit
+
+    ecampus = explain(world, "e22409002", now=NEXT_NIGHT)["platforms"]["ecampus"]
+    [cohort] = ecampus["declarations"]["cohorts"]
+    assert not cohort["listed"]
+    assert cohort["removed_by"]["commit"] == removal.hexsha[:12]
+    assert cohort["removed_by"]["author"] == "Ana Roux"
+    assert {c["kind"] for c in ecampus["verdict"]["changes"]} == {
+        "remove_members", "suspend_manual"}
+
+    assert world.run("apply", "-p", "ecampus", "--now", NEXT_NIGHT)[0] == exitcodes.OK
+    code, out = world.run("history", "e22409002", "--cohort", "man-auditeurs-libres-histoire")
+    assert code == exitcodes.OK, out
+    assert (f"no longer listed in cohorts/ecampus/cohorts/man-auditeurs-libres-histoire.yaml:1; "
+            f"removed from the declarations in {removal.hexsha[:12]} by Ana Roux") in out

@@ -146,8 +146,8 @@ class Environment:
 
     def recorder(self, platform: str) -> Recorder:
         """What ``apply`` writes to the history for ``platform``: entries at ``now``, with
-        the courses that sync each cohort and the year of the last good run if it differs
-        (the rollover)."""
+        the courses that sync each cohort, the year of the last good run if it differs
+        (the rollover) and the commits that removed declarations (looked up in ``repo``)."""
         settings = self.settings
         state, _ = load_state(state_path(settings))
         previous = str(state["academic_year"]) if state else None
@@ -156,6 +156,7 @@ class Environment:
             self.now,
             courses_by_cohort(self.declarations().syncs_of(platform)),
             previous if previous and previous != settings.academic_year else None,
+            self.repo,
         )
 
 

@@ -31,7 +31,13 @@ from ..planning.desired import build_desired
 from ..planning.planner import compute_plan
 from ..settings import PlatformSettings
 from ..sources.model import SourceSnapshot
-from .moodle import general_shells, person_cohorts, read_person_actual, restrict_desired
+from .moodle import (
+    MoodlePerson,
+    general_shells,
+    person_cohorts,
+    read_person_actual,
+    restrict_desired,
+)
 from .person import PersonSources, read_person
 from .verdict import blockers, person_changes, summary
 
@@ -140,8 +146,8 @@ def _platform(
     concern = member_of | ({cohort} if cohort else set())
     found = person_changes(plan, username, member_of, set(courses), syncs)
     run = last_run(history, platform.name)
-    blocking = blockers(plan, username, person.to_json() if person else {}, syncs, run,
-                        bool(found), general)
+    blocking = blockers(plan, username, person.to_json() if person else {}, syncs, run, found,
+                        general)
     return {
         "title": platform.title or platform.name,
         "declarations": _declarations(env, decls, platform.name, username, concern, course),
@@ -150,7 +156,8 @@ def _platform(
             "summary": summary(found, blocking),
             "changes": found,
             "blockers": blocking,
-            "notes": _notes(plan, restricted, concern, username),
+            "notes": _notes(plan, restricted, concern, username, view,
+                            person.entries if person else []),
         },
         "history": {
             "entries": changes(history, Question(username=username, platform=platform.name))[
@@ -187,18 +194,25 @@ def _other_vets(person: PersonSources | None, platform: str) -> dict[str, str]:
     return out
 
 
-def _notes(plan: Any, desired: Any, concern: set[str], username: str) -> list[str]:
-    notes = []
-    for warning in plan.warnings:
-        if warning.code in ("expired", "expiring", "cohort-kept", "etape-empty",
-                            "cohort-sync-discouraged") and any(
-                                c in warning.message for c in concern):
-            notes.append(f"{warning.code}: {warning.message}")
+# Plan warnings worth a note when they are about the person's syncs or cohorts.
+NOTED = ("expired", "expiring", "cohort-kept", "etape-empty", "cohort-sync-discouraged")
+
+
+def _notes(plan: Any, desired: Any, concern: set[str], username: str,
+           view: MoodlePerson, entries: list[dict[str, Any]]) -> list[str]:
+    """The plan's warnings about the person's syncs (the restricted plan has no other) and
+    cohorts, the cohorts where they are neither added nor removed, an unknown username."""
+    syncs = {s.source for s in [*desired.syncs, *desired.expired_syncs]}
+    notes = [f"{w.code}: {w.message}" for w in plan.warnings
+             if w.code in NOTED and (w.target in syncs or w.target in concern)]
     for idnumber in sorted(concern):
         want = desired.cohorts.get(idnumber)
         if want is not None and username in want.uncertain:
             notes.append(f"{idnumber}: {username} is neither added nor removed (their student "
                          "number is on several directory accounts)")
+    if view.account is None and not concern and not entries:
+        notes.append(f"nothing knows {username}: no directory entry, no Moodle account, no "
+                     "declaration (a typo?)")
     return notes
 
 

@@ -63,6 +63,7 @@ class MoodlePerson:
     plugin_available: bool = True
 
     def to_json(self) -> dict[str, Any]:
+        """Plain JSON values, as ``explain`` shows them."""
         return {
             "account": self.account,
             "cohorts": self.cohorts,

@@ -49,10 +49,6 @@ class PersonSources:
     reads: dict[str, Any] = field(default_factory=dict)
     snapshot: SourceSnapshot | None = None
 
-    @property
-    def readable(self) -> bool:
-        return not self.errors
-
     def to_json(self) -> dict[str, Any]:
         """Plain JSON values (the snapshot is the planner's input, not shown)."""
         return {

@@ -139,8 +139,11 @@ def history_line(e: Mapping[str, Any]) -> str:
     rollover = f"; rollover {e['rollover']}" if e.get("rollover") else ""
     approved = f"; approved by {e['approved_by']}" if e.get("approved_by") else ""
     courses = f" [courses: {', '.join(e['courses'])}]" if e.get("courses") else ""
+    removed = "".join(
+        f"; removed from the declarations in {c['commit']} by {c['author']} on {c['date']}"
+        for c in list((e.get("removed_in") or {}).values())[:1])
     return (f"{e['time']} {e['platform']} {e['kind']} {e['target']}{courses}: "
-            f"{_why(e['reason'])}{rollover}{approved} "
+            f"{_why(e['reason'])}{removed}{rollover}{approved} "
             f"(commit {str(e.get('commit'))[:12]}, plan {str(e.get('plan'))[:19]})")
 
 

@@ -104,16 +104,20 @@ def blockers(
     sources: Mapping[str, Any],
     syncs: Iterable[DesiredSync],
     last_run: Mapping[str, Any] | None,
-    has_changes: bool,
+    changes: list[dict[str, Any]],
     general: bool,
 ) -> list[dict[str, str]]:
     """What stops or holds the person's changes, each ``{code, text}``:
     ``pending-account`` (no Moodle account, none created), ``sources`` (the person's sources
-    could not be read now, or the last run found them unhealthy: general cohorts are left as
-    they are), the plan's warnings on a sync concerning them (course or cohort missing,
-    plugin missing, an instance not the reconciler's), ``failsafe`` (the last run was
-    refused by a failsafe and not approved since: the whole apply stops)."""
+    could not be read now; or the last run found them unhealthy and the person's changes are
+    general-cohort ones: those wait), the plan's warnings on a sync concerning them (course
+    or cohort missing, plugin missing, an instance not the reconciler's), ``failsafe`` (the
+    last run was refused by a failsafe and not approved since: the whole apply stops).
+    ``sources``: the person's sources (``PersonSources.to_json``); ``syncs``: the declared
+    syncs that concern them; ``last_run``: the platform's last run entry; ``changes``: the
+    person's changes (``person_changes``); ``general``: the platform has general cohorts."""
     out: list[dict[str, str]] = []
+    has_changes = bool(changes)
     if username in plan.pending_users:
         out.append({"code": "pending-account", "text": (
             f"{username} has no Moodle account and this platform does not create it "
@@ -123,7 +127,10 @@ def blockers(
         out.append({"code": "sources", "text": (
             "the sources could not be read for this person now ("
             + "; ".join(sources["errors"]) + "): general cohorts would be left as they are")})
-    if general and last_run and not last_run.get("sources", {}).get("healthy", True):
+    general_changes = has_changes and any(
+        c.get("reason", {}).get("code") in ("in-sources", "left-sources", "etape-empty")
+        for c in changes)
+    if general_changes and last_run and not last_run.get("sources", {}).get("healthy", True):
         reasons = "; ".join(last_run["sources"].get("reasons") or []) or "unknown reason"
         out.append({"code": "sources", "text": (
             f"the last run ({last_run['time']}) found the sources unhealthy ({reasons}): "

@@ -7,7 +7,7 @@
 * ``query``: when and why a person left a cohort or a course, the last run of a platform;
 * ``render``: those answers for people.
 
-``record_apply``/``record_refusal`` are what ``applying.runner.apply`` calls.
+``record.Recorder`` is what ``applying.runner.apply`` writes with.
 """
 
 from .record import Recorder

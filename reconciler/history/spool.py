@@ -27,6 +27,7 @@ class Spool:
         self.folder = folder
 
     def path(self, platform: str) -> Path:
+        """The pending file of ``platform``."""
         return self.folder / f"{platform}.jsonl"
 
     def append(self, platform: str, entries: Iterable[Mapping[str, Any]]) -> None:
