@@ -14,6 +14,7 @@ from pathlib import PurePath
 from ..settings import PlatformSettings
 from .diagnostics import Diagnostic, Severity
 from .loader import DeclarationSet, Location, ManualCohort, SyncDeclaration
+from .windows import grace_rules
 
 # Moodle's PARAM_USERNAME without extended characters: lower case, digits, _ - . @
 USERNAME = re.compile(r"^[a-z0-9_.@-]+$")
@@ -272,6 +273,7 @@ RULES: dict[str, Rule] = {
     "duplicate-member": duplicate_members,
     "duplicate-sync": duplicate_syncs,
     "malformed-username": usernames,
+    "grace-too-long / grace-not-general / grace-shared": grace_rules,
 }
 
 

@@ -239,14 +239,9 @@ def _update_cohort(
             ),
             member_reason(want, adding=True),
         )
+    keep = want.members | want.uncertain | want.kept  # kept: leavers in their grace period
     _remove_members(
-        out,
-        want.idnumber,
-        have,
-        actual,
-        want.members | want.uncertain,
-        removed,
-        member_reason(want, adding=False),
+        out, want.idnumber, have, actual, keep, removed, member_reason(want, adding=False)
     )
 
 
@@ -383,7 +378,7 @@ def _retire_cohort(
 
 def plan_notices(desired: DesiredState, platform: PlatformSettings, today: dt.date) -> Notices:
     """Syncs expiring within the platform's window (``expiry_warning_days``), expired ones,
-    and unhealthy sources."""
+    unhealthy sources, and the desired side's own notices (grace periods)."""
     notices = Notices(expiring=[], warnings=[])
     window = platform.sync_policy.expiry_warning_days
     for sync in desired.syncs:
@@ -428,6 +423,7 @@ def plan_notices(desired: DesiredState, platform: PlatformSettings, today: dt.da
                 f"general cohorts are left unchanged: sources are unhealthy ({reasons})",
             )
         )
+    notices.warnings.extend(Warning(code, message) for code, message in desired.notices)
     return notices
 
 
@@ -455,6 +451,7 @@ def compute_plan(
         unmanaged=[u for f in found for u in f.unmanaged],
         expiring=notices.expiring,
         sources=dict(desired.source_stats),
+        general=dict(desired.general_report),
         source_digest=desired.source_digest,
         moodle_fingerprint=actual.fingerprint(),
     )
