@@ -8,7 +8,7 @@ import datetime as dt
 from typing import Any
 
 import git
-from support.world import World
+from support.world import TOKEN, World
 
 from reconciler.applying.runner import Environment, make_plan
 from reconciler.cli import exitcodes
@@ -65,3 +65,20 @@ def test_the_verdict_is_the_nightly_plan_restricted_to_each_person(world: World)
         assert (username in plan.pending_users) == any(
             b["code"] == "pending-account" for b in verdict["blockers"]), username
     assert seen_changes >= 5  # the night's changes were all explained, not only "nothing"
+
+
+def test_during_the_rollover_overlap_too(world: World) -> None:
+    """Collegium in September: last year's students count until they re-register."""
+    env = {**world.env, "COLLEGIUM_URL": world.emu.url, "COLLEGIUM_TOKEN": TOKEN}
+    september = dt.datetime(2026, 9, 15, 8, tzinfo=dt.UTC)
+    plan = make_plan(Environment(repo=world.repo, environ=env, now=september), "collegium")
+    assert plan.general.get("overlap", {}).get("in_force") is True
+    named = sorted({u for a in plan.actions for u in getattr(a.details, "usernames", ())})
+    assert len(named) > 10
+    for username in named[:: max(1, len(named) // 12)]:
+        doc = explain(Environment(repo=world.repo, environ=env, now=september), username,
+                      ["collegium"])
+        verdict = doc["platforms"]["collegium"]["verdict"]
+        mine = {(c["kind"], c["target"]) for c in verdict["changes"]
+                if c["kind"] in ("add_members", "remove_members", "create_user")}
+        assert mine == full_plan_changes(plan, username), username

@@ -13,12 +13,17 @@ import datetime as dt
 import json
 import shutil
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import git
-from support.world import TOKEN, World, shipped_seed
+import pytest
+from support.slapd import Slapd
+from support.world import TOKEN, World, make_repo, open_world, shipped_seed
 
+from reconciler.applying.runner import Environment, make_plan
 from reconciler.cli import exitcodes
+from reconciler.demo.data import PEOPLE, DemoData
 from reconciler.emulator import EmulatorConfig, MoodleEmulator
 
 NOW = "2026-11-28T02:00:00Z"
@@ -288,3 +293,68 @@ def test_a_member_taken_out_of_a_file_names_the_commit_that_did_it(world: World)
     assert code == exitcodes.OK, out
     assert (f"no longer listed in cohorts/ecampus/cohorts/man-auditeurs-libres-histoire.yaml:1; "
             f"removed from the declarations in {removal.hexsha[:12]} by Ana Roux") in out
+
+
+@pytest.fixture
+def grace_world(tmp_path: Path, slapd: Slapd, sources_data: DemoData) -> Iterator[World]:
+    """The shipped declarations as they are: Ecampus keeps a leaver 14 days."""
+    repo = make_repo(tmp_path, {"platforms": {"ecampus": {"failsafes": {
+        "small_cohort_size": 3, "per_cohort_removal_floor": 1,
+        "per_cohort_max_removal_percent": 50}}}})
+    with open_world(tmp_path, repo, sources_data, slapd.environ(),
+                    shipped_seed(sources_data)) as world:
+        yield world
+
+
+def test_a_leaver_in_the_grace_period_is_told_the_day_they_leave(grace_world: World) -> None:
+    world = grace_world
+    assert world.run("apply", "-p", "ecampus", "--now", NOW)[0] == exitcodes.OK
+    [gone] = world.cancel_ia("L1HIS-101", 1)
+    assert world.run("apply", "-p", "ecampus", "--now", NEXT_NIGHT)[0] == exitcodes.OK
+    assert gone in world.cohort_members("etp-L1HIS-101")  # kept: first seen gone tonight
+
+    later = "2026-11-29T14:00:00Z"
+    env = Environment(repo=world.repo, environ=world.env,
+                      now=dt.datetime(2026, 11, 29, 14, tzinfo=dt.UTC))
+    plan = make_plan(env, "ecampus")
+    assert not any(gone in getattr(a.details, "usernames", ()) for a in plan.actions)
+    verdict = explain(world, gone, now=later)["platforms"]["ecampus"]["verdict"]
+    assert verdict["changes"] == []
+    [leaving] = verdict["leaving"]
+    assert (leaving["cohort"], leaving["on"]) == ("etp-L1HIS-101", "2026-12-13")
+    assert leaving["record"] == "saved on 2026-11-29"
+    assert verdict["summary"] == "nothing yet: leaving etp-L1HIS-101 on 2026-12-13 (grace period)"
+
+
+def test_last_years_student_counts_during_the_rollover_overlap(world: World) -> None:
+    """Collegium keeps last year's students of an étape until they re-register, from 1 July
+    to 15 October: explain reads both years in its one query and says so."""
+    year, last = world.data.year, str(int(world.data.year) - 1)
+    active = {s.cod_etu for s in world.data.students if s.branch == PEOPLE}
+    in_force = ("FROM ins_adm_etp iae JOIN individu ind ON ind.cod_ind = iae.cod_ind"
+                " JOIN ins_adm_anu iaa ON iaa.cod_ind = iae.cod_ind AND iaa.cod_anu = iae.cod_anu"
+                " WHERE iae.eta_iae = 'E' AND iaa.eta_iaa = 'E' AND iae.cod_anu = ?")
+    with sqlite3.connect(world.apogee) as conn:
+        now = {str(r[0]) for r in conn.execute(f"SELECT ind.cod_etu {in_force}", (year,))}
+        before = [str(r[0]) for r in conn.execute(
+            f"SELECT ind.cod_etu {in_force} AND iae.cod_cmp IN ('SAN', 'PHA', 'ODO')"
+            " ORDER BY ind.cod_etu", (last,))]
+    login = next(f"e{etu}" for etu in before if etu not in now and etu in active)
+    env = {"COLLEGIUM_URL": world.emu.url, "COLLEGIUM_TOKEN": TOKEN}
+    september = "2026-09-15T08:00:00Z"
+    code, out = world.run("explain", login, "-p", "collegium", "--now", september,
+                          "--format", "json", env=env)
+    assert code == exitcodes.OK, out
+    doc = json.loads(out)
+    [ia] = [i for i in doc["sources"]["apogee"] if i["year"] == last
+            and i["in_force"] and i["platforms"]["collegium"]["member"]]
+    assert "counts while the rollover overlap is in force" in ia["platforms"]["collegium"]["why"]
+    adds = {c["target"] for c in doc["platforms"]["collegium"]["verdict"]["changes"]
+            if c["kind"] == "add_members"}
+    assert ia["platforms"]["collegium"]["cohort"] in adds
+
+    code, out = world.run("explain", login, "-p", "collegium", "--now",
+                          "2026-11-28T02:00:00Z", "--format", "json", env=env)
+    after = json.loads(out)  # the window closed on 15 October: last year's IAs are not read
+    assert all(i["year"] == year for i in after["sources"]["apogee"])
+    assert not after["platforms"]["collegium"]["verdict"]["changes"]

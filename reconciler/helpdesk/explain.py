@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from ..applying.leavers import load_record, record_path
 from ..applying.runner import Environment
 from ..declarations.history import blame_line, git_info, last_change
 from ..declarations.loader import DeclarationSet
@@ -28,6 +29,7 @@ from ..errors import ConfigurationError, DeclarationErrors
 from ..history.query import Question, changes, last_run
 from ..moodle.errors import MoodleError
 from ..planning.desired import build_desired
+from ..planning.grace import apply_grace
 from ..planning.planner import compute_plan
 from ..settings import PlatformSettings
 from ..sources.model import SourceSnapshot
@@ -75,7 +77,7 @@ def explain(
     for name in names:
         env.platform(name)  # an unknown platform is refused before anything is read
     general = [n for n in names if settings.platform(n).general_cohorts.enabled]
-    person = read_person(settings, env.environ, username, general,
+    person = read_person(settings, env.environ, username, general, env.today,
                          apogee_conn=apogee_conn, ldap_conn=ldap_conn) if general else None
     entries = list(history)
     doc: dict[str, Any] = {
@@ -139,12 +141,18 @@ def _platform(
             cohorts=[cohort] if cohort else [])
     restricted = general_shells(restricted, actual, platform, _other_vets(person, platform.name))
     restricted = replace(restricted, syncs=syncs, expired_syncs=expired)
+    # The leavers' grace period, as the nightly keeps it between reading Moodle and planning,
+    # from the record this clone holds (read only: explain saves nothing).
+    record, problem = load_record(record_path(env.repo, platform.name))
+    restricted = apply_grace(restricted, actual, platform, env.settings.academic_year,
+                             env.today, record, problem).desired
     plan = compute_plan(restricted, actual, platform, env.today, env.settings.academic_year)
 
     uid = view.account["id"] if view.account else None
     member_of = person_cohorts(restricted, actual, username, uid)
     concern = member_of | ({cohort} if cohort else set())
     found = person_changes(plan, username, member_of, set(courses), syncs)
+    leaving = _leaving(restricted, username)
     run = last_run(history, platform.name)
     blocking = blockers(plan, username, person.to_json() if person else {}, syncs, run, found,
                         general)
@@ -153,8 +161,9 @@ def _platform(
         "declarations": _declarations(env, decls, platform.name, username, concern, course),
         "moodle": view.to_json(),
         "verdict": {
-            "summary": summary(found, blocking),
+            "summary": summary(found, blocking, leaving),
             "changes": found,
+            "leaving": leaving,
             "blockers": blocking,
             "notes": _notes(plan, restricted, concern, username, view,
                             person.entries if person else []),
@@ -165,6 +174,17 @@ def _platform(
             "last_run": run,
         },
     }
+
+
+def _leaving(desired: Any, username: str) -> list[dict[str, str]]:
+    """The general cohorts ``username`` is leaving after a grace period: ``{cohort, on,
+    record}`` (the day the nightly removes them, and how far the leavers record vouches)."""
+    grace = desired.general_report.get("grace") or {}
+    return [
+        {"cohort": idnumber, "on": users[username], "record": str(grace.get("record", ""))}
+        for idnumber, users in sorted((grace.get("leaving") or {}).items())
+        if username in users
+    ]
 
 
 def _refused(platform: PlatformSettings, why: str, code: str = "declarations") -> dict[str, Any]:
@@ -178,7 +198,7 @@ def _refused(platform: PlatformSettings, why: str, code: str = "declarations") -
         "declarations": {"cohorts": [], "syncs": []},
         "moodle": {"account": None, "cohorts": [], "courses": [], "other_courses": [],
                    "plugin_available": True, "calls": {}},
-        "verdict": {"summary": summary, "changes": [],
+        "verdict": {"summary": summary, "changes": [], "leaving": [],
                     "blockers": [{"code": code, "text": why}], "notes": []},
         "history": {"entries": [], "last_run": None},
     }

@@ -11,12 +11,13 @@ logins) and ``general.build_general_cohorts`` (the cohorts the person's IAs make
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..settings import Settings, render_template, vet_fields
+from ..settings import Settings, previous_year, render_template, vet_fields
 from ..sources import apogee, ldap
 from ..sources.general import Directory, build_general_cohorts, index_directory, norm_id, selects
 from ..sources.model import DirectoryEntry, SourceError, SourceSnapshot, describe, one_line
@@ -67,23 +68,32 @@ def read_person(
     environ: Mapping[str, str],
     username: str,
     platforms: Iterable[str],
+    today: dt.date,
     *,
     apogee_conn: Any = None,
     ldap_conn: Any = None,
 ) -> PersonSources:
     """Read and judge ``username`` in the directory and APOGÉE (see :class:`PersonSources`).
 
-    ``platforms``: the platforms whose general cohorts are judged. ``apogee_conn`` (DB-API)
-    and ``ldap_conn`` (ldap3) replace the connections the environment names (left open).
-    Never raises for a source failure: it becomes a line of ``errors``.
+    ``platforms``: the platforms whose general cohorts are judged; ``today`` (Europe/Paris)
+    says on which of them a rollover overlap is in force: last year's IAs are then read in
+    the same query and count as at night. ``apogee_conn`` (DB-API) and ``ldap_conn``
+    (ldap3) replace the connections the environment names (left open). Never raises for a
+    source failure: it becomes a line of ``errors``.
     """
     started = time.monotonic()
     person = PersonSources(username.lower(), settings.academic_year)
     names = [n for n in platforms if settings.platform(n).general_cohorts.enabled]
+    overlap = [n for n in names
+               if settings.platform(n).general_cohorts.overlap_in_force(
+                   settings.academic_year, today)]
+    years = [settings.academic_year] + ([previous_year(settings.academic_year)] if overlap
+                                        else [])
     found = _read_directory(settings, environ, person, ldap_conn)
-    rows = None if found is None else _read_apogee(settings, environ, person, apogee_conn, found)
+    rows = None if found is None else _read_apogee(settings, environ, person, apogee_conn,
+                                                   found, years)
     if found is not None and rows is not None:
-        _judge(settings, person, found, rows, names)
+        _judge(settings, person, found, rows, names, overlap)
     person.reads["seconds"] = round(time.monotonic() - started, 3)
     return person
 
@@ -111,7 +121,8 @@ def _read_directory(settings: Settings, environ: Mapping[str, str], person: Pers
 
 
 def _read_apogee(settings: Settings, environ: Mapping[str, str], person: PersonSources,
-                 conn: Any, found: ldap.PersonEntries) -> list[apogee.PersonIa] | None:
+                 conn: Any, found: ldap.PersonEntries,
+                 years: list[str]) -> list[apogee.PersonIa] | None:
     # The numbers of every entry holding the username, counted or not: a deactivated
     # account still says which IAs were the person's.
     holders = [e for e, _ in found.found] + found.view
@@ -124,8 +135,7 @@ def _read_apogee(settings: Settings, environ: Mapping[str, str], person: PersonS
     try:
         if own:
             conn = apogee.connect(settings.sources.apogee, environ)
-        rows = apogee.read_person_ia(conn, settings.academic_year, settings.sources.apogee,
-                                     numbers)
+        rows = apogee.read_person_ia(conn, years, settings.sources.apogee, numbers)
     except SourceError as exc:
         person.errors.append(str(exc))
         return None
@@ -141,16 +151,25 @@ def _read_apogee(settings: Settings, environ: Mapping[str, str], person: PersonS
 
 
 def _judge(settings: Settings, person: PersonSources, found: ldap.PersonEntries,
-           rows: list[apogee.PersonIa], platforms: list[str]) -> None:
+           rows: list[apogee.PersonIa], platforms: list[str], overlap: list[str]) -> None:
     ldap_settings = settings.sources.ldap
     view_dns = {e.dn.lower() for e in found.view}
     directory = index_directory(found.view)
     _entries(person, found, view_dns, ldap_settings.base, ldap_settings.filter)
     _numbers(person, directory, [e for e, _ in found.found] + found.view)
-    in_force = [ia.row for ia in rows if not apogee.unmet_conditions(ia, settings.sources.apogee)]
-    for ia in sorted(rows, key=lambda r: (r.row.cod_etp, r.row.cod_vrs_vet, r.row.cod_etu)):
-        person.ia.append(_ia(settings, ia, directory, person.username, platforms))
-    cohorts, people, stats = build_general_cohorts(settings, in_force, found.view, platforms)
+    year = settings.academic_year
+    in_force = {ia for ia in rows if not apogee.unmet_conditions(ia, settings.sources.apogee)}
+    this_year = [ia.row for ia in rows if ia in in_force and ia.cod_anu == year]
+    last_year = [ia.row for ia in rows if ia in in_force and ia.cod_anu != year]
+    registered = {norm_id(r.cod_etu) for r in this_year}
+    for ia in sorted(rows, key=lambda r: (r.cod_anu != year, r.row.cod_etp, r.row.cod_vrs_vet,
+                                          r.row.cod_etu)):
+        person.ia.append(_ia(settings, ia, directory, person.username, platforms, overlap,
+                             registered))
+    cohorts, people, stats = build_general_cohorts(
+        settings, this_year, found.view, platforms,
+        previous_rows=last_year if overlap else None, overlap=overlap)
+    stats["overlap"] = sorted(overlap)  # as read_sources says which windows it applied
     person.snapshot = SourceSnapshot(
         academic_year=settings.academic_year, healthy=True, general_cohorts=cohorts,
         people=people, digest="", stats=stats,
@@ -221,9 +240,13 @@ def _numbers(person: PersonSources, directory: Directory,
 
 
 def _ia(settings: Settings, ia: apogee.PersonIa, directory: Directory, username: str,
-        platforms: list[str]) -> dict[str, Any]:
+        platforms: list[str], overlap: list[str], registered: set[str]) -> dict[str, Any]:
+    """One IA as people read it, and per platform the general cohort it makes or why not
+    (last year's IAs count only where the rollover overlap is in force, for students with
+    no IA in force this year)."""
     row = ia.row
     unmet = apogee.unmet_conditions(ia, settings.sources.apogee)
+    last_year = ia.cod_anu != settings.academic_year
     login = directory.by_student.get(norm_id(row.cod_etu))
     fields = vet_fields(row.cod_etp, row.cod_vrs_vet, row.cod_cmp, row.lib_web_vet,
                         row.lib_etp, row.lic_etp, settings.academic_year)
@@ -235,7 +258,14 @@ def _ia(settings: Settings, ia: apogee.PersonIa, directory: Directory, username:
         except ValueError as exc:
             makes[name] = {"cohort": None, "member": False, "why": str(exc)}
             continue
-        if not selects(gc, row.cod_etp, row.vet, row.cod_cmp):
+        if last_year and name not in overlap:
+            makes[name] = {"cohort": idnumber, "member": False,
+                           "why": f"an IA of {ia.cod_anu}: no rollover overlap in force"}
+        elif last_year and norm_id(row.cod_etu) in registered:
+            makes[name] = {"cohort": idnumber, "member": False,
+                           "why": f"an IA of {ia.cod_anu}: re-registered for "
+                                  f"{settings.academic_year}, only this year's IAs count"}
+        elif not selects(gc, row.cod_etp, row.vet, row.cod_cmp):
             why = "étape not selected by this platform (etapes include/exclude, components)"
             makes[name] = {"cohort": idnumber, "member": False, "why": why}
         elif unmet:
@@ -249,10 +279,14 @@ def _ia(settings: Settings, ia: apogee.PersonIa, directory: Directory, username:
             makes[name] = {"cohort": idnumber, "member": False,
                            "why": f"its student number matches {login or 'no directory account'}"}
         else:
-            makes[name] = {"cohort": idnumber, "member": True,
-                           "why": "in force, with this directory account"}
+            why = "in force, with this directory account"
+            if last_year:
+                why = (f"an IA of {ia.cod_anu} in force, not re-registered: counts while the "
+                       "rollover overlap is in force")
+            makes[name] = {"cohort": idnumber, "member": True, "why": why}
     states = apogee.STATES
     return {
+        "year": ia.cod_anu,
         "vet": row.vet,
         "cod_etp": row.cod_etp,
         "cod_vrs_vet": row.cod_vrs_vet,

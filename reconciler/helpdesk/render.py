@@ -50,15 +50,17 @@ def _sources(doc: Mapping[str, Any]) -> list[str]:
     for n in directory["numbers"]:
         out.append(f"  student number {n['number']}: {n['why']}")
     out += [f"  note: {n}" for n in src["notes"]]
-    out += ["", f"APOGÉE (inscriptions administratives {src['academic_year']})"]
+    years = sorted({ia["year"] for ia in src["apogee"]} | {src["academic_year"]})
+    out += ["", f"APOGÉE (inscriptions administratives {', '.join(years)})"]
     if any(e.startswith("APOGÉE") for e in src["errors"]):
         out.append("  not read: " + "; ".join(e for e in src["errors"] if e.startswith("APOGÉE")))
     elif not src["apogee"]:
         out.append("  none for this year (or no student number to look for)")
     for ia in src["apogee"]:
         ended = f" on {ia['dat_annul_res_iae']}" if ia["dat_annul_res_iae"] else ""
+        year = "" if ia["year"] == src["academic_year"] else f"{ia['year']} "
         out.append(
-            f"  {ia['vet']} {ia['lib_web_vet']} (COD_ETU {ia['cod_etu']}): "
+            f"  {year}{ia['vet']} {ia['lib_web_vet']} (COD_ETU {ia['cod_etu']}): "
             f"IA {ia['eta_iae_label']} (ETA_IAE {ia['eta_iae']}){ended}; "
             f"inscription annuelle {ia['eta_iaa_label']} (ETA_IAA {ia['eta_iaa']}); "
             f"ETA_PMT_IAE {ia['eta_pmt_iae']}, TEM_IAE_PRM {ia['tem_iae_prm']}")
@@ -177,6 +179,9 @@ def _verdict(section: Mapping[str, Any]) -> list[str]:
         out.append(f"    {symbol} {c['line']}")
         out.append(f"        why: {_why(c['reason'])}")
         out += [f"        then: {then}" for then in c["courses"]]
+    for x in v.get("leaving", []):
+        out.append(f"    = kept in {x['cohort']} until the nightly removes them on {x['on']} "
+                   f"(grace period; leavers record {x['record']})")
     for b in v["blockers"]:
         out.append(f"    held ({b['code']}): {b['text']}")
     out += [f"    note: {n}" for n in v["notes"]]

@@ -8,7 +8,7 @@ was refused by a failsafe (the whole apply stops then) or found the sources unhe
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..planning.actions import Action
@@ -153,14 +153,18 @@ def blockers(
     return out
 
 
-def summary(changes: list[dict[str, Any]], blocking: list[dict[str, str]]) -> str:
-    """One line: ``nothing: already as declared``, what the next apply will do, or that it
-    is blocked."""
+def summary(changes: Sequence[Mapping[str, Any]], blocking: Sequence[Mapping[str, str]],
+            leaving: Sequence[Mapping[str, str]] = ()) -> str:
+    """One line: ``nothing: already as declared``, what the next apply will do, that it is
+    blocked, or that the person is leaving a general cohort after its grace period."""
     codes = sorted({b["code"] for b in blocking})
+    later = "; ".join(f"leaving {x['cohort']} on {x['on']} (grace period)" for x in leaving)
     if not changes:
-        return ("nothing will change yet: " + ", ".join(codes)) if codes else (
-            "nothing: already as declared")
+        if codes:
+            return "nothing will change yet: " + ", ".join(codes) + (f"; {later}" if later else "")
+        return f"nothing yet: {later}" if later else "nothing: already as declared"
     head = f"the next apply will make {len(changes)} change(s) for this person"
+    head += f"; {later}" if later else ""
     if "failsafe" in codes:
         return head + ", but it is blocked by a failsafe"
     return head + (" (held: " + ", ".join(codes) + ")" if codes else "")

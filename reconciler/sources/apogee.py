@@ -28,14 +28,13 @@ SELECT iae.cod_etp, iae.cod_vrs_vet, ind.cod_etu, ind.cod_ind,
        iae.cod_dip, iae.cod_vrs_vdi, iae.cod_cmp, iae.tem_iae_prm, iae.eta_pmt_iae,
        vet.lib_web_vet, etp.lib_etp, etp.lic_etp"""
 # What a person's read adds: the states the nightly query filters on, and when an IA ended.
-_STATE_COLUMNS = ", iae.eta_iae, iaa.eta_iaa, iae.dat_annul_res_iae"
+_STATE_COLUMNS = ", iae.eta_iae, iaa.eta_iaa, iae.dat_annul_res_iae, iae.cod_anu"
 _FROM = """
 FROM ins_adm_etp iae
 JOIN individu      ind ON ind.cod_ind = iae.cod_ind
 JOIN ins_adm_anu   iaa ON iaa.cod_ind = iae.cod_ind AND iaa.cod_anu = iae.cod_anu
 JOIN etape         etp ON etp.cod_etp = iae.cod_etp
-JOIN version_etape vet ON vet.cod_etp = iae.cod_etp AND vet.cod_vrs_vet = iae.cod_vrs_vet
-WHERE iae.cod_anu = :cod_anu"""
+JOIN version_etape vet ON vet.cod_etp = iae.cod_etp AND vet.cod_vrs_vet = iae.cod_vrs_vet"""
 
 
 @dataclass(frozen=True)
@@ -85,25 +84,30 @@ def conditions(settings: ApogeeSettings) -> tuple[Condition, ...]:
 def ia_query(settings: ApogeeSettings) -> str:
     """The IA query of the nightly read (sources.md §1.5): every IA of ``:cod_anu`` meeting
     ``conditions(settings)``, for students with a number."""
-    return (_COLUMNS + _FROM + "".join(c.sql() for c in conditions(settings))
-            + "\n  AND ind.cod_etu IS NOT NULL")
+    return (_COLUMNS + _FROM + "\nWHERE iae.cod_anu = :cod_anu"
+            + "".join(c.sql() for c in conditions(settings)) + "\n  AND ind.cod_etu IS NOT NULL")
 
 
-def person_query(count: int) -> str:
-    """The same columns and joins for the students numbered ``:etu0`` … (``count`` binds),
-    with the states and whatever their state (the rules are judged by
+def person_query(count: int, years: int = 1) -> str:
+    """The same columns and joins for the students numbered ``:etu0`` … (``count`` binds)
+    in the years ``:anu0`` … (``years`` binds: this year, and last year during a rollover
+    overlap), with the states and whatever their state (the rules are judged by
     :func:`unmet_conditions`, from the same :data:`IN_FORCE` list)."""
-    binds = ", ".join(f":etu{i}" for i in range(count))
-    return _COLUMNS + _STATE_COLUMNS + _FROM + f"\n  AND ind.cod_etu IN ({binds})"
+    numbers = ", ".join(f":etu{i}" for i in range(count))
+    anu = ", ".join(f":anu{i}" for i in range(years))
+    return (_COLUMNS + _STATE_COLUMNS + _FROM + f"\nWHERE iae.cod_anu IN ({anu})"
+            + f"\n  AND ind.cod_etu IN ({numbers})")
 
 
 class PersonIa(NamedTuple):
-    """One IA of one student for the year, whatever its state (``person_query``)."""
+    """One IA of one student for one year (``cod_anu``), whatever its state
+    (``person_query``)."""
 
     row: IaRow
     eta_iae: str
     eta_iaa: str
     dat_annul_res_iae: str  # date the IA was cancelled or resigned, '' if none
+    cod_anu: str
 
     @property
     def eta_pmt_iae(self) -> str:
@@ -212,25 +216,26 @@ def read_ia(conn: Any, academic_year: str, settings: ApogeeSettings) -> list[IaR
             conn.set_progress_handler(None, 0)
 
 
-def read_person_ia(conn: Any, academic_year: str, settings: ApogeeSettings,
+def read_person_ia(conn: Any, academic_years: str | Iterable[str], settings: ApogeeSettings,
                    student_ids: Iterable[str]) -> list[PersonIa]:
-    """Every IA of ``academic_year`` of the students numbered ``student_ids`` (COD_ETU;
-    leading zeros ignored, non-numeric values skipped: COD_ETU is a number), in any state,
-    with the same columns and joins as the nightly query. One query. Any database error is a
-    SourceError."""
+    """Every IA of ``academic_years`` (one COD_ANU or several) of the students numbered
+    ``student_ids`` (COD_ETU; leading zeros ignored, non-numeric values skipped: COD_ETU is
+    a number), in any state, with the same columns and joins as the nightly query. One
+    query. Any database error is a SourceError."""
     numbers = sorted({v.strip().lstrip("0") or "0" for v in student_ids if v.strip().isdigit()})
-    if not numbers:
+    years = [academic_years] if isinstance(academic_years, str) else sorted(academic_years)
+    if not numbers or not years:
         return []
-    binds: dict[str, Any] = {"cod_anu": academic_year}
+    binds: dict[str, Any] = {f"anu{i}": year for i, year in enumerate(years)}
     binds.update({f"etu{i}": n for i, n in enumerate(numbers)})
     if isinstance(conn, sqlite3.Connection):
         _sqlite_deadline(conn, settings.timeout_seconds)
     try:
         return [
             PersonIa(IaRow(*(_text(v) for v in row[:12])), _text(row[12]), _text(row[13]),
-                     _text(row[14]))
-            for row in _fetch(conn, person_query(len(numbers)), binds, settings.arraysize,
-                              settings.timeout_seconds)
+                     _text(row[14]), _text(row[15]))
+            for row in _fetch(conn, person_query(len(numbers), len(years)), binds,
+                              settings.arraysize, settings.timeout_seconds)
         ]
     except SourceError:
         raise
