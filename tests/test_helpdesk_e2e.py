@@ -358,3 +358,21 @@ def test_last_years_student_counts_during_the_rollover_overlap(world: World) -> 
     after = json.loads(out)  # the window closed on 15 October: last year's IAs are not read
     assert all(i["year"] == year for i in after["sources"]["apogee"])
     assert not after["platforms"]["collegium"]["verdict"]["changes"]
+
+
+def test_a_sync_waiting_for_its_course_holds_the_enrolment(world: World) -> None:
+    sync = world.repo / "cohorts" / "ecampus" / "syncs" / "HIST-L2-NEW.yaml"
+    sync.write_text("course: HIST-L2-NEW\nowners: [a@b.fr]\nsyncs:\n"
+                    "  - cohort: man-auditeurs-libres-histoire\n    role: student\n"
+                    "    reason: the course is not created yet\n", encoding="utf-8")
+    repo = git.Repo(world.repo)
+    repo.git.add(A=True)
+    repo.index.commit("a course to come")
+    assert world.run("apply", "-p", "ecampus", "--now", NOW)[0] == exitcodes.OK
+    doc = explain(world, "e22409001", "--course", "HIST-L2-NEW")
+    ecampus = doc["platforms"]["ecampus"]
+    course = next(c for c in ecampus["moodle"]["courses"] if c["shortname"] == "HIST-L2-NEW")
+    assert course["id"] is None
+    held = [b for b in ecampus["verdict"]["blockers"] if b["code"] == "course-missing"]
+    assert held and "course HIST-L2-NEW does not exist in Moodle" in held[0]["text"]
+    assert "course HIST-L2-NEW: does not exist in Moodle" in text(world, "e22409001")

@@ -6,9 +6,9 @@
   restricted to them;
 * ``verdict``: what the next apply will do for them (the planner's own plan on the restricted
   states) or what blocks it (the history's last run);
-* ``explain``: the whole chain, ``render``: for people and machines.
+* ``explanation``: the whole chain (``explain``), ``render``: for people and machines.
 """
 
-from .explain import explain
+from .explanation import explain
 
 __all__ = ["explain"]

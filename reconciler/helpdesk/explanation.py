@@ -58,7 +58,11 @@ def explain(
     ldap_conn: Any = None,
 ) -> dict[str, Any]:
     """The explanation for ``username`` on ``platforms`` (default: every platform), as plain
-    JSON values (rendered by ``render``). ``course``/``cohort`` add a course or cohort the
+    JSON values (rendered by ``render``): ``{username, at, academic_year, commit, sources
+    (PersonSources.to_json, None without general cohorts), platforms: {name: {title,
+    declarations: {cohorts, syncs}, moodle (MoodlePerson.to_json), verdict: {summary,
+    changes, leaving, blockers, notes}, history: {entries, last_run}}}, reads: {ldap_searches,
+    apogee_queries, web_service_calls, seconds}}``. ``course``/``cohort`` add a course or cohort the
     question is about even when the person has nothing to do with it. ``history``: the
     history entries (branch and spool) to look the person up in. ``apogee_conn`` and
     ``ldap_conn`` replace the connections the environment names.
