@@ -257,7 +257,8 @@ def test_sources_unreadable_now_or_unhealthy_on_the_last_run_hold_general_change
     assert doc["sources"]["errors"] and doc["sources"]["errors"][0].startswith("APOGÉE: ")
     verdict = doc["platforms"]["ecampus"]["verdict"]
     assert verdict["changes"] == []  # general cohorts are left as they are, as at night
-    assert [b["code"] for b in verdict["blockers"]] == ["sources"]
+    assert [b["code"] for b in verdict["blockers"]] == ["sources-unread"]
+    assert verdict["summary"] == "nothing yet: general cohorts not judged (sources not read)"
 
     with sqlite3.connect(world.apogee) as conn:  # APOGÉE answers nothing for the year
         conn.execute("DELETE FROM ins_adm_etp WHERE cod_anu = '2026'")

@@ -54,6 +54,8 @@ def _sources(doc: Mapping[str, Any]) -> list[str]:
     out += ["", f"APOGÉE (inscriptions administratives {', '.join(years)})"]
     if any(e.startswith("APOGÉE") for e in src["errors"]):
         out.append("  not read: " + "; ".join(e for e in src["errors"] if e.startswith("APOGÉE")))
+    elif "apogee_queries" not in src["reads"]:
+        out.append("  not read: the directory gives the student numbers to look for")
     elif not src["apogee"]:
         out.append("  none for this year (or no student number to look for)")
     for ia in src["apogee"]:
@@ -183,7 +185,8 @@ def _verdict(section: Mapping[str, Any]) -> list[str]:
         out.append(f"    = kept in {x['cohort']} until the nightly removes them on {x['on']} "
                    f"(grace period; leavers record {x['record']})")
     for b in v["blockers"]:
-        out.append(f"    held ({b['code']}): {b['text']}")
+        label = "not judged" if b["code"] == "sources-unread" else "held"
+        out.append(f"    {label} ({b['code']}): {b['text']}")
     out += [f"    note: {n}" for n in v["notes"]]
     return out
 

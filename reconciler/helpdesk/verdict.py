@@ -108,9 +108,10 @@ def blockers(
     general: bool,
 ) -> list[dict[str, str]]:
     """What stops or holds the person's changes, each ``{code, text}``:
-    ``pending-account`` (no Moodle account, none created), ``sources`` (the person's sources
-    could not be read now; or the last run found them unhealthy and the person's changes are
-    general-cohort ones: those wait), the plan's warnings on a sync concerning them (course
+    ``pending-account`` (no Moodle account, none created), ``sources-unread`` (the person's
+    sources could not be read now: their general cohorts are not judged), ``sources`` (the
+    last run found them unhealthy and the person's changes are general-cohort ones: those
+    wait), the plan's warnings on a sync concerning them (course
     or cohort missing, plugin missing, an instance not the reconciler's), ``failsafe`` (the
     last run was refused by a failsafe and not approved since: the whole apply stops).
     ``sources``: the person's sources (``PersonSources.to_json``); ``syncs``: the declared
@@ -124,9 +125,10 @@ def blockers(
             "(accounts.create off, or the directory has no usable entry): what concerns "
             "them waits until the account exists (first login through CAS/LDAP)")})
     if general and sources.get("errors"):
-        out.append({"code": "sources", "text": (
+        out.append({"code": "sources-unread", "text": (
             "the sources could not be read for this person now ("
-            + "; ".join(sources["errors"]) + "): general cohorts would be left as they are")})
+            + "; ".join(sources["errors"]) + "): their general cohorts are not judged (a run "
+            "failing the same way leaves general cohorts as they are)")})
     general_changes = has_changes and any(
         c.get("reason", {}).get("code") in ("in-sources", "left-sources", "etape-empty")
         for c in changes)
@@ -156,15 +158,20 @@ def blockers(
 def summary(changes: Sequence[Mapping[str, Any]], blocking: Sequence[Mapping[str, str]],
             leaving: Sequence[Mapping[str, str]] = ()) -> str:
     """One line: ``nothing: already as declared``, what the next apply will do, that it is
-    blocked, or that the person is leaving a general cohort after its grace period."""
-    codes = sorted({b["code"] for b in blocking})
-    later = "; ".join(f"leaving {x['cohort']} on {x['on']} (grace period)" for x in leaving)
+    blocked, that the person is leaving a general cohort after its grace period, and whether
+    their general cohorts could not be judged (``sources-unread``)."""
+    codes = sorted({b["code"] for b in blocking} - {"sources-unread"})
+    tail = [f"leaving {x['cohort']} on {x['on']} (grace period)" for x in leaving]
+    if any(b["code"] == "sources-unread" for b in blocking):
+        tail.append("general cohorts not judged (sources not read)")
+    later = "; ".join(tail)
     if not changes:
         if codes:
             return "nothing will change yet: " + ", ".join(codes) + (f"; {later}" if later else "")
         return f"nothing yet: {later}" if later else "nothing: already as declared"
     head = f"the next apply will make {len(changes)} change(s) for this person"
-    head += f"; {later}" if later else ""
     if "failsafe" in codes:
-        return head + ", but it is blocked by a failsafe"
-    return head + (" (held: " + ", ".join(codes) + ")" if codes else "")
+        head += ", but it is blocked by a failsafe"
+    elif codes:
+        head += " (held: " + ", ".join(codes) + ")"
+    return head + (f"; {later}" if later else "")
