@@ -208,11 +208,15 @@ def test_history_pushed_to_its_branch_outlives_the_ci_cache(world: World, tmp_pa
     [gone] = world.cancel_ia("L1HIS-101", 1)
     assert world.run("apply", "-p", "ecampus", "--now", NEXT_NIGHT)[0] == exitcodes.OK
 
-    code, out = world.run("history-push")
+    code, out = world.run("history-push")  # never to a remote it was not told about
+    assert code == exitcodes.ERROR and "set RECONCILER_HISTORY_TOKEN" in out
+    assert (world.repo / ".reconciler" / "history" / "ecampus.jsonl").exists()
+    code, out = world.run("history-push", "--remote", "origin")
     assert code == exitcodes.OK, out
     assert out.startswith("ecampus: ") and "entries pushed to reconciler-history" in out
     assert not (world.repo / ".reconciler" / "history" / "ecampus.jsonl").exists()
-    assert world.run("history-push")[1].strip() == "history: nothing to push"
+    assert world.run("history-push", "--remote", "origin")[1].strip() == (
+        "history: nothing to push")
 
     shutil.rmtree(world.repo / ".reconciler")  # the CI cache is gone
     clone = git.Repo.clone_from(remote, tmp_path / "helpdesk", branch="main")

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..applying.runner import Environment
-from ..errors import ExitCode, GitError
+from ..errors import ConfigurationError, ExitCode, GitError
 from ..helpdesk import explain as explain_person
 from ..helpdesk.render import render_history, render_json, render_text
 from ..history import gitstore
@@ -116,15 +116,22 @@ def history_command(
 @click.option(
     "--remote", metavar="NAME|URL",
     help="Where to push (default: the CI URL built from RECONCILER_HISTORY_TOKEN, "
-         "CI_SERVER_URL and CI_PROJECT_PATH, else origin).",
+         "CI_SERVER_URL and CI_PROJECT_PATH).",
 )
 @click.pass_context
 def history_push_command(ctx: click.Context, remote: str | None) -> None:
     """Push the history entries apply recorded locally to the reconciler-history branch,
-    then drop them from .reconciler/history/ (they stay there until a push succeeds)."""
+    then drop them from .reconciler/history/ (they stay there until a push succeeds).
+
+    Pushes only where it is told to (--remote, or the CI's RECONCILER_HISTORY_TOKEN): a
+    clone's origin may be someone's working repository."""
     env = environment(ctx, None)
     spool = env.history()
-    target = remote or gitstore.remote_url(env.environ) or "origin"
+    target = remote or gitstore.remote_url(env.environ)
+    if target is None:
+        raise ConfigurationError(
+            "history not pushed: set RECONCILER_HISTORY_TOKEN (with CI_SERVER_URL and "
+            "CI_PROJECT_PATH, as in CI) or give --remote; the entries stay in .reconciler/history/")
     platforms = spool.platforms()
     if not platforms:
         click.echo("history: nothing to push")
