@@ -27,7 +27,8 @@ ALLOWED: dict[str, set[str]] = {
     "history": SOURCES | {"planning"},
     "applying": SOURCES | {"planning", "history"},
     "helpdesk": SOURCES | {"planning", "applying", "history"},
-    "gitlab": SOURCES | {"planning"},
+    # The CI jobs plan and apply (reconcile ci), so the GitLab side sits above applying.
+    "gitlab": SOURCES | {"planning", "applying"},
     "adoption": SOURCES | {"planning", "applying"},
     "demo": SOURCES | {"planning", "applying", "emulator"},
     "cli": SOURCES

@@ -228,15 +228,7 @@ def load_declarations(cohorts_dir: Path, repo_root: Path | None = None) -> Decla
         result.files.append(shown)
         if kind is None:
             result.diagnostics.append(
-                Diagnostic(
-                    shown,
-                    1,
-                    1,
-                    "error",
-                    "unknown-file",
-                    "not a declaration: use cohorts/<platform>/cohorts/<idnumber>.yaml "
-                    "or cohorts/<platform>/syncs/<course>.yaml",
-                )
+                Diagnostic(shown, 1, 1, "error", "unknown-file", _misplaced(relative))
             )
             continue
         assert platform is not None
@@ -267,6 +259,22 @@ def load_declarations(cohorts_dir: Path, repo_root: Path | None = None) -> Decla
         else:
             result.syncs.extend(_syncs(platform, doc))
     return result
+
+
+def _misplaced(relative: Path) -> str:
+    parts = relative.parts
+    if len(parts) > 3 and parts[1] == "syncs" and relative.suffix == ".yaml":
+        # A course shortname with "/" made folders: the file goes directly in syncs/.
+        flat = "_".join(parts[2:])
+        return (
+            f"sync files go directly in cohorts/{parts[0]}/syncs/: for a course shortname "
+            f"with '/', name the file {flat} ('/' written '_') and keep the real shortname "
+            "in its course: key"
+        )
+    return (
+        "not a declaration: use cohorts/<platform>/cohorts/<idnumber>.yaml "
+        "or cohorts/<platform>/syncs/<course>.yaml"
+    )
 
 
 def _template_diagnostics(doc: YamlDocument) -> list[Diagnostic]:
