@@ -9,15 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
 from ..settings import ApogeeSettings
 from .model import IaRow, SourceError, describe
 
 SOURCE = "APOGÉE"
+T = TypeVar("T")
 
 OPEN_YEAR_SQL = "SELECT cod_anu FROM annee_uni WHERE eta_anu_iae = 'O' ORDER BY cod_anu"
 
@@ -197,23 +198,29 @@ def _fetch(conn: Any, sql: str, binds: dict[str, Any], arraysize: int,
         cur.close()
 
 
-def read_ia(conn: Any, academic_year: str, settings: ApogeeSettings) -> list[IaRow]:
-    """All IA rows in force for ``academic_year``; any database error is a SourceError."""
+def _rows(conn: Any, sql: str, binds: dict[str, Any], settings: ApogeeSettings,
+          make: Callable[[tuple], T]) -> list[T]:
+    """``make`` of every row ``sql`` gives, as they are fetched, within the settings'
+    timeout; any database error (DB-API drivers have no common base class) is a
+    SourceError."""
     if isinstance(conn, sqlite3.Connection):
         _sqlite_deadline(conn, settings.timeout_seconds)
     try:
-        return [
-            IaRow(*(_text(v) for v in row))
-            for row in _fetch(conn, ia_query(settings), {"cod_anu": academic_year},
-                              settings.arraysize, settings.timeout_seconds)
-        ]
+        return [make(row) for row in _fetch(conn, sql, binds, settings.arraysize,
+                                             settings.timeout_seconds)]
     except SourceError:
         raise
-    except Exception as exc:  # DB-API drivers have no common base class
+    except Exception as exc:
         raise SourceError(SOURCE, f"query failed: {describe(exc)}") from exc
     finally:
         if isinstance(conn, sqlite3.Connection):
             conn.set_progress_handler(None, 0)
+
+
+def read_ia(conn: Any, academic_year: str, settings: ApogeeSettings) -> list[IaRow]:
+    """All IA rows in force for ``academic_year``; any database error is a SourceError."""
+    return _rows(conn, ia_query(settings), {"cod_anu": academic_year}, settings,
+                 lambda row: IaRow(*(_text(v) for v in row)))
 
 
 def read_person_ia(conn: Any, academic_years: str | Iterable[str], settings: ApogeeSettings,
@@ -228,22 +235,9 @@ def read_person_ia(conn: Any, academic_years: str | Iterable[str], settings: Apo
         return []
     binds: dict[str, Any] = {f"anu{i}": year for i, year in enumerate(years)}
     binds.update({f"etu{i}": n for i, n in enumerate(numbers)})
-    if isinstance(conn, sqlite3.Connection):
-        _sqlite_deadline(conn, settings.timeout_seconds)
-    try:
-        return [
-            PersonIa(IaRow(*(_text(v) for v in row[:12])), _text(row[12]), _text(row[13]),
-                     _text(row[14]), _text(row[15]))
-            for row in _fetch(conn, person_query(len(numbers), len(years)), binds,
-                              settings.arraysize, settings.timeout_seconds)
-        ]
-    except SourceError:
-        raise
-    except Exception as exc:  # DB-API drivers have no common base class
-        raise SourceError(SOURCE, f"query failed: {describe(exc)}") from exc
-    finally:
-        if isinstance(conn, sqlite3.Connection):
-            conn.set_progress_handler(None, 0)
+    return _rows(conn, person_query(len(numbers), len(years)), binds, settings,
+                 lambda row: PersonIa(IaRow(*(_text(v) for v in row[:12])),
+                                      *(_text(v) for v in row[12:16])))
 
 
 def open_years(conn: Any) -> list[str]:
