@@ -118,127 +118,170 @@ def read_person_actual(
     expired syncs that concern the person (the desired state's syncs to plan with). Raises
     MoodleError.
     """
-    view = MoodlePerson()
-    call = _Counted(client, view.calls)
-    actual = ActualState()
-    caps = call("core_webservice_get_site_info", client.capabilities)
-    actual.plugin_available = not caps.missing([LIST_INSTANCES])
-    view.plugin_available = actual.plugin_available
-
-    found = call("core_user_get_users_by_field", client.get_users_by_field, "username",
-                 [username])
-    uid = int(found[0]["id"]) if found else None
-    if found:
-        user = found[0]
-        view.account = {"id": uid, "username": user.get("username"), "auth": user.get("auth"),
-                        "suspended": bool(user.get("suspended"))}
-        actual.users[username] = uid  # type: ignore[assignment]
-        actual.usernames[uid] = username  # type: ignore[index]
-
-    adopted = {i for i, c in desired.cohorts.items() if c.adopt}
-    every = call("core_cohort_get_cohorts", client.get_cohorts)
-    ids = [int(c["id"]) for c in every]
-    members = (call("core_cohort_get_cohort_members", client.get_cohort_members, ids)
-               if uid is not None and ids else {})
-    mine = {cid for cid, users in members.items() if uid in users}
-    for cohort in every:
-        cid, idnumber = int(cohort["id"]), cohort.get("idnumber") or ""
-        managed = bool(idnumber) and (platform.is_managed_idnumber(idnumber)
-                                      or idnumber in adopted)
-        if cid in mine:
-            view.cohorts.append({"idnumber": idnumber, "name": cohort.get("name"), "id": cid,
-                                 "managed": managed})
-        if managed:
-            actual.cohorts[idnumber] = actual_cohort(cohort, {cid: [uid] if cid in mine else []})
-        else:
-            actual.unmanaged_cohort_ids[cid] = idnumber
-
-    concern = person_cohorts(desired, actual, username, uid) | set(cohorts)
-    concern_ids = {c.id for i, c in actual.cohorts.items() if i in concern} | {
-        cid for cid in mine if cid in actual.unmanaged_cohort_ids}
-    wanted_courses = set(courses)
-    if actual.plugin_available:
-        instances = call(LIST_INSTANCES, client.cohort_sync_instances, -1)
-        actual.instances = [actual_instance(i) for i in instances
-                            if i.cohortid in concern_ids or i.course_shortname in wanted_courses]
-    syncs = [s for s in desired.syncs if s.cohort in concern or s.course in wanted_courses]
-    expired = [s for s in desired.expired_syncs
-               if s.cohort in concern or s.course in wanted_courses]
-
-    actual.courses = {i.course: i.courseid for i in actual.instances
-                      if i.course and i.courseid != SITE_COURSE}
-    active: dict[str, int] = {}  # shortname -> id of the person's active enrolments
-    with_courses = not caps.missing([USERS_COURSES])
-    if uid is not None and with_courses:
-        for course in call(USERS_COURSES, client.get_users_courses, uid):
-            active[str(course.get("shortname"))] = int(course["id"])
-    names = {s.course for s in [*syncs, *expired]} | {i.course for i in actual.instances} | (
-        wanted_courses)
+    read = _Reading(client, platform, MoodlePerson(), ActualState())
+    caps = read.call("core_webservice_get_site_info", client.capabilities)
+    read.actual.plugin_available = read.view.plugin_available = not caps.missing(
+        [LIST_INSTANCES])
+    uid = read.account(username)
+    mine = read.cohorts(desired, uid)
+    concern = person_cohorts(desired, read.actual, username, uid) | set(cohorts)
+    wanted = set(courses)
+    read.instances({c.id for i, c in read.actual.cohorts.items() if i in concern}
+                   | {c for c in mine if c in read.actual.unmanaged_cohort_ids}, wanted)
+    syncs = [s for s in desired.syncs if s.cohort in concern or s.course in wanted]
+    expired = [s for s in desired.expired_syncs if s.cohort in concern or s.course in wanted]
+    names = {s.course for s in [*syncs, *expired]} | {
+        i.course for i in read.actual.instances} | wanted
     names.discard("")
-    for name in names:
-        if name in active:
-            actual.courses.setdefault(name, active[name])
-    missing = sorted(names - actual.courses.keys())
-    answers = call("core_course_get_courses_by_field", client.run_concurrently,
-                   [partial(client.get_courses_by_field, "shortname", n) for n in missing])
-    for found_courses in answers:
-        for course in found_courses:
-            if int(course["id"]) != SITE_COURSE:
-                actual.courses[course["shortname"]] = int(course["id"])
-
-    concerned = sorted(n for n in names if n in actual.courses)
-    # Roles are read (one call a course) only where the planner needs the enrolment (the
-    # manual syncs, as the nightly reader does) and for the course asked about; elsewhere the
-    # person's active courses and the instances of their cohorts say how they are enrolled.
+    active = read.courses(names, uid, with_courses=not caps.missing([USERS_COURSES]))
     manual = {s.course for s in [*syncs, *expired] if s.method == "manual"}
-    read = [n for n in concerned if n in manual or n in wanted_courses or not with_courses]
-    answers = call(
-        "core_enrol_get_enrolled_users", client.run_concurrently,
-        [partial(client.get_enrolled_users, actual.courses[n], onlyactive=True,
-                 userfields=("id", "roles")) for n in read] if uid is not None else [],
-    )
-    roles_in: dict[str, frozenset[int]] = {}
-    for name, users in zip(read if uid is not None else [], answers, strict=True):
-        me = next((u for u in users if int(u["id"]) == uid), None)
-        if me is not None:
-            roles_in[name] = frozenset(int(r["roleid"]) for r in me.get("roles") or [])
-            active.setdefault(name, actual.courses[name])
-        actual.enrolled[actual.courses[name]] = (
-            {uid: roles_in[name]} if uid is not None and name in roles_in else {})
-    role_names = {rid: n for n, rid in platform.roles.items()}
-    member_ids = {c["id"] for c in view.cohorts}
-    for name in concerned:
-        courseid = actual.courses[name]
-        instances = [i for i in actual.instances if i.courseid == courseid]
-        view.courses.append({
-            "shortname": name,
-            "id": courseid,
-            "active": name in active,
-            "roles": sorted(role_names.get(r, str(r)) for r in roles_in.get(name, ())),
-            "roles_read": name in read,
-            "through": [f"cohort sync {i.id} of {i.cohort} as "
-                        f"{role_names.get(i.roleid, str(i.roleid))}"
-                        for i in instances if i.status == 0 and i.cohortid in member_ids],
-            "instances": [
-                {"id": i.id, "cohort": i.cohort, "role": role_names.get(i.roleid, str(i.roleid)),
-                 "group": i.group or None, "enabled": i.status == 0, "owned": i.owned,
-                 "name": i.name}
-                for i in instances
-            ],
-        })
-    for name in sorted(names - set(concerned)):
-        view.courses.append({"shortname": name, "id": None, "active": False, "roles": [],
-                             "roles_read": False, "through": [], "instances": []})
-    view.other_courses = sorted(set(active) - names) if with_courses else None
+    read.enrolments(names, uid, active, manual | wanted, mine)
+    read.groups([s for s in syncs if s.course in read.actual.courses])
+    read.view.calls = {k: v for k, v in read.view.calls.items() if v}
+    return read.actual, read.view, syncs, expired
 
-    declared = [s for s in syncs if s.course in actual.courses]
-    group_courses = sorted(courses_needing_groups(actual, declared))
-    groups = call("core_group_get_course_groups", client.run_concurrently,
-                  [partial(client.get_course_groups, c) for c in group_courses])
-    for courseid, found_groups in zip(group_courses, groups, strict=True):
-        actual.groups[courseid] = {g["name"]: int(g["id"]) for g in found_groups}
-    view.calls = {k: v for k, v in view.calls.items() if v}
-    return actual, view, syncs, expired
+
+@dataclass
+class _Reading:
+    """The steps of ``read_person_actual``, each filling ``actual`` (for the planner) and
+    ``view`` (for people) and counting its calls."""
+
+    client: Any
+    platform: PlatformSettings
+    view: MoodlePerson
+    actual: ActualState
+    # A token that may not list the person's courses: roles (and activeness) read everywhere.
+    read_roles_everywhere: bool = False
+
+    def call(self, function: str, method: Any, *args: Any, **kwargs: Any) -> Any:
+        """``method(*args, **kwargs)``, its requests counted under ``function``."""
+        return _Counted(self.client, self.view.calls)(function, method, *args, **kwargs)
+
+    def account(self, username: str) -> int | None:
+        """The person's Moodle id (None: no account)."""
+        found = self.call("core_user_get_users_by_field", self.client.get_users_by_field,
+                          "username", [username])
+        if not found:
+            return None
+        user = found[0]
+        uid = int(user["id"])
+        self.view.account = {"id": uid, "username": user.get("username"),
+                             "auth": user.get("auth"), "suspended": bool(user.get("suspended"))}
+        self.actual.users[username] = uid
+        self.actual.usernames[uid] = username
+        return uid
+
+    def cohorts(self, desired: DesiredState, uid: int | None) -> set[int]:
+        """Every cohort, as the nightly reader tells managed ones from the others, with the
+        person's membership only; the ids of the cohorts the person is in."""
+        adopted = {i for i, c in desired.cohorts.items() if c.adopt}
+        every = self.call("core_cohort_get_cohorts", self.client.get_cohorts)
+        ids = [int(c["id"]) for c in every]
+        members = (self.call("core_cohort_get_cohort_members", self.client.get_cohort_members,
+                             ids) if uid is not None and ids else {})
+        mine = {cid for cid, users in members.items() if uid in users}
+        for cohort in every:
+            cid, idnumber = int(cohort["id"]), cohort.get("idnumber") or ""
+            managed = bool(idnumber) and (self.platform.is_managed_idnumber(idnumber)
+                                          or idnumber in adopted)
+            if cid in mine:
+                self.view.cohorts.append({"idnumber": idnumber, "name": cohort.get("name"),
+                                          "id": cid, "managed": managed})
+            if managed:
+                self.actual.cohorts[idnumber] = actual_cohort(
+                    cohort, {cid: [uid] if cid in mine else []})
+            else:
+                self.actual.unmanaged_cohort_ids[cid] = idnumber
+        return mine
+
+    def instances(self, cohort_ids: set[int], courses: set[str]) -> None:
+        """The cohort-sync instances of those cohorts and courses (one call for the site)."""
+        if not self.actual.plugin_available:
+            return
+        found = self.call(LIST_INSTANCES, self.client.cohort_sync_instances, -1)
+        self.actual.instances = [actual_instance(i) for i in found
+                                 if i.cohortid in cohort_ids or i.course_shortname in courses]
+
+    def courses(self, names: set[str], uid: int | None, with_courses: bool) -> dict[str, int]:
+        """The ids of the courses ``names`` (the instances name theirs; the person's active
+        courses, one call; the rest by shortname); gives the person's active courses
+        (shortname -> id), and sets ``view.other_courses`` (None when the token may not
+        list them)."""
+        actual = self.actual
+        actual.courses = {i.course: i.courseid for i in actual.instances
+                          if i.course and i.courseid != SITE_COURSE}
+        active: dict[str, int] = {}
+        if uid is not None and with_courses:
+            for course in self.call(USERS_COURSES, self.client.get_users_courses, uid):
+                active[str(course.get("shortname"))] = int(course["id"])
+        for name in names & active.keys():
+            actual.courses.setdefault(name, active[name])
+        missing = sorted(names - actual.courses.keys())
+        answers = self.call(
+            "core_course_get_courses_by_field", self.client.run_concurrently,
+            [partial(self.client.get_courses_by_field, "shortname", n) for n in missing])
+        for found in answers:
+            for course in found:
+                if int(course["id"]) != SITE_COURSE:
+                    actual.courses[course["shortname"]] = int(course["id"])
+        self.view.other_courses = sorted(set(active) - names) if with_courses else None
+        self.read_roles_everywhere = not with_courses
+        return active
+
+    def enrolments(self, names: set[str], uid: int | None, active: dict[str, int],
+                   roles_wanted: set[str], mine: set[int]) -> None:
+        """The person's enrolment in each course concerned. Roles are read (one call a
+        course) only where the planner needs the enrolment (``method: manual`` syncs, as
+        the nightly reader does) and for the course asked about; elsewhere the person's
+        active courses and the instances of their cohorts say how they are enrolled."""
+        actual = self.actual
+        concerned = sorted(n for n in names if n in actual.courses)
+        read = [n for n in concerned if n in roles_wanted or self.read_roles_everywhere]
+        answers = self.call(
+            "core_enrol_get_enrolled_users", self.client.run_concurrently,
+            [partial(self.client.get_enrolled_users, actual.courses[n], onlyactive=True,
+                     userfields=("id", "roles")) for n in read] if uid is not None else [])
+        roles_in: dict[str, frozenset[int]] = {}
+        for name, users in zip(read if uid is not None else [], answers, strict=True):
+            me = next((u for u in users if int(u["id"]) == uid), None)
+            if me is not None:
+                roles_in[name] = frozenset(int(r["roleid"]) for r in me.get("roles") or [])
+                active.setdefault(name, actual.courses[name])
+            actual.enrolled[actual.courses[name]] = (
+                {uid: roles_in[name]} if uid is not None and name in roles_in else {})
+        role = {rid: n for n, rid in self.platform.roles.items()}
+        for name in concerned:
+            courseid = actual.courses[name]
+            here = [i for i in actual.instances if i.courseid == courseid]
+            self.view.courses.append({
+                "shortname": name,
+                "id": courseid,
+                "active": name in active,
+                "roles": sorted(role.get(r, str(r)) for r in roles_in.get(name, ())),
+                "roles_read": name in read,
+                "through": [f"cohort sync {i.id} of {i.cohort} as {role.get(i.roleid, i.roleid)}"
+                            for i in here if i.status == 0 and i.cohortid in mine],
+                "instances": [
+                    {"id": i.id, "cohort": i.cohort, "role": role.get(i.roleid, str(i.roleid)),
+                     "group": i.group or None, "enabled": i.status == 0, "owned": i.owned,
+                     "name": i.name}
+                    for i in here
+                ],
+            })
+        for name in sorted(names - set(concerned)):
+            self.view.courses.append({"shortname": name, "id": None, "active": False,
+                                      "roles": [], "roles_read": False, "through": [],
+                                      "instances": []})
+
+    def groups(self, syncs: list[DesiredSync]) -> None:
+        """The groups of the courses whose declared group no instance shows yet (the
+        nightly reader's rule)."""
+        courses = sorted(courses_needing_groups(self.actual, syncs))
+        answers = self.call("core_group_get_course_groups", self.client.run_concurrently,
+                            [partial(self.client.get_course_groups, c) for c in courses])
+        for courseid, found in zip(courses, answers, strict=True):
+            self.actual.groups[courseid] = {g["name"]: int(g["id"]) for g in found}
+
 
 
 def restrict_desired(desired: DesiredState, username: str) -> DesiredState:
