@@ -381,3 +381,19 @@ def test_a_sync_waiting_for_its_course_holds_the_enrolment(world: World) -> None
     held = [b for b in ecampus["verdict"]["blockers"] if b["code"] == "course-missing"]
     assert held and "course HIST-L2-NEW does not exist in Moodle" in held[0]["text"]
     assert "course HIST-L2-NEW: does not exist in Moodle" in text(world, "e22409001")
+
+
+def test_leaving_one_cohort_while_another_keeps_the_course(world: World) -> None:
+    member = f"e{world.vet_members('L1HIS-101')[0][1]}"  # the one cancel_ia cancels
+    late = world.repo / "cohorts" / "ecampus" / "cohorts" / "man-retardataires-l1-histoire.yaml"
+    late.write_text(late.read_text() + f"  - {member}\n", encoding="utf-8")
+    repo = git.Repo(world.repo)
+    repo.git.add(A=True)
+    repo.index.commit("one more late student")
+    assert world.run("apply", "-p", "ecampus", "--now", NOW)[0] == exitcodes.OK
+    assert world.cancel_ia("L1HIS-101", 1) == [member]
+    [change] = explain(world, member, now=NEXT_NIGHT)["platforms"]["ecampus"]["verdict"][
+        "changes"]
+    assert change["line"] == f"remove {member} from cohort etp-L1HIS-101"
+    assert change["courses"] == [
+        "stays in HIST-L1-MOD through the sync of man-retardataires-l1-histoire"]

@@ -1,6 +1,6 @@
-"""The package's stages import one way (DESIGN §2, README "Layout"): cli -> applying, gitlab,
-demo -> planning -> declarations, sources, moodle -> settings, clock; the emulator imports
-nothing of the rest. Every import counts, including those under TYPE_CHECKING and inside
+"""The package's stages import one way (DESIGN §2, README "Layout"): cli -> helpdesk,
+gitlab, demo -> applying -> history -> planning -> declarations, sources, moodle -> settings,
+clock; the emulator imports nothing of the rest. Every import counts, including those under TYPE_CHECKING and inside
 functions, since a type-only import still couples two modules."""
 
 from __future__ import annotations
