@@ -7,6 +7,8 @@ timeouts, and retries only where they are safe.
   so it is raised, never resent blindly (callers may re-read and decide).
 * The token lives in a :class:`Secret` and is redacted from every message this module builds,
   including the text of ``requests`` exceptions.
+* Every JSON answer is checked against the shape its function declares (``returns``): a
+  mismatch is an :class:`UnexpectedAnswer` naming the function and the field.
 """
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ from .errors import (
     MoodleHTTPError,
     MoodleProtocolError,
     MoodleUnavailable,
+    UnexpectedAnswer,
     from_response,
 )
+from .returns import find_mismatch
 
 log = logging.getLogger("reconciler.moodle")
 
@@ -238,6 +242,13 @@ class Transport:
             log.info("moodle %s fields=%d error %s", function, fields, err.errorcode or
                      err.exception)
             return _Failure(err, transient=False)
+        # Checked here, once for every call: callers may rely on the declared shape.
+        mismatch = find_mismatch(function, data)
+        if mismatch is not None:
+            log.info("moodle %s fields=%d answer of the wrong shape: %s", function, fields,
+                     mismatch.text())
+            return _Failure(UnexpectedAnswer(self.redact(mismatch.text()), function),
+                            transient=False)
         return data
 
     # -- many calls ------------------------------------------------------------------
