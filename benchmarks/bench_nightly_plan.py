@@ -25,13 +25,14 @@ from pathlib import Path
 
 import yaml
 
+from reconciler.applying.runner import Environment, make_plan
 from reconciler.clock import end_of_day_timestamp
+from reconciler.demo import data as demo_data
+from reconciler.emulator import EmulatorConfig, MoodleEmulator
 from reconciler.moodle.client import MoodleClient
-from reconciler.moodle.emulator import EmulatorConfig, MoodleEmulator
-from reconciler.planner import cohort_description, instance_name
-from reconciler.runner import Environment, make_plan
-from reconciler.sources import demo_data, read_sources
-from reconciler.state import DesiredCohort, DesiredSync
+from reconciler.planning.planner import cohort_description, instance_name
+from reconciler.planning.state import DesiredCohort, DesiredSync
+from reconciler.sources import read_sources
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
