@@ -20,13 +20,12 @@ import pytest
 from click.testing import CliRunner
 from support.garbage_moodle import GarbageProxy
 
-from reconciler import exitcodes
-from reconciler.cli import main
+from reconciler.cli import exitcodes, main
+from reconciler.emulator import EmulatorConfig, MoodleEmulator
 from reconciler.moodle import returns
-from reconciler.moodle.emulator import EmulatorConfig, MoodleEmulator
 from reconciler.moodle.errors import MoodleError, UnexpectedAnswer
 from reconciler.moodle.functions import IS_READ
-from reconciler.state import COHORT_MARKER
+from reconciler.planning.state import COHORT_MARKER
 
 TOKEN = "answers-token"
 NOW = "2026-11-28T02:00:00Z"
