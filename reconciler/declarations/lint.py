@@ -14,6 +14,7 @@ from pathlib import PurePath
 from ..settings import PlatformSettings
 from .diagnostics import Diagnostic, Severity
 from .loader import DeclarationSet, Location, ManualCohort, SyncDeclaration
+from .suggest import with_suggestion
 
 # Moodle's PARAM_USERNAME without extended characters: lower case, digits, _ - . @
 USERNAME = re.compile(r"^[a-z0-9_.@-]+$")
@@ -131,8 +132,12 @@ def cohort_references(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnos
                 sync.location,
                 "error",
                 "unknown-cohort",
-                f"cohort {sync.cohort!r} is neither a manual cohort declared for "
-                f"{sync.platform!r} nor a general cohort this platform can have",
+                with_suggestion(
+                    f"cohort {sync.cohort!r} is neither a manual cohort declared for "
+                    f"{sync.platform!r} nor a general cohort this platform can have",
+                    sync.cohort,
+                    [idnumber for platform, idnumber in declared if platform == sync.platform],
+                ),
             )
 
 
@@ -144,7 +149,8 @@ def roles(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
                 sync.location,
                 "error",
                 "unknown-role",
-                f"unknown role {sync.role!r} (known: {', '.join(sorted(platform.roles))})",
+                with_suggestion(f"unknown role {sync.role!r}", sync.role, platform.roles)
+                + f" (known: {', '.join(sorted(platform.roles))})",
             )
 
 
