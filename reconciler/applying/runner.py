@@ -78,7 +78,10 @@ class Environment:
         if self._decls is None:
             self._decls = load_declarations(self.repo / "cohorts", self.repo)
             if self._decls.settings is None:
-                raise ConfigError("cohorts/platforms.yaml has errors (run `reconcile validate`)")
+                raise ConfigError(
+                    "cohorts/platforms.yaml has errors (run `reconcile validate`): "
+                    + self._decls.error_summary()
+                )
         return self._decls
 
     @property
@@ -125,7 +128,8 @@ def make_plan(env: Environment, platform_name: str) -> Plan:
     decls = env.declarations()
     if decls.has_errors:
         raise ConfigError(
-            "the declarations have errors (run `reconcile validate`); nothing planned"
+            "the declarations have errors (run `reconcile validate`); nothing planned: "
+            + decls.error_summary()
         )
     snapshot = env.sources() if platform.general_cohorts.enabled else None
     desired = build_desired(decls, env.settings, platform_name, env.today, snapshot)
