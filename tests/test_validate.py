@@ -460,7 +460,8 @@ def test_bad_platforms_file_reports_and_stops(tmp_path: Path) -> None:
 
 
 def test_unknown_template_field(tmp_path: Path) -> None:
-    repo = make_repo(tmp_path, {}, platforms=PLATFORMS.replace('{cod_vrs_vet}"', '{vet}"'))
+    # {vet} is a documented field now (the builder always provided it); {version} is not.
+    repo = make_repo(tmp_path, {}, platforms=PLATFORMS.replace('{cod_vrs_vet}"', '{version}"'))
     diags = diagnostics(repo)
     assert [(d["line"], d["rule"]) for d in diags] == [(7, "bad-template")]
 

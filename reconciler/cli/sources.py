@@ -71,9 +71,11 @@ def render_text(snap: SourceSnapshot, disabled: tuple[str, ...] = ()) -> str:
     if snap.healthy:
         for name in snap.general_cohorts:
             p = st["platforms"][name]
+            joined = (f"; {p['ia_with_account']} of {p['ia']} IAs find a directory account "
+                      f"({100.0 * p['ia_with_account'] / p['ia']:.1f}%)" if p.get("ia") else "")
             out.append(
                 f"Platform {name}: {p['cohorts']} general cohorts, {p['members']} members "
-                f"({p['memberships']} memberships); IA without directory account: "
+                f"({p['memberships']} memberships){joined}; IA without directory account: "
                 f"{_sample(p['ia_without_account'])}"
             )
             if p.get("uncertain"):
@@ -157,5 +159,8 @@ def sources(ctx: click.Context, platforms: tuple[str, ...], fmt: str, record: bo
     if not snap.healthy:
         sys.exit(EXIT_UNHEALTHY)
     if record:
-        state = record_good_run(snap, settings)
+        try:
+            state = record_good_run(snap, settings)
+        except OSError as exc:
+            raise click.ClickException(f"cannot record the last good run: {exc}") from exc
         click.echo(f"Recorded the last good run ({state['recorded_at']}).", err=fmt == "json")

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from ..settings import Settings, settings_from_document
+from ..settings import TEMPLATES, Settings, settings_from_document, template_problem
 from . import typed
 from .diagnostics import Diagnostic, sort_diagnostics
 from .suggest import with_suggestion
@@ -365,39 +365,19 @@ def load_declarations(cohorts_dir: Path, repo_root: Path | None = None) -> Decla
 
 
 def _template_diagnostics(doc: YamlDocument) -> list[Diagnostic]:
-    """Templates may only use the fields the general-cohort builder provides."""
-    from string import Formatter
-
-    id_fields = {"cod_anu", "cod_etp", "cod_vrs_vet", "cod_cmp"}
-    name_fields = id_fields | {"lib_web_vet", "lib_etp", "lic_etp"}
+    """Templates may only use the fields the general-cohort builder provides (one list)."""
     out = []
     for name, platform in doc.data.get("platforms", {}).items():
         general = platform.get("general_cohorts") or {}
-        for key, allowed in (("idnumber_template", id_fields), ("name_template", name_fields)):
+        for key in TEMPLATES:
             template = general.get(key)
             if template is None:
                 continue
-            path = ("platforms", name, "general_cohorts", key)
-            try:
-                used = {f for _, f, _, _ in Formatter().parse(template) if f is not None}
-            except ValueError as exc:
+            problem = template_problem(key, template)
+            if problem:
+                path = ("platforms", name, "general_cohorts", key)
                 out.append(
-                    Diagnostic(
-                        doc.file, *doc.locate(path), "error", "bad-template", f"{key}: {exc}"
-                    )
-                )
-                continue
-            unknown = sorted(used - allowed)
-            if unknown:
-                out.append(
-                    Diagnostic(
-                        doc.file,
-                        *doc.locate(path),
-                        "error",
-                        "bad-template",
-                        f"{key} uses unknown field(s) {', '.join(unknown)} "
-                        f"(available: {', '.join(sorted(allowed))})",
-                    )
+                    Diagnostic(doc.file, *doc.locate(path), "error", "bad-template", problem)
                 )
     return out
 

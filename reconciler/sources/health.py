@@ -1,4 +1,8 @@
-"""Source health (DESIGN §5.2): minimum counts and comparison with the last good run.
+"""Source health (DESIGN §5.2): minimum counts, the join, and the last good run.
+
+Three kinds of rule: each source's minimum count; the join itself (the share of IAs in force
+that find a directory account), judged on every run including the first; and drops compared
+with the last good run.
 
 The state file is small JSON kept between runs (by CI as a cache). It records the academic
 year so that counts are only compared within one year: after an explicit change of the year
@@ -21,6 +25,7 @@ FORMAT_VERSION = 1
 
 
 def state_path(settings: Settings) -> Path:
+    """The last-good-run file: ``sources.health.state_file``, relative to the repository."""
     path = Path(settings.sources.health.state_file)
     return path if path.is_absolute() else settings.root / path
 
@@ -54,6 +59,8 @@ def save_state(path: Path, state: dict[str, Any]) -> None:
 
 @dataclass
 class Verdict:
+    """Why the sources are unhealthy (``reasons``) and what is worth knowing (``notes``)."""
+
     reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -69,11 +76,41 @@ def _drop(health: HealthSettings, what: str, now: int, before: int, when: str) -
             f"{percent:.1f}% > max_drop_percent {health.max_drop_percent:g}")
 
 
+def join_reasons(settings: Settings, platforms: dict[str, Any] | None) -> list[str]:
+    """One reason per platform whose IAs find too few directory accounts.
+
+    ``platforms`` holds each platform's builder statistics (``ia``, ``ia_with_account``, see
+    ``general.build_platform``). A platform with no IA in its étapes is not judged here (the
+    empty-answer rule and the "no étape selected" note cover it). Needs no reference counts:
+    a renamed or emptied student-id attribute is caught on the very first run.
+    """
+    health = settings.sources.health
+    attribute = settings.sources.ldap.student_id_attr
+    reasons = []
+    for name, figures in sorted((platforms or {}).items()):
+        total, found = int(figures.get("ia", 0)), int(figures.get("ia_with_account", 0))
+        if total <= 0:
+            continue
+        percent = 100.0 * found / total
+        if percent < health.min_join_percent:
+            reasons.append(
+                f"{name}: only {found} of {total} IAs in force ({percent:.1f}%) find a "
+                f"directory account by {attribute}, below min_join_percent "
+                f"{health.min_join_percent:g} (is the student-id attribute filled and named "
+                "right?)")
+    return reasons
+
+
 def check(
     settings: Settings, state: dict[str, Any] | None,
     apogee_rows: int | None, ldap_entries: int | None, platforms: dict[str, Any] | None,
 ) -> Verdict:
-    """Health of the counts; ``None`` counts mean the source failed (reported elsewhere)."""
+    """Health of the counts and of the join.
+
+    ``apogee_rows`` / ``ldap_entries``: what each source returned, ``None`` when it failed
+    (reported elsewhere). ``platforms``: each platform's builder statistics, ``None`` when the
+    cohorts were not built. ``state``: the last good run, or ``None`` on a first run.
+    """
     health = settings.sources.health
     year = settings.academic_year
     verdict = Verdict()
@@ -83,6 +120,7 @@ def check(
             verdict.reasons.append(f"{source}: empty answer (0 rows) for year {year}")
         elif count is not None and count < minimum:
             verdict.reasons.append(f"{source}: {count} rows < min_rows {minimum}")
+    verdict.reasons += join_reasons(settings, platforms)
     if state is None:
         verdict.notes.append("no last good run recorded: counts not compared")
         return verdict
@@ -101,8 +139,7 @@ def check(
         reason = _drop(health, "APOGÉE IA rows", apogee_rows, int(state["apogee_rows"]), when)
         if reason:
             verdict.reasons.append(reason)
-    # The join itself is checked too: a renamed attribute keeps the counts above but
-    # matches nobody, which would empty every cohort.
+    # Members compared with the last good run: a join that degrades slowly, above the floor.
     for name, now in sorted((platforms or {}).items()):
         before = (state.get("platforms") or {}).get(name) or {}
         if "members" in before:
@@ -115,6 +152,8 @@ def check(
 
 def new_state(settings: Settings, apogee_rows: int, ldap_entries: int,
               platforms: dict[str, Any], digest: str, now: dt.datetime | None = None) -> dict:
+    """The state of a good run: counts per source and per platform, the digest, the time
+    (``now``, default the current UTC time, ISO 8601 to the second)."""
     recorded = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     return {
         "format_version": FORMAT_VERSION,

@@ -1,7 +1,8 @@
 """``read_sources``: read APOGÉE and the directory, judge their health, build the cohorts.
 
-A source failure never raises from here: it makes the snapshot unhealthy, with the reason,
-and an unhealthy snapshot offers no general cohort to act on.
+A source failure never raises from here: whatever the exception (the driver's, the socket
+layer's, ``struct``'s or a bug of ours), it makes the snapshot unhealthy with its cause in one
+line, and an unhealthy snapshot offers no general cohort to act on (DESIGN §5.2).
 """
 
 from __future__ import annotations
@@ -9,13 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from ..settings import Settings
 from . import apogee, health, ldap
 from .general import build_general_cohorts, cohorts_digest
-from .model import DirectoryEntry, IaRow, SourceError, SourceSnapshot
+from .model import DirectoryEntry, IaRow, SourceError, SourceSnapshot, describe, one_line
+
+T = TypeVar("T")
 
 
 def _close(conn: Any) -> None:
@@ -66,6 +69,21 @@ def _read_ldap(settings: Settings, environ: Mapping[str, str], conn: Any,
             _close(conn)
 
 
+def _guarded(source: str, read: Callable[[], T], reasons: list[str],
+             stats: dict[str, Any]) -> T | None:
+    """``read()``, or None with one reason line when it raised anything at all."""
+    try:
+        return read()
+    except SourceError as exc:
+        reasons.append(str(exc))
+        stats["error"] = exc.message
+    except Exception as exc:  # any failure while reading is a source error, never a traceback
+        message = one_line(f"unexpected {describe(exc)}")
+        reasons.append(f"{source}: {message}")
+        stats["error"] = message
+    return None
+
+
 def read_sources(
     settings: Settings,
     environ: Mapping[str, str] = os.environ,
@@ -84,18 +102,13 @@ def read_sources(
     notes: list[str] = []
     stats: dict[str, Any] = {"academic_year": settings.academic_year, "apogee": {}, "ldap": {}}
 
-    rows: list[IaRow] | None = None
-    try:
-        rows = _read_apogee(settings, environ, apogee_conn, stats["apogee"], notes)
-    except SourceError as exc:
-        reasons.append(str(exc))
-        stats["apogee"]["error"] = exc.message
-    entries: list[DirectoryEntry] | None = None
-    try:
-        entries = _read_ldap(settings, environ, ldap_conn, stats["ldap"])
-    except SourceError as exc:
-        reasons.append(str(exc))
-        stats["ldap"]["error"] = exc.message
+    rows: list[IaRow] | None = _guarded(
+        apogee.SOURCE,
+        lambda: _read_apogee(settings, environ, apogee_conn, stats["apogee"], notes),
+        reasons, stats["apogee"])
+    entries: list[DirectoryEntry] | None = _guarded(
+        ldap.SOURCE, lambda: _read_ldap(settings, environ, ldap_conn, stats["ldap"]),
+        reasons, stats["ldap"])
 
     cohorts: dict = {}
     people: dict = {}
@@ -107,19 +120,28 @@ def read_sources(
                          "exclude and components)"
                          for name, p in built["platforms"].items() if not p["cohorts"])
         except ValueError as exc:  # a template the settings cannot render
-            reasons.append(f"configuration: {exc}")
+            reasons.append(one_line(f"configuration: {exc}"))
+        except Exception as exc:  # a bug of ours must not pass for an empty directory
+            reasons.append(one_line(f"general cohorts: unexpected {describe(exc)}"))
+            cohorts, people = {}, {}
 
-    state, state_error = health.load_state(health.state_path(settings))
-    if state_error:
-        reasons.append(state_error)
-    verdict = health.check(
-        settings, state,
-        None if rows is None else len(rows),
-        None if entries is None else len(entries),
-        stats.get("platforms"),
-    )
-    reasons += verdict.reasons
-    notes += verdict.notes
+    try:
+        state, state_error = health.load_state(health.state_path(settings))
+        if state_error:
+            reasons.append(state_error)
+        verdict = health.check(
+            settings, state,
+            None if rows is None else len(rows),
+            None if entries is None else len(entries),
+            stats.get("platforms"),
+        )
+        reasons += verdict.reasons
+        notes += verdict.notes
+    except Exception as exc:  # health unknown is unhealthy
+        reasons.append(one_line(f"source health: unexpected {describe(exc)}"))
+    # One line each, whatever a driver put in its message: they print as list items.
+    reasons = [one_line(r) for r in reasons]
+    notes = [one_line(n) for n in notes]
     healthy = not reasons
     stats["seconds"] = round(time.monotonic() - started, 3)
     return SourceSnapshot(
