@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import textwrap
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,14 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from support.garbage_moodle import GarbageProxy
+from test_moodle_client_unit import FakeResponse, make
 
 from reconciler.cli import exitcodes, main
 from reconciler.emulator import EmulatorConfig, MoodleEmulator
 from reconciler.moodle import returns
 from reconciler.moodle.errors import MoodleError, UnexpectedAnswer
 from reconciler.moodle.functions import IS_READ
+from reconciler.moodle.types import NewGroup
 from reconciler.planning.state import COHORT_MARKER
 
 TOKEN = "answers-token"
@@ -112,9 +115,10 @@ class World:
         return [f for f, *_ in self.emu.call_log if f in WRITES]
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    repo = tmp_path / "repo"
+@contextmanager
+def world_at(root: Path) -> Iterator[World]:
+    """The repository under ``root``, a seeded emulator and the proxy in front of it."""
+    repo = root / "repo"
     (repo / "cohorts").mkdir(parents=True)
     (repo / "cohorts" / "platforms.yaml").write_text(PLATFORMS, encoding="utf-8")
     for name, text in FILES.items():
@@ -124,6 +128,12 @@ def world(tmp_path: Path) -> Iterator[World]:
     with MoodleEmulator(EmulatorConfig(token=TOKEN)) as emu, GarbageProxy(emu.url) as proxy:
         emu.seed(SEED)
         yield World(repo, emu, proxy)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    with world_at(tmp_path) as world:
+        yield world
 
 
 def one_error_line(output: str) -> str:
@@ -293,3 +303,59 @@ def test_void_functions_answer_null_only() -> None:
 def test_long_values_are_cut_in_the_message() -> None:
     text = returns.Mismatch("answer.x", returns.INT, "y" * 500).text()
     assert len(text) < 100 and text.endswith("…")
+
+
+# -- bodies that are not answers at all -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("", "core_cohort_get_cohorts: answer: expected a list, got an empty body"),
+        ("[" * 100_000, "core_cohort_get_cohorts: [protocolerror] answer is JSON nested too "
+                        "deeply to read"),
+        ("<html><body>Proxy error</body></html>", "core_cohort_get_cohorts: [protocolerror] "
+         "answer is not JSON: '<html><body>Proxy error</body></html>'"),
+        ('[{"id": 1, "na', "core_cohort_get_cohorts: [protocolerror] answer is not JSON: "
+                          "'[{\"id\": 1, \"na'"),
+        ("Infinity", "core_cohort_get_cohorts: answer: expected a list, got Infinity"),
+    ],
+)
+def test_bodies_that_are_not_answers(body: str, message: str) -> None:
+    client, _ = make([FakeResponse(body)])
+    with pytest.raises(MoodleError) as info:
+        client.get_cohorts()
+    assert str(info.value) == message
+
+
+def test_an_error_body_of_any_shape_is_one_line() -> None:
+    deep: Any = "x"
+    for _ in range(400):
+        deep = [deep]
+    body = {"exception": "moodle_exception", "errorcode": 42, "message": {"nested": deep},
+            "debuginfo": ["a", "b"]}
+    client, _ = make([body])
+    with pytest.raises(MoodleError) as info:
+        client.get_cohorts()
+    assert str(info.value) == "core_cohort_get_cohorts: [42] an object (a list)"
+
+
+@pytest.mark.parametrize("rows", [0, 2])
+def test_a_create_answering_another_number_of_rows_is_refused(rows: int) -> None:
+    """Moodle answers one row per item created; pairing ids with items needs that."""
+    answer = [{"id": 10 + n, "courseid": 2, "name": f"G{n}"} for n in range(rows)]
+    client, _ = make([answer])
+    with pytest.raises(UnexpectedAnswer) as info:
+        client.create_groups([NewGroup(2, "G")])
+    assert str(info.value) == (
+        f"core_group_create_groups: answer: expected 1 row(s), one per item sent, got {rows}"
+    )
+
+
+def test_apply_with_a_create_answering_no_row_reports_that_action_failed(world: World) -> None:
+    world.proxy.doctor("core_group_create_groups", "[]", forward=True)
+    code, out, exc = world.run("apply", "-p", "prelude", "--now", NOW, "--allow-dirty")
+    assert exc is None, f"{type(exc).__name__}: {exc}"
+    assert code == exitcodes.ERROR
+    assert ("FAILED create_group C1/Tuteurs: core_group_create_groups: answer: expected 1 "
+            "row(s), one per item sent, got 0") in out

@@ -154,7 +154,7 @@ def test_create_cohorts_seq37_and_seq40() -> None:
 
 
 def test_create_users_seq15_first_three() -> None:
-    client, session = make([[{"id": 3, "username": "etu001"}]])
+    client, session = make([recorded(15)[:3]])
     names = [("etu001", "Hugo", "Durand"), ("etu002", "Chloé", "Garcia"),
              ("etu003", "Léo", "Girard")]
     client.create_users([
