@@ -436,3 +436,22 @@ def test_a_name_that_cannot_be_printed_is_escaped(tmp_path) -> None:
         line.startswith("cohorts/ecampus/cohorts/caf\\udce9.yaml:1:1: ") for line in lines
     ), lines
     assert [d["file"] for d in diagnostics(repo)] == ["cohorts/ecampus/cohorts/caf\\udce9.yaml"] * 3
+
+
+def test_plan_refuses_what_validate_refuses(tmp_path) -> None:
+    """An unknown role is a rule of the whole set (lint), not of one file's schema: plan
+    met it as a KeyError while building the desired state."""
+    repo = make_repo(
+        tmp_path,
+        {
+            "ecampus/cohorts/man-a.yaml": COHORT,
+            "ecampus/syncs/C1.yaml": GOOD_SYNC.replace("role: student", "role: studnet"),
+        },
+    )
+    code, out = plan_line(repo)
+    assert code == 1
+    assert out.strip() == (
+        "error: the declarations have errors (run `reconcile validate`); nothing planned: "
+        "cohorts/ecampus/syncs/C1.yaml:3:5: unknown-role: unknown role 'studnet'; did you "
+        "mean student? (known: editingteacher, manager, student, teacher)"
+    )

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..clock import today_in_paris
 from ..declarations.history import git_info
+from ..declarations.lint import lint
 from ..declarations.loader import DeclarationSet, load_declarations
 from ..moodle.client import MoodleClient
 from ..planning.desired import build_desired
@@ -126,10 +127,12 @@ def make_plan(env: Environment, platform_name: str) -> Plan:
     """Read everything and compute the plan of one platform (no write anywhere)."""
     platform = env.platform(platform_name)
     decls = env.declarations()
-    if decls.has_errors:
+    # Plan refuses what validate refuses: a broken rule (an unknown role…) is no plan.
+    rules = lint(decls, env.today) if decls.settings else []
+    if decls.has_errors or any(d.severity == "error" for d in rules):
         raise ConfigError(
             "the declarations have errors (run `reconcile validate`); nothing planned: "
-            + decls.error_summary()
+            + decls.error_summary(rules)
         )
     snapshot = env.sources() if platform.general_cohorts.enabled else None
     desired = build_desired(decls, env.settings, platform_name, env.today, snapshot)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -97,10 +98,13 @@ class DeclarationSet:
     def has_errors(self) -> bool:
         return any(d.severity == "error" for d in self.diagnostics)
 
-    def error_summary(self) -> str:
-        """The first error (file order) as one ``file:line:column: rule: message`` line,
-        with how many more there are; ``""`` when there is none."""
-        errors = sort_diagnostics(d for d in self.diagnostics if d.severity == "error")
+    def error_summary(self, more: Iterable[Diagnostic] = ()) -> str:
+        """The first error (file order) of the loader's diagnostics and ``more`` (lint's)
+        as one ``file:line:column: rule: message`` line, with how many more there are;
+        ``""`` when there is none."""
+        errors = sort_diagnostics(
+            d for d in (*self.diagnostics, *more) if d.severity == "error"
+        )
         if not errors:
             return ""
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
