@@ -22,7 +22,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -60,10 +60,9 @@ _NULL_TEXTS = frozenset({"", "~", "null", "Null", "NULL"})
 _scalar_constructor = yaml.constructor.SafeConstructor()
 
 
-@dataclass(frozen=True)
-class Scalar:
+class Scalar(NamedTuple):
     """A scalar as it was written: its text, the tag YAML gave it and its quoting style
-    (None for plain, ``'`` or ``"`` for quoted, ``|``/``>`` for blocks)."""
+    (None or "" for plain, ``'`` or ``"`` for quoted, ``|``/``>`` for blocks)."""
 
     text: str
     tag: str
@@ -83,6 +82,7 @@ class YamlDocument:
     data: Any
     marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     key_marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    # How the scalars that are not plain text were written (quoted, or typed by YAML).
     scalars: dict[Path_, Scalar] = field(default_factory=dict)
 
     def locate(self, path: Path_) -> tuple[int, int]:
@@ -116,9 +116,7 @@ def shown_tag(tag: str) -> str:
     return tag if tag.startswith("!") else f"!<{tag}>"
 
 
-def _check_tag(node: yaml.Node, allowed: frozenset[str]) -> None:
-    if node.tag in allowed:
-        return
+def _refuse_tag(node: yaml.Node) -> None:
     tag = shown_tag(node.tag)
     if node.tag.startswith(_PYTHON):
         raise _Refused(
@@ -161,7 +159,8 @@ class _Walker:
         self.seen.add(id(node))
         self.doc.marks[path] = _pos(node.start_mark)
         if isinstance(node, yaml.MappingNode):
-            _check_tag(node, _MAPPING_TAGS)
+            if node.tag not in _MAPPING_TAGS:
+                _refuse_tag(node)
             out: dict[str, Any] = {}
             for key_node, value_node in node.value:
                 if not isinstance(key_node, yaml.ScalarNode):
@@ -172,7 +171,8 @@ class _Walker:
                     raise _Refused(
                         "yaml-alias", "merge keys (<<) are not allowed", key_node.start_mark
                     )
-                _check_tag(key_node, _SCALAR_TAGS)
+                if key_node.tag not in _SCALAR_TAGS:
+                    _refuse_tag(key_node)
                 key = key_node.value
                 if key in out:
                     first = self.doc.key_marks[(*path, key)][0]
@@ -186,12 +186,15 @@ class _Walker:
                 out[key] = self.build(value_node, (*path, key), depth + 1)
             return out
         if isinstance(node, yaml.SequenceNode):
-            _check_tag(node, _SEQUENCE_TAGS)
+            if node.tag not in _SEQUENCE_TAGS:
+                _refuse_tag(node)
             return [
                 self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)
             ]
-        _check_tag(node, _SCALAR_TAGS)
-        self.doc.scalars[path] = Scalar(node.value, node.tag, node.style)
+        if node.tag not in _SCALAR_TAGS:
+            _refuse_tag(node)
+        if node.tag != _STR or node.style:  # plain text needs no note: it is what was typed
+            self.doc.scalars[path] = Scalar(node.value, node.tag, node.style)
         return _scalar(node)
 
 

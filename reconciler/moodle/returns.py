@@ -32,7 +32,9 @@ it only where a real site was seen to send it (``null=True``).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from .errors import UnexpectedAnswer
@@ -295,45 +297,83 @@ RETURNS: dict[str, Returns] = {
 
 
 # -- the check --------------------------------------------------------------------------------
+#
+# Each shape is compiled once into a function of the answer that returns None when it fits,
+# or the fault: the steps (keys and indices, innermost first) leading to the faulty value,
+# what was expected there, what was found, and whether it was missing. Paths are only
+# spelled out on failure: a nightly plan checks some 100,000 values.
 
-def _kind_ok(kind: str, value: Any) -> bool:
-    if kind == INT:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == BOOL:
-        return isinstance(value, bool)
-    if kind == TEXT:
-        return isinstance(value, str)
-    if kind == NUMBER:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, (str, int, float, bool))
+_Fault = tuple[list[str | int], str, Any, bool]
+_Check = Callable[[Any], "_Fault | None"]
+# JSON decoding yields exactly these classes (never subclasses), so the check is a set lookup.
+_CLASSES: dict[str, frozenset[type]] = {
+    INT: frozenset({int}),
+    BOOL: frozenset({bool}),
+    NUMBER: frozenset({int, float}),
+    TEXT: frozenset({str}),
+    SCALAR: frozenset({str, int, float, bool}),
+}
 
 
-def _find(shape: Shape, value: Any, path: str) -> Mismatch | None:
-    """The first place where ``value`` departs from ``shape`` (depth first), or None."""
+def _compile(shape: Shape) -> _Check:
     if isinstance(shape, Value):
-        if value is None:
-            return None if shape.null else Mismatch(path, shape.kind, None)
-        return None if _kind_ok(shape.kind, value) else Mismatch(path, shape.kind, value)
+        return _compile_value(shape)
     if isinstance(shape, Many):
-        if not isinstance(value, list):
-            return Mismatch(path, "a list", value)
-        for n, item in enumerate(value):
-            found = _find(shape.item, item, f"{path}[{n}]")
-            if found is not None:
-                return found
+        return _compile_many(shape)
+    return _compile_single(shape)
+
+
+def _compile_value(shape: Value) -> _Check:
+    allowed = _CLASSES[shape.kind] | ({type(None)} if shape.null else set())
+    kind = shape.kind
+
+    def check(value: Any) -> _Fault | None:
+        return None if value.__class__ in allowed else ([], kind, value, False)
+
+    return check
+
+
+def _compile_many(shape: Many) -> _Check:
+    item = _compile(shape.item)
+    allowed = (
+        _CLASSES[shape.item.kind] | ({type(None)} if shape.item.null else set())
+        if isinstance(shape.item, Value)
+        else None
+    )
+
+    def check(value: Any) -> _Fault | None:
+        if value.__class__ is not list:
+            return [], "a list", value, False
+        if allowed is not None and all(x.__class__ in allowed for x in value):
+            return None  # lists of ids: one pass, no call per item
+        for n, element in enumerate(value):
+            fault = item(element)
+            if fault is not None:
+                fault[0].append(n)
+                return fault
         return None
-    if not isinstance(value, dict):
-        return Mismatch(path, "an object", value)
-    for key, inner in shape.keys.items():
-        where = f"{path}.{key}"
-        if key not in value:
-            if inner.optional:
-                continue
-            return Mismatch(where, _expected(inner), missing=True)
-        found = _find(inner, value[key], where)
-        if found is not None:
-            return found
-    return None
+
+    return check
+
+
+def _compile_single(shape: Single) -> _Check:
+    fields = [(key, inner.optional, _compile(inner), _expected(inner))
+              for key, inner in shape.keys.items()]
+
+    def check(value: Any) -> _Fault | None:
+        if value.__class__ is not dict:
+            return [], "an object", value, False
+        for key, optional, inner, expected in fields:
+            if key in value:
+                fault = inner(value[key])
+                if fault is not None:
+                    fault[0].append(key)
+                    return fault
+            elif not optional:
+                return [key], expected, None, True
+        return None
+
+    return check
 
 
 def _expected(shape: Shape) -> str:
@@ -342,28 +382,46 @@ def _expected(shape: Shape) -> str:
     return "a list" if isinstance(shape, Many) else "an object"
 
 
+@cache
+def _checker(function: str) -> _Check | None:
+    returns = RETURNS.get(function)
+    if returns is None or isinstance(returns, Void):
+        return None
+    return _compile(returns)
+
+
+def _path(steps: list[str | int]) -> str:
+    return "answer" + "".join(
+        f"[{step}]" if isinstance(step, int) else f".{step}" for step in reversed(steps)
+    )
+
+
 def _plugin_items(answer: Any) -> Mismatch | None:
     for n, item in enumerate(answer["data"]):
         if item["object"] != "enrol":
             continue
         for key in ENROL_ITEM_NEEDS:
-            if key not in item or item[key] is None:
+            if item.get(key) is None:
                 return Mismatch(f"answer.data[{n}].{key}", INT, missing=True)
     return None
 
 
 def find_mismatch(function: str, answer: Any) -> Mismatch | None:
     """Where ``answer`` (decoded JSON, not an error body) departs from what ``function``
-    returns, or None. Functions missing from :data:`RETURNS` are not checked."""
-    returns = RETURNS.get(function)
-    if returns is None:
-        return None
-    if isinstance(returns, Void):
+    returns (depth first, the first place found), or None. Functions missing from
+    :data:`RETURNS` are not checked."""
+    if isinstance(RETURNS.get(function), Void):
         return None if answer is None else Mismatch("answer", "null (no return value)", answer)
-    found = _find(returns, answer, "answer")
-    if found is None and function.startswith("local_ws_enrolcohort_"):
-        found = _plugin_items(answer)
-    return found
+    check = _checker(function)
+    if check is None:
+        return None
+    fault = check(answer)
+    if fault is not None:
+        steps, expected, got, missing = fault
+        return Mismatch(_path(steps), expected, got, missing)
+    if function.startswith("local_ws_enrolcohort_"):
+        return _plugin_items(answer)
+    return None
 
 
 def check_answer(function: str, answer: Any) -> None:
