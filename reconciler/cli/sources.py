@@ -3,28 +3,27 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ..declarations.loader import PLATFORMS_FILE, load_platforms
+from ..errors import DeclarationErrors, ExitCode
 from ..settings import Settings
 from ..sources.model import SourceSnapshot
 from ..sources.snapshot import read_sources, record_good_run
 
-EXIT_UNHEALTHY = 4
-
 
 def load_settings(repo: Path) -> Settings:
-    """Settings from cohorts/platforms.yaml, schema-checked; a bad file is a ClickException."""
+    """Settings from cohorts/platforms.yaml, schema-checked; a bad file raises
+    ``DeclarationErrors`` with its problems."""
     path = repo / "cohorts" / PLATFORMS_FILE
     settings, diags = load_platforms(path, str(path), repo.resolve())
     errors = [d for d in diags if d.severity == "error"]
     if settings is None or errors:
-        lines = "\n".join(f"{d.file}:{d.line}: {d.message}" for d in errors)
-        raise click.ClickException(f"invalid {path} (use --repo?):\n{lines}")
+        lines = "; ".join(f"{d.file}:{d.line}: {d.message}" for d in errors)
+        raise DeclarationErrors(f"invalid {path} (use --repo?): {lines}")
     return settings
 
 
@@ -157,7 +156,7 @@ def sources(ctx: click.Context, platforms: tuple[str, ...], fmt: str, record: bo
     )
     click.echo(render_json(snap) if fmt == "json" else render_text(snap, disabled))
     if not snap.healthy:
-        sys.exit(EXIT_UNHEALTHY)
+        ctx.exit(ExitCode.UNHEALTHY)
     if record:
         try:
             state = record_good_run(snap, settings)

@@ -13,7 +13,6 @@ file with errors contributes nothing to the declarations (so it cannot cause rem
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,13 +23,13 @@ from typing import Any, Literal
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from .. import resources
 from ..settings import TEMPLATES, Settings, settings_from_document, template_problem
 from . import typed
 from .diagnostics import Diagnostic, sort_diagnostics
 from .suggest import with_suggestion
 from .yamlfile import YamlDocument, load_yaml_file, shorten
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 PLATFORMS_FILE = "platforms.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
 FileKind = Literal["platforms", "cohort", "syncs"]
@@ -119,7 +118,7 @@ class DeclarationSet:
 
 @cache
 def validator(kind: FileKind) -> Draft202012Validator:
-    schema = json.loads((SCHEMA_DIR / SCHEMA_OF[kind]).read_text(encoding="utf-8"))
+    schema = resources.schema(SCHEMA_OF[kind])
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 

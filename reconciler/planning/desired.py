@@ -7,15 +7,12 @@ from typing import TYPE_CHECKING
 
 from ..clock import is_expired
 from ..declarations.loader import DeclarationSet
+from ..errors import DeclarationErrors
 from ..settings import Settings
 from .state import DesiredCohort, DesiredState, DesiredSync, NewAccount
 
 if TYPE_CHECKING:
     from ..sources import SourceSnapshot
-
-
-class DeclarationErrors(Exception):
-    """Declarations with errors never become a desired state: a missing file is not a removal."""
 
 
 def build_desired(
@@ -25,6 +22,11 @@ def build_desired(
     today: dt.date,
     snapshot: SourceSnapshot | None,
 ) -> DesiredState:
+    """What ``platform_name`` should hold on ``today`` (a Europe/Paris date): its manual
+    cohorts and syncs from the declarations, its general cohorts from ``snapshot`` (left
+    frozen as Moodle has them when the snapshot is missing or unhealthy), minus what has
+    expired. Raises ``DeclarationErrors`` when the declarations have errors (a file with
+    errors must never read as a removal)."""
     if decls.has_errors:
         raise DeclarationErrors(
             "the declarations have errors (run `reconcile validate`); nothing is planned"

@@ -116,6 +116,9 @@ class ActualInstance:
 class ActualState:
     cohorts: dict[str, ActualCohort] = field(default_factory=dict)
     unmanaged_cohort_ids: dict[int, str] = field(default_factory=dict)  # id -> idnumber
+    # Unmanaged cohorts whose members were read on request (import, audit): never planned,
+    # not part of the fingerprint.
+    unmanaged_cohorts: dict[int, ActualCohort] = field(default_factory=dict)  # id -> cohort
     users: dict[str, int] = field(default_factory=dict)  # username -> id
     usernames: dict[int, str] = field(default_factory=dict)  # id -> username
     courses: dict[str, int] = field(default_factory=dict)  # shortname -> id
