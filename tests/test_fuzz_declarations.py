@@ -28,6 +28,7 @@ from test_moodle_answers import PLATFORMS as WORLD_PLATFORMS
 from test_validate import PLATFORMS, TODAY
 
 from reconciler.cli import main
+from reconciler.cli.errors import DEBUG_HINT
 
 COHORT = """\
 # A manual cohort with every key.
@@ -210,6 +211,7 @@ def check_report(result: Result, fmt: str) -> None:
         f"{type(result.exception).__name__}: {result.exception}"
     )
     assert result.exit_code in (0, 1), result.output
+    assert DEBUG_HINT not in result.output, result.output[-2000:]
     if fmt == "json":
         diags = json.loads(result.output)
         for d in diags:

@@ -23,6 +23,7 @@ from support.garbage_moodle import GarbageProxy
 from test_moodle_client_unit import FakeResponse, make
 
 from reconciler.cli import exitcodes, main
+from reconciler.cli.errors import DEBUG_HINT
 from reconciler.emulator import EmulatorConfig, MoodleEmulator
 from reconciler.moodle import returns
 from reconciler.moodle.errors import MoodleError, UnexpectedAnswer
@@ -108,6 +109,8 @@ class World:
     def run(self, *args: str) -> tuple[int, str, BaseException | None]:
         env = {"PRELUDE_URL": self.proxy.url, "PRELUDE_TOKEN": TOKEN}
         result = CliRunner().invoke(main, ["--repo", str(self.repo), *args], env=env)
+        # The CLI turns a bug into one line too: here any such line is a failure.
+        assert DEBUG_HINT not in result.output, result.output[-2000:]
         exc = result.exception
         return result.exit_code, result.output, None if isinstance(exc, SystemExit) else exc
 
@@ -180,7 +183,7 @@ def test_plan_with_a_garbage_answer_is_one_line_naming_the_function(
         assert code == exitcodes.ERROR, (body, out)
         line = one_error_line(out)
         assert line == (
-            f"error: Moodle: {function}: answer: " + expected.format(outer=_outer(function))
+            f"error: {function}: answer: " + expected.format(outer=_outer(function))
         )
         assert world.proxy.doctored >= 1
     assert world.writes() == []
@@ -217,7 +220,7 @@ def test_plan_with_a_row_of_the_wrong_type_names_the_field(world: World, functio
     code, out, exc = world.run("plan", "-p", "prelude", "--now", NOW)
     assert exc is None, f"{type(exc).__name__}: {exc}"
     assert code == exitcodes.ERROR
-    assert one_error_line(out) == f"error: Moodle: {function}: {where}"
+    assert one_error_line(out) == f"error: {function}: {where}"
     assert world.writes() == []
 
 

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from test_validate import GOOD_COHORT, TODAY, diagnostics, make_repo, run
 
 from reconciler.cli import main
+from reconciler.cli.errors import DEBUG_HINT
 
 GOOD_SYNC = "course: C1\nsyncs:\n  - cohort: man-a\n    role: student\n    reason: because\n"
 COHORT = GOOD_COHORT.replace("man-tuteurs", "man-a")
@@ -37,7 +38,7 @@ def only_one(tmp_path, files: dict[str, str | bytes]) -> dict:
     repo = make_repo(tmp_path, files)
     code, out = run(repo)
     assert code == 1, out
-    assert "Traceback" not in out
+    assert "Traceback" not in out and DEBUG_HINT not in out
     lines_of(out)
     diags = diagnostics(repo)
     assert len(diags) == 1, diags
@@ -52,6 +53,7 @@ def plan_line(repo) -> tuple[int, str]:
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(
         result.exception
     )
+    assert DEBUG_HINT not in result.output, result.output
     return result.exit_code, result.output
 
 

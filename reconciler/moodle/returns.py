@@ -261,7 +261,6 @@ RETURNS: dict[str, Returns] = {
         "id": Value(INT), "shortname": Value(TEXT), "categoryid": Value(INT, optional=True),
         "fullname": Value(TEXT, optional=True), "idnumber": Value(TEXT, optional=True)})),
     "core_course_create_courses": Many(Single({"id": Value(INT), "shortname": Value(TEXT)})),
-    "core_course_delete_courses": Single({"warnings": WARNINGS}),
     "core_course_get_categories": Many(Single({
         "id": Value(INT), "name": Value(TEXT), "idnumber": Value(TEXT, optional=True),
         "parent": Value(INT, optional=True), "path": Value(TEXT, optional=True)})),
