@@ -159,7 +159,8 @@ def main() -> None:
         declared = write_repo(root, cohort_ids, args.syncs)
         t = time.perf_counter()
         snap = read_sources(
-            env0.settings, {}, apogee_conn=apogee, ldap_conn=directory, platforms=["ecampus"]
+            env0.settings, {}, apogee_conn=apogee, ldap_conn=directory, platforms=["ecampus"],
+            today=env0.today,
         )
         sources_s = time.perf_counter() - t
         assert snap.healthy, snap.reasons
@@ -183,7 +184,7 @@ def main() -> None:
             environ={},
             now=NOW,
             client_factory=lambda p: MoodleClient(emu.url, "T"),
-            sources_reader=lambda s, names: snap,
+            sources_reader=lambda s, names, today: snap,
         )
         if args.trace_memory:
             tracemalloc.start()

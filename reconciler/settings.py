@@ -8,10 +8,11 @@ this is the module both may import.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from string import Formatter
 from typing import Any, Literal
@@ -170,6 +171,70 @@ def template_problem(key: str, template: str) -> str | None:
     return None
 
 
+# --- Windows of the general cohorts (issue 17, items 2 and 3) ------------------------------
+
+@dataclass(frozen=True)
+class GracePeriod:
+    """How long a leaver stays in a general cohort (``general_cohorts.grace_period``).
+
+    ``days``: the platform's grace, 0 (default) removes a leaver on the run that sees them
+    gone. ``max_days``: the longest grace a sync may ask for (``grace_days``); by default the
+    platform's own ``days``. ``max_gap_days``: the longest time, in days, between two runs
+    that saved the leavers record for its dates to still count; after a longer gap every
+    grace period restarts (the record cannot vouch for what happened in between).
+    """
+
+    days: int = 0
+    max_days: int | None = None
+    max_gap_days: int = 1
+
+    @property
+    def limit(self) -> int:
+        """The longest grace, in days, any cohort of the platform may get."""
+        return self.days if self.max_days is None else self.max_days
+
+
+MONTH_DAY = re.compile(r"^(\d{2})-(\d{2})$")
+
+
+def month_day(text: str, year: int) -> dt.date:
+    """``"MM-DD"`` as a date of ``year``; ValueError when it is no date (``02-30``).
+
+    ``02-29`` is refused in every year, so that a window never depends on leap years.
+    """
+    match = MONTH_DAY.match(text)
+    try:
+        if not match or match.groups() == ("02", "29"):
+            raise ValueError("no such day")
+        return dt.date(year, int(match[1]), int(match[2]))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a day of the year written MM-DD") from None
+
+
+@dataclass(frozen=True)
+class OverlapWindow:
+    """The rollover overlap (``general_cohorts.rollover_overlap``): ``start`` and ``until``
+    are days ``MM-DD`` (both in force) of the first calendar year of the academic year."""
+
+    start: str
+    until: str
+
+    def bounds(self, academic_year: str) -> tuple[dt.date, dt.date]:
+        """First and last day in force for ``academic_year`` (``"2026"``: in 2026)."""
+        year = int(academic_year)
+        return month_day(self.start, year), month_day(self.until, year)
+
+    def in_force(self, academic_year: str, today: dt.date) -> bool:
+        """Whether ``today`` (a Europe/Paris date) lies in the window of ``academic_year``."""
+        first, last = self.bounds(academic_year)
+        return first <= today <= last
+
+
+def previous_year(academic_year: str) -> str:
+    """The année universitaire before ``academic_year`` (``"2026"`` -> ``"2025"``)."""
+    return f"{int(academic_year) - 1:04d}"
+
+
 @dataclass(frozen=True)
 class GeneralCohortSettings:
     enabled: bool = False
@@ -180,6 +245,12 @@ class GeneralCohortSettings:
     name_template: str = "{lib_web_vet} ({cod_etp}-{cod_vrs_vet})"
     context: str = "system"
     description: str = ""
+    grace: GracePeriod = field(default_factory=GracePeriod)
+    overlap: OverlapWindow | None = None
+
+    def overlap_in_force(self, academic_year: str, today: dt.date) -> bool:
+        """Whether last year's students count too today (a declared window in force)."""
+        return self.overlap is not None and self.overlap.in_force(academic_year, today)
 
     @property
     def idnumber_prefix(self) -> str:
@@ -290,7 +361,12 @@ def settings_from_document(doc: dict[str, Any], root: Path = Path(".")) -> Setti
     for name, p in (doc.get("platforms") or {}).items():
         gc_doc = dict(p.get("general_cohorts") or {})
         etapes = gc_doc.pop("etapes", {}) or {}
+        grace = _pick(GracePeriod, gc_doc.pop("grace_period", None) or {})
+        overlap_doc = gc_doc.pop("rollover_overlap", None)
+        overlap = (OverlapWindow(overlap_doc["from"], overlap_doc["until"])
+                   if overlap_doc else None)
         general = _pick(GeneralCohortSettings, {**gc_doc, **etapes})
+        general = replace(general, grace=grace, overlap=overlap)
         roles = dict(DEFAULT_ROLES)
         roles.update(p.get("roles") or {})
         platforms[name] = PlatformSettings(

@@ -66,10 +66,13 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 @pytest.fixture
 def world(tmp_path: Path, slapd: Slapd, sources_data: demo_data.DemoData) -> Iterator[World]:
     """The shipped declarations (small-cohort failsafes tightened so that the test cohorts
-    are capped), APOGÉE from ``sources_data``, the ``slapd`` directory, a seeded emulator."""
-    repo = make_repo(tmp_path, {"platforms": {"ecampus": {"failsafes": {
-        "small_cohort_size": 3, "per_cohort_removal_floor": 1,
-        "per_cohort_max_removal_percent": 50}}}})
+    are capped, and no grace period: a leaver goes on the run that sees them gone, as the
+    failsafe tests need), APOGÉE from ``sources_data``, the ``slapd`` directory, a seeded
+    emulator. ``grace_world`` (test_general_windows.py) keeps the shipped grace."""
+    repo = make_repo(tmp_path, {"platforms": {"ecampus": {
+        "failsafes": {"small_cohort_size": 3, "per_cohort_removal_floor": 1,
+                      "per_cohort_max_removal_percent": 50},
+        "general_cohorts": {"grace_period": None}}}})
     with open_world(tmp_path, repo, sources_data, slapd.environ(),
                     shipped_seed(sources_data)) as world:
         yield world

@@ -22,16 +22,19 @@ from ..errors import ConfigurationError, DeclarationErrors, ReconcilerError, Sta
 from ..moodle.client import MoodleClient
 from ..planning.desired import build_desired
 from ..planning.failsafe import FailsafeTripped
+from ..planning.grace import LeaversRecord, apply_grace
 from ..planning.plan import Plan
 from ..planning.planner import compute_plan
 from ..planning.reader import read_actual
 from ..planning.stale import stale_message, why_stale
+from ..planning.state import ActualState, DesiredState
 from ..settings import PlatformSettings, Settings
 from ..sources import SourceSnapshot, read_sources, record_good_run
 from .applier import ApplyResult, ProgressCallback, apply_plan, required_functions
 from .approvals import DEFAULT_FILE as APPROVALS_FILE
 from .approvals import find_approval
 from .journal import Journal
+from .leavers import load_record, record_path, save_record
 
 JOURNAL_FILE = ".reconciler/journal.jsonl"
 
@@ -61,11 +64,15 @@ class Environment:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     client_factory: Callable[[PlatformSettings], AbstractContextManager[Any]] | None = None
-    sources_reader: Callable[[Settings, list[str]], SourceSnapshot] | None = None
+    # (settings, platforms with general cohorts, today in Paris) -> what the sources say
+    sources_reader: Callable[[Settings, list[str], dt.date], SourceSnapshot] | None = None
     journal_path: Path | None = None
     approvals_path: Path | None = None
     _decls: DeclarationSet | None = field(default=None, init=False, repr=False)
     _snapshot: SourceSnapshot | None = field(default=None, init=False, repr=False)
+    # Per platform, the leavers record of the last plan, saved by apply (None: keep the file).
+    _leavers: dict[str, LeaversRecord | None] = field(
+        default_factory=dict, init=False, repr=False)
 
     @property
     def today(self) -> dt.date:
@@ -105,15 +112,41 @@ class Environment:
         if self._snapshot is None:
             names = [n for n, p in self.settings.platforms.items() if p.general_cohorts.enabled]
             if self.sources_reader is not None:
-                self._snapshot = self.sources_reader(self.settings, names)
+                self._snapshot = self.sources_reader(self.settings, names, self.today)
             else:
-                self._snapshot = read_sources(self.settings, self.environ, platforms=names)
+                self._snapshot = read_sources(self.settings, self.environ, platforms=names,
+                                              today=self.today)
         return self._snapshot
 
     @property
     def sources_read(self) -> SourceSnapshot | None:
         """The snapshot this environment has read so far, or None (nothing read yet)."""
         return self._snapshot
+
+    def keep_leavers(self, platform: PlatformSettings, desired: DesiredState,
+                     actual: ActualState) -> DesiredState:
+        """``desired`` with the general cohorts' leavers kept through their grace period,
+        from the saved record; the new record waits for ``save_leavers``."""
+        record, problem = load_record(record_path(self.repo, platform.name))
+        outcome = apply_grace(desired, actual, platform, self.settings.academic_year,
+                              self.today, record, problem)
+        self._leavers[platform.name] = outcome.record
+        return outcome.desired
+
+    def save_leavers(self, platform: str) -> None:
+        """Save what the last plan of ``platform`` saw of its leavers (before any write:
+        the days first seen gone are facts, whether the apply then succeeds or stops).
+        Raises ConfigurationError when the file cannot be written."""
+        record = self._leavers.get(platform)
+        if record is None:
+            return
+        path = record_path(self.repo, platform)
+        try:
+            save_record(path, record)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot save the leavers record {path} ({exc.strerror or exc}); without it "
+                "grace periods would restart at every run") from None
 
     @contextmanager
     def client(self, platform: PlatformSettings) -> Iterator[Any]:
@@ -157,6 +190,7 @@ def make_plan(env: Environment, platform_name: str) -> Plan:
     desired = build_desired(decls, env.settings, platform_name, env.today, snapshot)
     with env.client(platform) as client:
         actual = read_actual(client, platform, desired)
+    desired = env.keep_leavers(platform, desired, actual)
     plan = compute_plan(desired, actual, platform, env.today, env.settings.academic_year)
     info = git_info(env.repo)
     plan.commit, plan.dirty = info.commit, info.dirty
@@ -184,10 +218,12 @@ def apply(
     """Plan afresh, check (stale, dirty, failsafes, the token's write functions), then
     apply. Every refusal is raised before the first write, with the note "nothing applied"
     (``StalePlan``, ``FailsafeTripped``, ``ConfigurationError``, ``DeclarationErrors``,
-    ``MoodleError`` while reading)."""
+    ``MoodleError`` while reading). The leavers record of the grace periods is saved first,
+    whatever follows: a stopped apply must not restart anyone's grace."""
     platform = env.platform(platform_name)
     try:
         fresh = make_plan(env, platform_name)
+        env.save_leavers(platform_name)
         if saved is not None:
             if saved.platform != platform_name:
                 raise ConfigurationError(f"the plan is for {saved.platform}, not {platform_name}")

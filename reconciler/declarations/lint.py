@@ -15,6 +15,7 @@ from ..settings import PlatformSettings
 from .diagnostics import Diagnostic, Severity
 from .loader import DeclarationSet, Location, ManualCohort, SyncDeclaration
 from .suggest import with_suggestion
+from .windows import grace_rules
 
 # Moodle's PARAM_USERNAME without extended characters: lower case, digits, _ - . @
 USERNAME = re.compile(r"^[a-z0-9_.@-]+$")
@@ -278,6 +279,7 @@ RULES: dict[str, Rule] = {
     "duplicate-member": duplicate_members,
     "duplicate-sync": duplicate_syncs,
     "malformed-username": usernames,
+    "grace-too-long / grace-not-general / grace-shared": grace_rules,
 }
 
 

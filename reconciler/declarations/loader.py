@@ -28,6 +28,7 @@ from ..settings import TEMPLATES, Settings, settings_from_document, template_pro
 from . import typed
 from .diagnostics import Diagnostic, sort_diagnostics
 from .suggest import with_suggestion
+from .windows import platform_window_diagnostics
 from .yamlfile import YamlDocument, load_yaml_file, shorten
 
 PLATFORMS_FILE = "platforms.yaml"
@@ -79,6 +80,7 @@ class SyncDeclaration:
     expires: dt.date | None = None
     adopt: bool = False
     owners: tuple[str, ...] = ()
+    grace_days: int | None = None  # general cohorts: days a leaver stays, for this course
 
 
 @dataclass
@@ -285,7 +287,7 @@ def load_platforms(
     if problems:
         return None, diags + problems
     settings = settings_from_document(doc.data, root=repo_root)
-    return settings, diags + _template_diagnostics(doc)
+    return settings, diags + _template_diagnostics(doc) + platform_window_diagnostics(doc)
 
 
 def load_declarations(cohorts_dir: Path, repo_root: Path | None = None) -> DeclarationSet:
@@ -420,6 +422,7 @@ def _syncs(platform: str, doc: YamlDocument) -> list[SyncDeclaration]:
             expires=_date(item.get("expires")),
             adopt=item.get("adopt", False),
             owners=owners,
+            grace_days=item.get("grace_days"),
         )
         for i, item in enumerate(data["syncs"])
     ]

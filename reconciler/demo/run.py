@@ -108,8 +108,9 @@ def demo_world(workdir: Path, students: int = 300) -> Iterator[dict[str, Any]]:
         def client(platform: PlatformSettings) -> MoodleClient:
             return MoodleClient(emulators[platform.name].url, TOKEN)
 
-        def sources(s: Settings, names: list[str]) -> SourceSnapshot:
-            return read_sources(s, {}, apogee_conn=apogee, ldap_conn=directory, platforms=names)
+        def sources(s: Settings, names: list[str], today: dt.date) -> SourceSnapshot:
+            return read_sources(s, {}, apogee_conn=apogee, ldap_conn=directory, platforms=names,
+                                today=today)
 
         yield {
             "repo": repo,

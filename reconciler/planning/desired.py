@@ -9,6 +9,7 @@ from ..clock import is_expired
 from ..declarations.loader import DeclarationSet
 from ..errors import DeclarationErrors
 from ..settings import Settings
+from .overlap import overlap_report
 from .state import DesiredCohort, DesiredState, DesiredSync, NewAccount
 
 if TYPE_CHECKING:
@@ -51,6 +52,9 @@ def build_desired(
                     category=None if gc.context in ("", "system") else gc.context,
                     uncertain=frozenset(gc.uncertain),
                 )
+        overlap = overlap_report(general, snapshot, platform_name, settings.academic_year, today)
+        if overlap:
+            desired.general_report["overlap"] = overlap
         if snapshot is not None:
             desired.source_digest = snapshot.digest
             desired.source_stats = {"healthy": snapshot.healthy, "reasons": list(snapshot.reasons)}
@@ -88,6 +92,7 @@ def build_desired(
             expires=decl.expires,
             adopt=decl.adopt,
             owners=decl.owners,
+            grace_days=decl.grace_days,
         )
         if is_expired(decl.expires, today) or decl.cohort in desired.expired_cohorts:
             desired.expired_syncs.append(sync)

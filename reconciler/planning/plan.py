@@ -53,6 +53,8 @@ class Plan:
     failsafe: list[FailsafeCheck] = field(default_factory=list)
     expiring: list[dict[str, Any]] = field(default_factory=list)
     sources: dict[str, Any] = field(default_factory=dict)
+    # The general cohorts' windows: rollover overlap in force, leavers in their grace period.
+    general: dict[str, Any] = field(default_factory=dict)
     source_digest: str = ""
     moodle_fingerprint: str = ""
     commit: str | None = None
@@ -133,6 +135,7 @@ class Plan:
             "unmanaged": self.unmanaged,
             "expiring": self.expiring,
             "sources": self.sources,
+            "general": self.general,
         }
 
     @classmethod
@@ -154,6 +157,7 @@ class Plan:
             failsafe=[FailsafeCheck(**c) for c in data["failsafe"]["checks"]],
             expiring=list(data["expiring"]),
             sources=dict(data["sources"]),
+            general=dict(data.get("general") or {}),
             source_digest=data["source_digest"],
             moodle_fingerprint=data["moodle_fingerprint"],
             commit=data["commit"],

@@ -199,7 +199,8 @@ def _update_cohort(
                 size_before=len(have.members),
             ),
         )
-    _remove_members(out, want.idnumber, have, actual, want.members | want.uncertain, removed)
+    keep = want.members | want.uncertain | want.kept  # kept: leavers in their grace period
+    _remove_members(out, want.idnumber, have, actual, keep, removed)
 
 
 def _remove_members(
@@ -313,7 +314,7 @@ def _retire_cohort(
 
 def plan_notices(desired: DesiredState, platform: PlatformSettings, today: dt.date) -> Notices:
     """Syncs expiring within the platform's window (``expiry_warning_days``), expired ones,
-    and unhealthy sources."""
+    unhealthy sources, and the desired side's own notices (grace periods)."""
     notices = Notices(expiring=[], warnings=[])
     window = platform.sync_policy.expiry_warning_days
     for sync in desired.syncs:
@@ -358,6 +359,7 @@ def plan_notices(desired: DesiredState, platform: PlatformSettings, today: dt.da
                 f"general cohorts are left unchanged: sources are unhealthy ({reasons})",
             )
         )
+    notices.warnings.extend(Warning(code, message) for code, message in desired.notices)
     return notices
 
 
@@ -385,6 +387,7 @@ def compute_plan(
         unmanaged=[u for f in found for u in f.unmanaged],
         expiring=notices.expiring,
         sources=dict(desired.source_stats),
+        general=dict(desired.general_report),
         source_digest=desired.source_digest,
         moodle_fingerprint=actual.fingerprint(),
     )

@@ -9,6 +9,7 @@ from collections import defaultdict
 
 from .actions import Action, abbreviate
 from .plan import Plan
+from .render_general import general_markdown, general_text
 
 
 def _grouped(plan: Plan) -> tuple[dict[str, list[Action]], dict[str, list[Action]], list[Action]]:
@@ -49,6 +50,7 @@ def render_text(plan: Plan) -> str:
     out = [plan.summary(), _header(plan)]
     if plan.warnings:
         out += ["", "Warnings:"] + [f"  ! {w.code}: {w.message}" for w in plan.warnings]
+    out += general_text(plan)
     cohorts, courses, users = _grouped(plan)
     if cohorts:
         out += ["", "Cohorts:"]
@@ -89,6 +91,7 @@ def render_markdown(plan: Plan, details_limit: int | None = None) -> str:
     if plan.failsafe_tripped:
         out += ["**" + _failsafe_lines(plan)[0] + "**", ""]
         out += [f"- `{line.strip()}`" for line in _failsafe_lines(plan)[1:]] + [""]
+    out += general_markdown(plan)
     cohorts, courses, users = _grouped(plan)
     body: list[str] = []
     for title, groups in (("Cohorts", cohorts), ("Courses", courses)):

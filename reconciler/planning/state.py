@@ -34,6 +34,8 @@ class DesiredCohort:
     # Logins the sources cannot vouch for either way (two accounts, one student number):
     # neither added nor removed.
     uncertain: frozenset[str] = frozenset()
+    # Leavers in their grace period (general cohorts): members kept, never added.
+    kept: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class DesiredSync:
     expires: dt.date | None = None
     adopt: bool = False
     owners: tuple[str, ...] = ()
+    grace_days: int | None = None  # general cohorts: this course's grace for leavers
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -78,6 +81,11 @@ class DesiredState:
     accounts: dict[str, NewAccount] = field(default_factory=dict)
     source_digest: str = ""
     source_stats: dict = field(default_factory=dict)
+    # What the plan says about the general cohorts' windows (``Plan.general``): the rollover
+    # overlap and the leavers in their grace period.
+    general_report: dict = field(default_factory=dict)
+    # (code, message) warnings the desired side has for the plan.
+    notices: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

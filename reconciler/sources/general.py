@@ -9,7 +9,7 @@ import hashlib
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -148,13 +148,16 @@ def _group_vets(rows: Iterable[IaRow], academic_year: str) -> dict[tuple[str, st
 
 def build_platform(
     gc: GeneralCohortSettings, vets: Mapping[tuple[str, str], _Vet], directory: Directory,
+    exclude: frozenset[str] = frozenset(),
 ) -> tuple[list[GeneralCohort], dict[str, Any]]:
     """The general cohorts of one platform and what could not be matched.
 
     Returns the cohorts sorted by idnumber and their statistics, among them the join's
     figures the health rule judges: ``ia`` (IAs in force in the selected VETs, one per
     student and VET) and ``ia_with_account`` (those whose student number maps to exactly one
-    directory account; an ambiguous number does not count as found).
+    directory account; an ambiguous number does not count as found). Students in
+    ``exclude`` (normalised numbers) count in those figures but are nobody's member: last
+    year's students who already re-registered (the rollover overlap).
     """
     cohorts: dict[str, GeneralCohort] = {}
     without_account: set[str] = set()
@@ -171,8 +174,11 @@ def build_platform(
             ia += 1
             login = directory.by_student.get(student)
             if login is not None:
-                members.add(login)
                 ia_with_account += 1
+            if student in exclude:
+                continue
+            if login is not None:
+                members.add(login)
             elif student in directory.ambiguous:
                 uncertain |= directory.ambiguous[student]
             else:
@@ -209,13 +215,62 @@ def build_platform(
     return result, stats
 
 
+def with_previous_year(
+    current: list[GeneralCohort], previous: list[GeneralCohort],
+) -> list[GeneralCohort]:
+    """The cohorts of the rollover overlap: each VET's students of this year plus its
+    students of last year who have not re-registered (``previous``, already without them).
+
+    A cohort only last year has keeps last year's name (and is left out when none of its
+    students is left); ``from_previous_year`` holds the members only the previous year
+    brings. Sorted by idnumber.
+    """
+    merged = {c.idnumber: c for c in current}
+    for old in previous:
+        now = merged.get(old.idnumber)
+        if now is None:
+            if old.members:  # a VET whose students all re-registered elsewhere: no cohort
+                merged[old.idnumber] = replace(old, from_previous_year=old.members)
+            continue
+        members = now.members | old.members
+        merged[old.idnumber] = replace(
+            now, members=members, from_previous_year=old.members - now.members,
+            uncertain=(now.uncertain | old.uncertain) - members)
+    return sorted(merged.values(), key=lambda c: c.idnumber)
+
+
+def _overlap_stats(cohorts: list[GeneralCohort], stats: dict[str, Any]) -> dict[str, Any]:
+    """What the previous year adds to one platform (its join figures judge its read too)."""
+    added = set().union(*(c.from_previous_year for c in cohorts)) if cohorts else set()
+    return {
+        "members": len(added),
+        "memberships": sum(len(c.from_previous_year) for c in cohorts),
+        "cohorts": sum(1 for c in cohorts if c.from_previous_year),
+        "ia": stats["ia"],
+        "ia_with_account": stats["ia_with_account"],
+        "ia_without_account": stats["ia_without_account"],
+    }
+
+
 def build_general_cohorts(
     settings: Settings, rows: list[IaRow], entries: list[DirectoryEntry],
     platforms: Iterable[str] | None = None,
+    previous_rows: list[IaRow] | None = None, overlap: Iterable[str] = (),
 ) -> tuple[dict[str, list[GeneralCohort]], dict[str, Person], dict[str, Any]]:
-    """Cohorts per platform (only platforms with general cohorts enabled), people, stats."""
+    """Cohorts per platform (only platforms with general cohorts enabled), people, stats.
+
+    ``rows`` are the IAs in force for ``settings.academic_year``. On the platforms named in
+    ``overlap`` (their rollover overlap is in force), ``previous_rows`` (the IAs in force the
+    year before) add to each VET's cohort its students who have no IA in ``rows`` at all;
+    the platform's statistics then carry an ``overlap`` entry (``_overlap_stats``), while
+    their own figures stay those of ``academic_year`` alone (what the health drops compare).
+    """
     directory = index_directory(entries)
     vets = _group_vets(rows, settings.academic_year)
+    overlap = frozenset(overlap) if previous_rows is not None else frozenset()
+    # Last year's rows under this year's template fields: the same VET, the same cohort.
+    old_vets = _group_vets(previous_rows or [], settings.academic_year) if overlap else {}
+    re_registered = frozenset(norm_id(r.cod_etu) for r in rows)
     names = sorted(platforms) if platforms is not None else sorted(settings.platforms)
     cohorts: dict[str, list[GeneralCohort]] = {}
     per_platform: dict[str, Any] = {}
@@ -224,6 +279,10 @@ def build_general_cohorts(
         if not gc.enabled:
             continue
         cohorts[name], per_platform[name] = build_platform(gc, vets, directory)
+        if name in overlap:
+            old, old_stats = build_platform(gc, old_vets, directory, exclude=re_registered)
+            cohorts[name] = with_previous_year(cohorts[name], old)
+            per_platform[name]["overlap"] = _overlap_stats(cohorts[name], old_stats)
     with_ia = {norm_id(r.cod_etu) for r in rows}
     # An account with an old number besides its current one has an IA: judge by login.
     logins_with_ia = {login for key, login in directory.by_student.items() if key in with_ia}

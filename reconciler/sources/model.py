@@ -117,6 +117,8 @@ class GeneralCohort:
     cod_vrs_vet: str
     cod_cmp: str = ""
     uncertain: frozenset[str] = frozenset()
+    # Rollover overlap: the members only last year's IAs bring (a subset of ``members``).
+    from_previous_year: frozenset[str] = frozenset()
 
 
 @dataclass

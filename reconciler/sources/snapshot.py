@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from ..settings import Settings
+from ..clock import today_in_paris
+from ..settings import Settings, previous_year
 from . import apogee, health, ldap
 from .general import build_general_cohorts, cohorts_digest
 from .model import DirectoryEntry, IaRow, SourceError, SourceSnapshot, describe, one_line
@@ -32,7 +33,11 @@ def _close(conn: Any) -> None:
 
 
 def _read_apogee(settings: Settings, environ: Mapping[str, str], conn: Any,
-                 stats: dict, notes: list[str]) -> list[IaRow]:
+                 stats: dict, notes: list[str],
+                 previous: str | None) -> tuple[list[IaRow], list[IaRow] | None]:
+    """This year's IA rows and, when ``previous`` names a year (a rollover overlap is in
+    force), that year's too: the same query, on the same connection. Failing to read
+    either year fails APOGÉE as a whole."""
     own = conn is None
     started = time.monotonic()
     try:
@@ -41,6 +46,16 @@ def _read_apogee(settings: Settings, environ: Mapping[str, str], conn: Any,
         rows = apogee.read_ia(conn, settings.academic_year, settings.sources.apogee)
         stats["rows"] = len(rows)
         stats["seconds"] = round(time.monotonic() - started, 3)
+        old: list[IaRow] | None = None
+        if previous is not None:
+            started = time.monotonic()
+            try:
+                old = apogee.read_ia(conn, previous, settings.sources.apogee)
+            except SourceError as exc:
+                raise SourceError(apogee.SOURCE, f"year {previous} (rollover overlap): "
+                                  f"{exc.message}") from exc
+            stats["previous_year"] = {"academic_year": previous, "rows": len(old),
+                                      "seconds": round(time.monotonic() - started, 3)}
         try:
             stats["open_years"] = apogee.open_years(conn)
         except SourceError as exc:  # information only: the year comes from platforms.yaml
@@ -49,7 +64,7 @@ def _read_apogee(settings: Settings, environ: Mapping[str, str], conn: Any,
             if stats["open_years"] and settings.academic_year not in stats["open_years"]:
                 notes.append(f"APOGÉE's open year is {', '.join(stats['open_years'])}; "
                              f"platforms.yaml says {settings.academic_year} (used as is)")
-        return rows
+        return rows, old
     finally:
         if own and conn is not None:
             _close(conn)
@@ -91,21 +106,35 @@ def read_sources(
     apogee_conn: Any = None,
     ldap_conn: Any = None,
     platforms: Iterable[str] | None = None,
+    today: dt.date | None = None,
 ) -> SourceSnapshot:
     """Read both sources and compute the general cohorts of every enabled platform.
 
     ``apogee_conn`` (DB-API) and ``ldap_conn`` (ldap3 Connection) replace the connections the
     environment would open; they are left open. ``platforms`` limits the platforms computed.
+    ``today`` (a Europe/Paris date, default the current one) decides which rollover overlap
+    windows are in force: on those platforms last year's IAs count too, and they are read
+    (once, for all of them) and judged like this year's.
     """
     started = time.monotonic()
+    today = today or today_in_paris()
+    names = sorted(platforms) if platforms is not None else sorted(settings.platforms)
+    overlap = frozenset(
+        name for name in names
+        if name in settings.platforms and settings.platforms[name].general_cohorts.enabled
+        and settings.platforms[name].general_cohorts.overlap_in_force(
+            settings.academic_year, today))
+    previous = previous_year(settings.academic_year) if overlap else None
     reasons: list[str] = []
     notes: list[str] = []
-    stats: dict[str, Any] = {"academic_year": settings.academic_year, "apogee": {}, "ldap": {}}
+    stats: dict[str, Any] = {"academic_year": settings.academic_year, "apogee": {}, "ldap": {},
+                             "today": today.isoformat(), "overlap": sorted(overlap)}
 
-    rows: list[IaRow] | None = _guarded(
+    read: tuple[list[IaRow], list[IaRow] | None] | None = _guarded(
         apogee.SOURCE,
-        lambda: _read_apogee(settings, environ, apogee_conn, stats["apogee"], notes),
+        lambda: _read_apogee(settings, environ, apogee_conn, stats["apogee"], notes, previous),
         reasons, stats["apogee"])
+    rows, old_rows = read if read is not None else (None, None)
     entries: list[DirectoryEntry] | None = _guarded(
         ldap.SOURCE, lambda: _read_ldap(settings, environ, ldap_conn, stats["ldap"]),
         reasons, stats["ldap"])
@@ -114,7 +143,8 @@ def read_sources(
     people: dict = {}
     if rows is not None and entries is not None:
         try:
-            cohorts, people, built = build_general_cohorts(settings, rows, entries, platforms)
+            cohorts, people, built = build_general_cohorts(
+                settings, rows, entries, platforms, previous_rows=old_rows, overlap=overlap)
             stats.update(built)
             notes.extend(f"{name}: no étape selected by general_cohorts (check include, "
                          "exclude and components)"
@@ -134,6 +164,7 @@ def read_sources(
             None if rows is None else len(rows),
             None if entries is None else len(entries),
             stats.get("platforms"),
+            None if old_rows is None else len(old_rows),
         )
         reasons += verdict.reasons
         notes += verdict.notes
@@ -171,9 +202,15 @@ def record_good_run(snap: SourceSnapshot, settings: Settings,
         # A run limited to some platforms keeps the others' reference counts.
         for name, counts in (previous.get("platforms") or {}).items():
             platforms.setdefault(name, counts)
+    # Last year's rows: read now (an overlap in force), else the reference kept so far.
+    last = previous_year(settings.academic_year)
+    read = snap.stats["apogee"].get("previous_year")
+    kept = health.reference_rows(previous, last) if previous else None
+    last_rows = (read["rows"] if read else kept)
     state = health.new_state(
         settings, int(snap.stats["apogee"]["rows"]), int(snap.stats["ldap"]["entries"]),
         platforms, snap.digest, now,
+        None if last_rows is None else {"academic_year": last, "apogee_rows": int(last_rows)},
     )
     health.save_state(path, state)
     return state
