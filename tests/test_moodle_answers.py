@@ -362,3 +362,43 @@ def test_apply_with_a_create_answering_no_row_reports_that_action_failed(world: 
     assert code == exitcodes.ERROR
     assert ("FAILED create_group C1/Tuteurs: core_group_create_groups: answer: expected 1 "
             "row(s), one per item sent, got 0") in out
+
+
+# -- declarations that break a rule of the whole set: validate refuses them, plan must not
+# -- crash on them (plan does not run the lint rules)
+
+RULE_BREAKERS = {
+    "manual-needs-expires": {"prelude/syncs/C1.yaml": FILES["prelude/syncs/C1.yaml"].replace(
+        "            expires: 2027-01-15\n", "")},
+    "duplicate-sync": {"prelude/syncs/C1.yaml": FILES["prelude/syncs/C1.yaml"].replace(
+        "          - cohort: man-new\n            role: teacher",
+        "          - cohort: man-tuteurs\n            role: student")},
+    "duplicate-idnumber": {"prelude/cohorts/man-copy.yaml": FILES["prelude/cohorts/man-new.yaml"]},
+    "malformed-username": {"prelude/cohorts/man-new.yaml": FILES["prelude/cohorts/man-new.yaml"]
+                           .replace("[alice]", "[Alice, 'jean dupont', alice]")},
+    "duplicate-member": {"prelude/cohorts/man-new.yaml": FILES["prelude/cohorts/man-new.yaml"]
+                         .replace("[alice]", "[alice, alice]")},
+    "unknown-cohort": {"prelude/syncs/C1.yaml": FILES["prelude/syncs/C1.yaml"].replace(
+        "cohort: man-new", "cohort: man-nowhere")},
+    "file-name": {"prelude/cohorts/man-new.yaml": FILES["prelude/cohorts/man-new.yaml"].replace(
+        "idnumber: man-new", "idnumber: man-other")},
+    "idnumber-prefix": {"prelude/cohorts/man-new.yaml": FILES["prelude/cohorts/man-new.yaml"]
+                        .replace("idnumber: man-new", "idnumber: outside")},
+    "sync-too-long": {"prelude/syncs/C1.yaml": FILES["prelude/syncs/C1.yaml"].replace(
+        "expires: 2027-01-15", "expires: 2029-01-15")},
+    "expired": {"prelude/syncs/C1.yaml": FILES["prelude/syncs/C1.yaml"].replace(
+        "expires: 2027-01-15", "expires: 2020-01-15")},
+}
+
+
+@pytest.mark.parametrize("rule", sorted(RULE_BREAKERS))
+def test_plan_on_declarations_breaking_a_rule_never_crashes(world: World, rule: str) -> None:
+    for name, text in RULE_BREAKERS[rule].items():
+        (world.repo / "cohorts" / name).write_text(textwrap.dedent(text), encoding="utf-8")
+    validate = CliRunner().invoke(main, ["--repo", str(world.repo), "validate", "--today",
+                                         NOW[:10]])
+    assert f": {rule}: " in validate.output, validate.output
+    code, out, exc = world.run("plan", "-p", "prelude", "--now", NOW)
+    assert exc is None, f"{type(exc).__name__}: {exc}"
+    assert code in (0, 1, 2, 3), out
+    assert world.writes() == []

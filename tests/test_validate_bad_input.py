@@ -440,9 +440,9 @@ def test_a_name_that_cannot_be_printed_is_escaped(tmp_path) -> None:
     assert [d["file"] for d in diagnostics(repo)] == ["cohorts/ecampus/cohorts/caf\\udce9.yaml"] * 3
 
 
-def test_plan_refuses_what_validate_refuses(tmp_path) -> None:
+def test_plan_refuses_an_unknown_role(tmp_path) -> None:
     """An unknown role is a rule of the whole set (lint), not of one file's schema: plan
-    met it as a KeyError while building the desired state."""
+    met it as a KeyError building the desired state."""
     repo = make_repo(
         tmp_path,
         {

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..clock import today_in_paris
 from ..declarations.history import git_info
-from ..declarations.lint import lint
+from ..declarations.lint import plan_blocking
 from ..declarations.loader import DeclarationSet, load_declarations
 from ..errors import ConfigurationError, DeclarationErrors, ReconcilerError, StalePlan
 from ..moodle.client import MoodleClient
@@ -179,12 +179,11 @@ def make_plan(env: Environment, platform_name: str) -> Plan:
     ``ConfigurationError`` (unknown platform, missing token) or ``MoodleError``."""
     platform = env.platform(platform_name)
     decls = env.declarations()
-    # Plan refuses what validate refuses: a broken rule (an unknown role…) is no plan.
-    rules = lint(decls, env.today) if decls.settings else []
-    if decls.has_errors or any(d.severity == "error" for d in rules):
+    blocking = plan_blocking(decls, env.today) if decls.settings else []
+    if decls.has_errors or blocking:
         raise DeclarationErrors(
             "the declarations have errors (run `reconcile validate`); nothing planned: "
-            + decls.error_summary(rules)
+            + decls.error_summary(blocking)
         )
     snapshot = env.sources() if platform.general_cohorts.enabled else None
     desired = build_desired(decls, env.settings, platform_name, env.today, snapshot)

@@ -283,6 +283,21 @@ RULES: dict[str, Rule] = {
 }
 
 
+# Rules whose breach leaves no well-defined desired state: a role without an id, a manual
+# sync without an end date, two files for one cohort or one sync. ``plan`` and ``apply``
+# refuse declarations that break them, as ``validate`` does; the other rules are policy
+# checked when a change is proposed (some of them against the day: sync-too-long).
+PLAN_BLOCKING = frozenset(
+    {"unknown-role", "manual-needs-expires", "duplicate-idnumber", "duplicate-sync"}
+)
+
+
+def plan_blocking(decls: DeclarationSet, today: dt.date) -> list[Diagnostic]:
+    """The errors of the PLAN_BLOCKING rules in ``decls`` (``[]`` when none): what the
+    planner cannot work from."""
+    return [d for d in lint(decls, today) if d.rule in PLAN_BLOCKING and d.severity == "error"]
+
+
 def lint(decls: DeclarationSet, today: dt.date) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for rule in RULES.values():
