@@ -27,7 +27,7 @@ from .. import resources
 from ..settings import TEMPLATES, Settings, settings_from_document, template_problem
 from . import typed
 from .diagnostics import Diagnostic, sort_diagnostics
-from .suggest import with_suggestion
+from .suggest import did_you_mean
 from .windows import platform_window_diagnostics
 from .yamlfile import YamlDocument, load_yaml_file, shorten
 
@@ -157,8 +157,7 @@ def _describe(doc: YamlDocument, error: ValidationError) -> list[Diagnostic]:
                 *doc.locate_key((*path, key)),
                 "error",
                 "schema",
-                with_suggestion(f"unknown key {shorten(key)!r} in {where}", key, allowed)
-                + listed,
+                f"unknown key {shorten(key)!r} in {where}{did_you_mean(key, allowed)}{listed}",
             )
             for key in extra
         ]
@@ -179,7 +178,7 @@ def _describe(doc: YamlDocument, error: ValidationError) -> list[Diagnostic]:
         )
         message = f"{where}: {shown} is not one of {', '.join(choices)}"
         if isinstance(instance, str):
-            message = with_suggestion(message, instance, choices)
+            message += did_you_mean(instance, choices)
     elif error.validator == "type":
         scalar = doc.scalars.get(path)
         types = error.validator_value
@@ -323,15 +322,7 @@ def load_declarations(cohorts_dir: Path, repo_root: Path | None = None) -> Decla
         result.files.append(shown)
         if kind is None:
             result.diagnostics.append(
-                Diagnostic(
-                    shown,
-                    1,
-                    1,
-                    "error",
-                    "unknown-file",
-                    "not a declaration: use cohorts/<platform>/cohorts/<idnumber>.yaml "
-                    "or cohorts/<platform>/syncs/<course>.yaml",
-                )
+                Diagnostic(shown, 1, 1, "error", "unknown-file", _misplaced(relative))
             )
             continue
         assert platform is not None
@@ -343,13 +334,8 @@ def load_declarations(cohorts_dir: Path, repo_root: Path | None = None) -> Decla
                     1,
                     "error",
                     "unknown-platform",
-                    with_suggestion(
-                        f"platform folder {platform!r} is not declared in "
-                        "cohorts/platforms.yaml",
-                        platform,
-                        known,
-                    )
-                    + f" (known: {', '.join(sorted(known))})",
+                    f"platform folder {platform!r} is not declared in cohorts/platforms.yaml"
+                    f"{did_you_mean(platform, known)} (known: {', '.join(sorted(known))})",
                 )
             )
             result.unknown_platform_files.append(shown)
@@ -367,6 +353,22 @@ def load_declarations(cohorts_dir: Path, repo_root: Path | None = None) -> Decla
         else:
             result.syncs.extend(_syncs(platform, doc))
     return result
+
+
+def _misplaced(relative: Path) -> str:
+    parts = relative.parts
+    if len(parts) > 3 and parts[1] == "syncs" and relative.suffix == ".yaml":
+        # A course shortname with "/" made folders: the file goes directly in syncs/.
+        flat = "_".join(parts[2:])
+        return (
+            f"sync files go directly in cohorts/{parts[0]}/syncs/: for a course shortname "
+            f"with '/', name the file {flat} ('/' written '_') and keep the real shortname "
+            "in its course: key"
+        )
+    return (
+        "not a declaration: use cohorts/<platform>/cohorts/<idnumber>.yaml "
+        "or cohorts/<platform>/syncs/<course>.yaml"
+    )
 
 
 def _template_diagnostics(doc: YamlDocument) -> list[Diagnostic]:

@@ -1,7 +1,8 @@
-"""The closest known names to one that does not exist ("did you mean etp-PHA3A-101?").
+"""Closest known names for a name that matches none ("did you mean etp-PHA3A-101?").
 
-Shared by every check that meets an unknown name: roles, cohorts, platform folders, keys
-and choices in declarations, and course shortnames or cohort idnumbers in plans.
+Shared by every check that meets an unknown name: roles, cohorts, keys, choices and
+platform folders in declarations; course shortnames and cohort idnumbers in
+merge-request plans.
 """
 
 from __future__ import annotations
@@ -14,33 +15,28 @@ from collections.abc import Iterable
 CUTOFF = 0.6
 
 
-def closest(name: str, known: Iterable[str], limit: int = 3) -> list[str]:
-    """Up to ``limit`` names of ``known`` nearest to ``name``, best first.
+def closest(name: str, known: Iterable[str], count: int = 3, cutoff: float = CUTOFF) -> list[str]:
+    """Up to ``count`` names of ``known`` that look most like ``name``, best first.
 
-    Compared without regard to case (``ETP-pha3a-101`` finds ``etp-PHA3A-101``); returns the
-    known spelling. An exact match is not a suggestion: it returns ``[]`` for a known name.
+    Takes any iterable of strings (duplicates are ignored) and compares them regardless of
+    case (``ETP-pha3a-101`` finds ``etp-PHA3A-101``), returning the known spelling; returns
+    an empty list when nothing is close enough (``difflib`` ratio under ``cutoff``, 0 to 1)
+    or when ``name`` itself is known.
     """
     by_folded: dict[str, str] = {}
-    for candidate in known:
+    for candidate in sorted(set(known)):
+        if candidate == name:
+            return []
         by_folded.setdefault(candidate.casefold(), candidate)
-    folded = name.casefold()
-    if name in by_folded.values():
-        return []
-    matches = difflib.get_close_matches(folded, list(by_folded), n=limit, cutoff=CUTOFF)
+    matches = difflib.get_close_matches(name.casefold(), list(by_folded), n=count, cutoff=cutoff)
     return [by_folded[m] for m in matches]
 
 
-def did_you_mean(name: str, known: Iterable[str], limit: int = 3) -> str:
-    """``"did you mean X?"``, ``"did you mean X or Y?"``, ``"did you mean X, Y or Z?"``; or
-    ``""`` when nothing is close enough. Meant to end a message after ``"; "``."""
-    found = closest(name, known, limit)
-    if not found:
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`` (did you mean A, B or C?)`` to append to a message, or ``""`` when nothing is
+    close."""
+    matches = closest(name, known)
+    if not matches:
         return ""
-    listed = found[0] if len(found) == 1 else ", ".join(found[:-1]) + " or " + found[-1]
-    return f"did you mean {listed}?"
-
-
-def with_suggestion(message: str, name: str, known: Iterable[str]) -> str:
-    """``message`` followed by ``"; did you mean …?"`` when a known name is close."""
-    hint = did_you_mean(name, known)
-    return f"{message}; {hint}" if hint else message
+    listed = matches[0] if len(matches) == 1 else ", ".join(matches[:-1]) + " or " + matches[-1]
+    return f" (did you mean {listed}?)"
