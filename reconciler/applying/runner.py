@@ -16,6 +16,7 @@ from typing import Any
 
 from ..clock import today_in_paris
 from ..declarations.history import git_info
+from ..declarations.lint import plan_blocking
 from ..declarations.loader import DeclarationSet, load_declarations
 from ..errors import ConfigurationError, DeclarationErrors, ReconcilerError, StalePlan
 from ..history.entries import courses_by_cohort
@@ -91,7 +92,8 @@ class Environment:
             self._decls = load_declarations(self.repo / "cohorts", self.repo)
             if self._decls.settings is None:
                 raise DeclarationErrors(
-                    "cohorts/platforms.yaml has errors (run `reconcile validate`)"
+                    "cohorts/platforms.yaml has errors (run `reconcile validate`): "
+                    + self._decls.error_summary()
                 )
         return self._decls
 
@@ -218,9 +220,11 @@ def plan_with_states(env: Environment, platform_name: str) -> Planned:
     """``make_plan``, keeping the desired and actual states next to the plan (same errors)."""
     platform = env.platform(platform_name)
     decls = env.declarations()
-    if decls.has_errors:
+    blocking = plan_blocking(decls, env.today) if decls.settings else []
+    if decls.has_errors or blocking:
         raise DeclarationErrors(
-            "the declarations have errors (run `reconcile validate`); nothing planned"
+            "the declarations have errors (run `reconcile validate`); nothing planned: "
+            + decls.error_summary(blocking)
         )
     snapshot = env.sources() if platform.general_cohorts.enabled else None
     desired = build_desired(decls, env.settings, platform_name, env.today, snapshot)

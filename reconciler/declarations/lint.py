@@ -14,6 +14,7 @@ from pathlib import PurePath
 from ..settings import PlatformSettings
 from .diagnostics import Diagnostic, Severity
 from .loader import DeclarationSet, Location, ManualCohort, SyncDeclaration
+from .suggest import did_you_mean
 from .windows import grace_rules
 
 # Moodle's PARAM_USERNAME without extended characters: lower case, digits, _ - . @
@@ -148,7 +149,11 @@ def cohort_references(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnos
                 "error",
                 "unknown-cohort",
                 f"cohort {sync.cohort!r} is neither a manual cohort declared for "
-                f"{sync.platform!r} nor a general cohort this platform can have",
+                f"{sync.platform!r} nor a general cohort this platform can have"
+                + did_you_mean(
+                    sync.cohort,
+                    [idnumber for platform, idnumber in declared if platform == sync.platform],
+                ),
             )
 
 
@@ -160,7 +165,8 @@ def roles(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
                 sync.location,
                 "error",
                 "unknown-role",
-                f"unknown role {sync.role!r} (known: {', '.join(sorted(platform.roles))})",
+                f"unknown role {sync.role!r}{did_you_mean(sync.role, platform.roles)} "
+                f"(known: {', '.join(sorted(platform.roles))})",
             )
 
 
@@ -289,6 +295,21 @@ RULES: dict[str, Rule] = {
     "malformed-username": usernames,
     "grace-too-long / grace-not-general / grace-shared": grace_rules,
 }
+
+
+# Rules whose breach leaves no well-defined desired state: a role without an id, a manual
+# sync without an end date, two files for one cohort or one sync. ``plan`` and ``apply``
+# refuse declarations that break them, as ``validate`` does; the other rules are policy
+# checked when a change is proposed (some of them against the day: sync-too-long).
+PLAN_BLOCKING = frozenset(
+    {"unknown-role", "manual-needs-expires", "duplicate-idnumber", "duplicate-sync"}
+)
+
+
+def plan_blocking(decls: DeclarationSet, today: dt.date) -> list[Diagnostic]:
+    """The errors of the PLAN_BLOCKING rules in ``decls`` (``[]`` when none): what the
+    planner cannot work from."""
+    return [d for d in lint(decls, today) if d.rule in PLAN_BLOCKING and d.severity == "error"]
 
 
 def lint(decls: DeclarationSet, today: dt.date) -> list[Diagnostic]:

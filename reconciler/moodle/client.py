@@ -20,6 +20,7 @@ from .errors import (
     MoodleHTTPError,
     MoodleUnavailable,
     RecordNotFound,
+    UnexpectedAnswer,
 )
 from .functions import CORE_FUNCTIONS, IS_READ, is_read
 from .transport import RetryPolicy, Transport
@@ -216,6 +217,24 @@ class MoodleClient:
         right, bad_right = self._batched_tolerant(function, list_key, items[mid:], skip, fixed)
         return left + right, bad_left + bad_right
 
+    def _created(self, function: str, list_key: str, items: Sequence[Mapping[str, Any]],
+                 recover: Recover | None = None) -> list[Any]:
+        """A batched create call: its rows, one per item sent, in input order.
+
+        Moodle answers one row per item of each request; another count (a proxy, another
+        version) would pair created ids with the wrong items, so it is an UnexpectedAnswer.
+        """
+        rows: list[Any] = []
+        for batch, answer in self._batched(function, list_key, items, recover=recover):
+            got = len(answer or [])
+            if got != len(batch):
+                raise UnexpectedAnswer(
+                    f"answer: expected {len(batch)} row(s), one per item sent, got {got}",
+                    function,
+                )
+            rows.extend(answer)
+        return rows
+
     def _flat(self, answers: list[tuple[list[int], Any]]) -> list[Any]:
         out: list[Any] = []
         for _, answer in answers:
@@ -270,8 +289,8 @@ class MoodleClient:
     def create_cohorts(self, cohorts: Sequence[NewCohort]) -> list[dict[str, Any]]:
         """Created cohorts (id, name, idnumber…) in input order. Each request is atomic."""
         items = [c.to_params() for c in cohorts]
-        return self._flat(self._batched("core_cohort_create_cohorts", "cohorts", items,
-                                        recover=self._recover_new_cohorts))
+        return self._created("core_cohort_create_cohorts", "cohorts", items,
+                             recover=self._recover_new_cohorts)
 
     def _recover_new_cohorts(self, batch: list[Mapping[str, Any]]) -> tuple[str, Any]:
         # A batch is atomic: all its idnumbers now exist with the requested names (applied)
@@ -392,8 +411,8 @@ class MoodleClient:
     def create_users(self, users: Sequence[NewUser]) -> list[dict[str, Any]]:
         """Created users ``[{id, username}]`` in input order."""
         items = [u.to_params() for u in users]
-        return self._flat(self._batched("core_user_create_users", "users", items,
-                                        recover=self._recover_new_users))
+        return self._created("core_user_create_users", "users", items,
+                             recover=self._recover_new_users)
 
     def _recover_new_users(self, batch: list[Mapping[str, Any]]) -> tuple[str, Any]:
         names = [str(u["username"]) for u in batch]
@@ -412,7 +431,7 @@ class MoodleClient:
 
     def create_categories(self, categories: Sequence[NewCategory]) -> list[dict[str, Any]]:
         items = [c.to_params() for c in categories]
-        return self._flat(self._batched("core_course_create_categories", "categories", items))
+        return self._created("core_course_create_categories", "categories", items)
 
     def get_categories(self, criteria: Mapping[str, str | int] | None = None
                        ) -> list[dict[str, Any]]:
@@ -423,7 +442,7 @@ class MoodleClient:
 
     def create_courses(self, courses: Sequence[NewCourse]) -> list[dict[str, Any]]:
         items = [c.to_params() for c in courses]
-        return self._flat(self._batched("core_course_create_courses", "courses", items))
+        return self._created("core_course_create_courses", "courses", items)
 
     def get_courses_by_field(self, field: str = "", value: str | int | Iterable[int] = ""
                              ) -> list[dict[str, Any]]:
@@ -509,7 +528,7 @@ class MoodleClient:
 
     def create_groups(self, groups: Sequence[NewGroup]) -> list[dict[str, Any]]:
         items = [g.to_params() for g in groups]
-        return self._flat(self._batched("core_group_create_groups", "groups", items))
+        return self._created("core_group_create_groups", "groups", items)
 
     def add_group_members(self, members: Iterable[tuple[int, int]]) -> None:
         """(group id, user id) pairs; users must be enrolled in the group's course."""
