@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from support import realmoodle
+from support import fake_gitlab, realmoodle
 from support.backends import KINDS, Backend, clean_site_backend, emulator_backend
 from support.slapd import Slapd, slapd_available, start_slapd
 from support.world import TEST_FAILSAFES, World, make_repo, open_world, shipped_seed
@@ -124,3 +124,11 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
         return
     with emulator_backend() as fresh:
         yield fresh
+
+
+@pytest.fixture
+def gitlab() -> Iterator[fake_gitlab.FakeGitLab]:
+    """A fake GitLab (merge-request notes API) on 127.0.0.1 for one test."""
+    server = fake_gitlab.start()
+    yield server
+    fake_gitlab.stop(server)

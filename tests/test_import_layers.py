@@ -1,8 +1,8 @@
-"""The package's stages import one way (DESIGN §2, README "Layout"): cli -> applying, gitlab,
-demo -> planning -> declarations, sources, moodle -> settings, clock, errors, resources,
-paramtext; the emulator imports nothing of the rest but paramtext (Moodle's own PARAM_TEXT
-cleaning). Every import counts, including those under TYPE_CHECKING and inside functions,
-since a type-only import still couples two modules."""
+"""The package's stages import one way (DESIGN §2, README "Layout"): cli -> helpdesk,
+gitlab, demo -> applying -> history -> planning -> declarations, sources, moodle -> settings,
+clock, errors, resources, paramtext; the emulator imports nothing of the rest but paramtext
+(Moodle's own PARAM_TEXT cleaning). Every import counts, including those under TYPE_CHECKING
+and inside functions, since a type-only import still couples two modules."""
 
 from __future__ import annotations
 
@@ -28,11 +28,15 @@ ALLOWED: dict[str, set[str]] = {
     "moodle": BASE,
     "emulator": {"paramtext"},
     "planning": SOURCES,
-    "applying": SOURCES | {"planning"},
-    "gitlab": SOURCES | {"planning"},
+    "history": SOURCES | {"planning"},
+    "applying": SOURCES | {"planning", "history"},
+    "helpdesk": SOURCES | {"planning", "applying", "history"},
+    # The CI jobs plan and apply (reconcile ci), so the GitLab side sits above applying.
+    "gitlab": SOURCES | {"planning", "applying"},
     "adoption": SOURCES | {"planning", "applying"},
     "demo": SOURCES | {"planning", "applying", "emulator"},
-    "cli": SOURCES | {"planning", "applying", "gitlab", "demo", "emulator", "adoption"},
+    "cli": SOURCES
+    | {"planning", "applying", "gitlab", "demo", "emulator", "adoption", "history", "helpdesk"},
 }
 
 

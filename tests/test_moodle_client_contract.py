@@ -219,6 +219,11 @@ def test_manual_enrolment_with_timeend(world: World) -> None:
     active = {u["id"] for u in c.get_enrolled_users(course, onlyactive=True)}
     assert world.users[0] in active
     assert world.users[1] not in active and world.users[2] not in active
+    # A person's active courses (reconcile explain): the expired and the suspended are not.
+    assert course in {int(x["id"]) for x in c.get_users_courses(world.users[0])}
+    assert course not in {int(x["id"]) for x in c.get_users_courses(world.users[1])}
+    assert course not in {int(x["id"]) for x in c.get_users_courses(world.users[2])}
+    assert {x["shortname"] for x in c.get_users_courses(world.users[0])} >= {f"B-{world.run}"}
     c.manual_unenrol([ManualUnenrolment(world.users[1], course),
                       ManualUnenrolment(world.users[2], course)])
     left = {u["id"] for u in c.get_enrolled_users(course)}

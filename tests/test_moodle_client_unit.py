@@ -4,9 +4,11 @@ of the records used are copied below), error mapping and token redaction."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import pickle
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,19 @@ from reconciler.moodle.types import (
 )
 
 TOKEN = "0123456789abcdef0123456789abcdef"
+# A copy of the recorded session of a real Moodle 4.5.5 (its README: shared/moodle/).
+TRANSCRIPT = Path(__file__).resolve().parent / "data" / "moodle" / "session-shared.jsonl"
+
+
+@cache
+def _records() -> dict[int, dict[str, Any]]:
+    lines = TRANSCRIPT.read_text(encoding="utf-8").splitlines()
+    return {r["seq"]: r for r in map(json.loads, lines)}
+
+
+def recorded(seq: int) -> Any:
+    """What the real Moodle answered to the call numbered ``seq`` (a fresh copy)."""
+    return copy.deepcopy(_records()[seq]["response"])
 
 
 class FakeResponse:
@@ -113,7 +128,7 @@ def test_pack_batches_respects_budget_and_order() -> None:
 
 
 def test_create_cohorts_seq37_and_seq40() -> None:
-    client, session = make([[{"id": 1}], [{"id": 4}, {"id": 5}, {"id": 6}, {"id": 7}]])
+    client, session = make([recorded(37), recorded(40)])
     client.create_cohorts([NewCohort("L1 Histoire 2025", "ETP-HI1-2025",
                                      description="Étape HI1 (APOGÉE) & co",
                                      descriptionformat=1, visible=True)])
@@ -139,7 +154,7 @@ def test_create_cohorts_seq37_and_seq40() -> None:
 
 
 def test_create_users_seq15_first_three() -> None:
-    client, session = make([[{"id": 3, "username": "etu001"}]])
+    client, session = make([recorded(15)[:3]])
     names = [("etu001", "Hugo", "Durand"), ("etu002", "Chloé", "Garcia"),
              ("etu003", "Léo", "Girard")]
     client.create_users([
@@ -212,7 +227,7 @@ def test_cohort_members_seq78_seq84_seq87_seq93() -> None:
 
 
 def test_get_cohorts_all_and_by_ids_seq57() -> None:
-    seq57 = [{"id": 1, "name": "L1"}, {"id": 2, "name": "T"}, {"id": 7, "name": "D"}]
+    seq57 = recorded(57)
     client, session = make([seq57, seq57])
     assert client.get_cohorts() == seq57
     assert session.bodies[0] == header("core_cohort_get_cohorts")  # no cohortids = all
@@ -225,8 +240,8 @@ def test_get_cohorts_all_and_by_ids_seq57() -> None:
 
 
 def test_search_cohorts_seq69_seq74() -> None:
-    client, session = make([{"cohorts": [{"id": 11}]}, {"cohorts": []}])
-    assert client.search_cohorts("", 1, "self") == [{"id": 11}]
+    client, session = make([recorded(69), recorded(74)])
+    assert client.search_cohorts("", 1, "self") == recorded(69)["cohorts"]
     assert session.bodies[0] == header("core_cohort_search_cohorts") + pairs([
         ["query", ""], ["context[contextid]", "1"], ["includes", "self"], ["limitfrom", "0"],
         ["limitnum", "0"]])
@@ -236,12 +251,12 @@ def test_search_cohorts_seq69_seq74() -> None:
 
 
 def test_users_by_field_seq21_seq22() -> None:
-    client, session = make([[{"id": 62, "username": "etu060"}, {"id": 3, "username": "etu001"}],
-                            [{"id": 5}, {"id": 7}]])
-    users = client.get_users_by_field("username", ["etu060", "ETU001 "])
-    assert [u["id"] for u in users] == [62, 3]  # input order
+    client, session = make([recorded(21), recorded(22)])
+    users = client.get_users_by_field("username", ["etu060", "ETU001 ", "etu002"])
+    assert [u["id"] for u in users] == [62, 3, 4]  # input order
     assert session.bodies[0] == header("core_user_get_users_by_field") + pairs([
-        ["field", "username"], ["values[0]", "etu060"], ["values[1]", "etu001"]])
+        ["field", "username"], ["values[0]", "etu060"], ["values[1]", "etu001"],
+        ["values[2]", "etu002"]])
     users = client.get_users_by_field("id", [7, 5, 999999])
     assert [u["id"] for u in users] == [7, 5]
     assert session.bodies[1][4:] == pairs([["field", "id"], ["values[0]", "7"],
@@ -251,9 +266,7 @@ def test_users_by_field_seq21_seq22() -> None:
 
 
 def test_courses_and_categories_seq8_seq12_seq30_seq36() -> None:
-    client, session = make([[{"id": 2}, {"id": 3}], [{"id": 2}] * 4,
-                            {"courses": [{"id": 4}, {"id": 2}], "warnings": []},
-                            {"courses": [{"id": 1}], "warnings": []}])
+    client, session = make([recorded(8), recorded(12)[:1], recorded(30), recorded(36)])
     client.create_categories([
         NewCategory("Faculté des Lettres", 0, "CAT-LET", "Lettres & langues"),
         NewCategory("Droit & Science politique", 0, "CAT-DROIT")])
@@ -278,15 +291,16 @@ def test_courses_and_categories_seq8_seq12_seq30_seq36() -> None:
 def test_courses_by_ids_php_error_falls_back_per_id_seq31() -> None:
     leak = {"exception": "Error",
             "message": "Attempt to assign property \"contextvalidated\" on null"}
-    client, session = make([leak, {"courses": [{"id": 2}], "warnings": []},
+    course2 = recorded(30)["courses"][1]
+    client, session = make([leak, {"courses": [course2], "warnings": []},
                             {"courses": [], "warnings": []}], concurrency=1)
-    assert client.get_courses_by_field("ids", "2,999999") == [{"id": 2}]
+    assert client.get_courses_by_field("ids", "2,999999") == [course2]
     assert [b[4:] for b in session.bodies[1:]] == [[("field", "id"), ("value", "2")],
                                                   [("field", "id"), ("value", "999999")]]
 
 
 def test_enrolments_seq104_seq110_seq118() -> None:
-    client, session = make([None, [{"id": 54}], None])
+    client, session = make([None, recorded(110), None])
     client.manual_enrol([
         ManualEnrolment(5, 53, 3, timestart=1794960000, timeend=1801008000),
         ManualEnrolment(5, 54, 3, timestart=1794960000, timeend=1795737600),
@@ -315,7 +329,7 @@ def test_enrolments_seq104_seq110_seq118() -> None:
 
 
 def test_groups_seq97() -> None:
-    client, session = make([[{"id": 1}, {"id": 2}], None])
+    client, session = make([recorded(97), None])
     client.create_groups([NewGroup(2, "TD 1 & co", "Groupe de TD", idnumber="G-HIST-TD1"),
                           NewGroup(2, "TD 2", "", idnumber="G-HIST-TD2")])
     assert session.bodies[0][3:] == pairs([

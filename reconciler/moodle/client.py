@@ -21,6 +21,7 @@ from .errors import (
     MessageNotSent,
     MoodleError,
     RecordNotFound,
+    UnexpectedAnswer,
     maybe_applied,
 )
 from .functions import CORE_FUNCTIONS, IS_READ, is_read
@@ -238,6 +239,24 @@ class MoodleClient:
         right, bad_right = self._batched_tolerant(function, list_key, items[mid:], skip, fixed)
         return left + right, bad_left + bad_right
 
+    def _created(self, function: str, list_key: str, items: Sequence[Mapping[str, Any]],
+                 recover: Recover | None = None) -> list[Any]:
+        """A batched create call: its rows, one per item sent, in input order.
+
+        Moodle answers one row per item of each request; another count (a proxy, another
+        version) would pair created ids with the wrong items, so it is an UnexpectedAnswer.
+        """
+        rows: list[Any] = []
+        for batch, answer in self._batched(function, list_key, items, recover=recover):
+            got = len(answer or [])
+            if got != len(batch):
+                raise UnexpectedAnswer(
+                    f"answer: expected {len(batch)} row(s), one per item sent, got {got}",
+                    function,
+                )
+            rows.extend(answer)
+        return rows
+
     def _flat(self, answers: list[tuple[list[int], Any]]) -> list[Any]:
         out: list[Any] = []
         for _, answer in answers:
@@ -292,8 +311,8 @@ class MoodleClient:
     def create_cohorts(self, cohorts: Sequence[NewCohort]) -> list[dict[str, Any]]:
         """Created cohorts (id, name, idnumber…) in input order. Each request is atomic."""
         items = [c.to_params() for c in cohorts]
-        return self._flat(self._batched("core_cohort_create_cohorts", "cohorts", items,
-                                        recover=self._recover_new_cohorts))
+        return self._created("core_cohort_create_cohorts", "cohorts", items,
+                             recover=self._recover_new_cohorts)
 
     def _recover_new_cohorts(self, batch: list[Mapping[str, Any]]) -> tuple[str, Any]:
         # A batch is atomic: all its idnumbers now exist with the requested names (applied)
@@ -414,8 +433,8 @@ class MoodleClient:
     def create_users(self, users: Sequence[NewUser]) -> list[dict[str, Any]]:
         """Created users ``[{id, username}]`` in input order."""
         items = [u.to_params() for u in users]
-        return self._flat(self._batched("core_user_create_users", "users", items,
-                                        recover=self._recover_new_users))
+        return self._created("core_user_create_users", "users", items,
+                             recover=self._recover_new_users)
 
     def _recover_new_users(self, batch: list[Mapping[str, Any]]) -> tuple[str, Any]:
         names = [str(u["username"]) for u in batch]
@@ -434,7 +453,7 @@ class MoodleClient:
 
     def create_categories(self, categories: Sequence[NewCategory]) -> list[dict[str, Any]]:
         items = [c.to_params() for c in categories]
-        return self._flat(self._batched("core_course_create_categories", "categories", items))
+        return self._created("core_course_create_categories", "categories", items)
 
     def get_categories(self, criteria: Mapping[str, str | int] | None = None
                        ) -> list[dict[str, Any]]:
@@ -445,7 +464,7 @@ class MoodleClient:
 
     def create_courses(self, courses: Sequence[NewCourse]) -> list[dict[str, Any]]:
         items = [c.to_params() for c in courses]
-        return self._flat(self._batched("core_course_create_courses", "courses", items))
+        return self._created("core_course_create_courses", "courses", items)
 
     def get_courses_by_field(self, field: str = "", value: str | int | Iterable[int] = ""
                              ) -> list[dict[str, Any]]:
@@ -501,6 +520,13 @@ class MoodleClient:
         if options:
             params["options"] = options
         return list(self.call("core_enrol_get_enrolled_users", params) or [])
+
+    def get_users_courses(self, userid: int) -> list[dict[str, Any]]:
+        """The courses where ``userid`` has an *active* enrolment, by any method
+        (``core_enrol_get_users_courses``: Moodle's ``enrol_get_users_courses`` with
+        ``onlyactive``), each with ``id`` and ``shortname``; one call."""
+        return list(self.call("core_enrol_get_users_courses",
+                              {"userid": int(userid), "returnusercount": 0}) or [])
 
     def get_course_enrolment_methods(self, courseid: int) -> list[dict[str, Any]]:
         """Enabled instances whose plugin has ``get_enrol_info`` (self, guest): never manual
@@ -562,7 +588,7 @@ class MoodleClient:
 
     def create_groups(self, groups: Sequence[NewGroup]) -> list[dict[str, Any]]:
         items = [g.to_params() for g in groups]
-        return self._flat(self._batched("core_group_create_groups", "groups", items))
+        return self._created("core_group_create_groups", "groups", items)
 
     def add_group_members(self, members: Iterable[tuple[int, int]]) -> None:
         """(group id, user id) pairs; users must be enrolled in the group's course."""

@@ -175,6 +175,19 @@ class MoodleProtocolError(MoodleError):
         return (type(self), (self.message, self.function))
 
 
+class UnexpectedAnswer(MoodleProtocolError):
+    """A JSON answer whose shape is not what the function declares (``42`` where a list of
+    cohorts is due, a row whose ``id`` is a string…): see :mod:`reconciler.moodle.returns`.
+
+    ``str()`` is one line naming the function and the field, e.g.
+    ``core_cohort_get_cohorts: answer[3].id: expected an integer, got "x"``.
+    """
+
+    def _text(self) -> str:
+        where = f"{self.function}: " if self.function else ""
+        return f"{where}{self.message}"
+
+
 ERRORCODES: dict[str, type[MoodleError]] = {
     "invalidtoken": InvalidToken,
     # access: token/service restrictions, capabilities, context restrictions, account state

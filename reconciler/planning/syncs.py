@@ -16,6 +16,7 @@ from .actions import (
     DeleteSync,
     DisableSync,
     EnrolManual,
+    Reason,
     SuspendManual,
     UpdateSync,
 )
@@ -67,7 +68,7 @@ def plan_syncs(
             kept |= _cohort_sync(out, sync, courseid, given, groups_created)
     for inst in actual.instances:
         if inst.owned and inst.id not in kept:
-            _retire_sync(out, inst, platform)
+            _retire_sync(out, inst, platform, desired.expired_syncs)
     return out
 
 
@@ -183,6 +184,7 @@ def _cohort_sync(
             name=instance_name(sync),
             reason=sync.reason,
         ),
+        Reason("declared", f"declared in {sync.source}", sync.source),
     )
     return set()
 
@@ -215,6 +217,9 @@ def _group(
         out.add(
             f"{sync.course}/{sync.group}",
             CreateGroup(course=sync.course, courseid=courseid, name=sync.group),
+            Reason(
+                "declared", f"group of the sync of {sync.cohort} in {sync.source}", sync.source
+            ),
         )
     return groupid
 
@@ -243,21 +248,42 @@ def _update_sync(out: Findings, sync: DesiredSync, inst: ActualInstance, groupid
                 name=instance_name(sync),
                 changes=changes,
             ),
+            Reason("drift", f"the instance's {', '.join(changes)} differ from {sync.source}",
+                   sync.source)
+            if inst.owned
+            else Reason("adopt", f"taken over as declared in {sync.source}", sync.source),
         )
 
 
-def _retire_sync(out: Findings, inst: ActualInstance, platform: PlatformSettings) -> None:
+def _retire_sync(
+    out: Findings,
+    inst: ActualInstance,
+    platform: PlatformSettings,
+    expired: list[DesiredSync],
+) -> None:
     course = inst.course or str(inst.courseid)
     cohort = inst.cohort or str(inst.cohortid)
     role = {rid: name for name, rid in platform.roles.items()}.get(inst.roleid, str(inst.roleid))
     target = f"{course}/{cohort}/{role}"
+    reason = _retire_reason(course, cohort, inst.roleid, expired)
     # courseid: lets the applier re-read an answer that may hide a commit (issue 10)
     common = dict(instance=inst.id, course=course, cohort=cohort, role=role,
                   courseid=inst.courseid)
     if platform.sync_policy.on_removal == "delete":
-        out.add(target, DeleteSync(**common))
+        out.add(target, DeleteSync(**common), reason)
     elif inst.status == 0:
-        out.add(target, DisableSync(**common))
+        out.add(target, DisableSync(**common), reason)
+
+
+def _retire_reason(course: str, cohort: str, roleid: int, expired: list[DesiredSync]) -> Reason:
+    """Expired on its declared date, or no longer declared at all."""
+    for sync in expired:
+        if (sync.course, sync.cohort, sync.roleid) == (course, cohort, roleid):
+            day = sync.expires.isoformat() if sync.expires else "?"
+            return Reason("expired", f"the sync expired on {day} ({sync.source})", sync.source)
+    return Reason(
+        "undeclared", f"no declaration of {course} syncs {cohort} with this role any more"
+    )
 
 
 def _followed_members(idnumber: str, desired: DesiredState, actual: ActualState) -> frozenset[str]:
@@ -303,6 +329,12 @@ def _manual_sync(out: Findings, sync: DesiredSync, courseid: int, given: _SyncIn
                 userids=tuple(i for _, i in missing),
                 expires=sync.expires.isoformat(),
             ),
+            Reason(
+                "declared",
+                f"members of {sync.cohort} not enrolled yet (method: manual until "
+                f"{sync.expires.isoformat()}, {sync.source})",
+                sync.source,
+            ),
         )
     leaving = [(n, u) for n, u in given.cohorts.removed.get(sync.cohort, ()) if u in enrolled]
     if leaving:
@@ -312,6 +344,12 @@ def _manual_sync(out: Findings, sync: DesiredSync, courseid: int, given: _SyncIn
                 **common,
                 usernames=tuple(n for n, _ in leaving),
                 userids=tuple(u for _, u in leaving),
+            ),
+            Reason(
+                "left-cohort",
+                f"left {sync.cohort} in this run; the course follows it with method: manual "
+                f"({sync.source})",
+                sync.source,
             ),
         )
 
