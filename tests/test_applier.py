@@ -13,18 +13,26 @@ from reconciler.applying.journal import Journal
 from reconciler.moodle.errors import MoodleError
 from reconciler.moodle.types import ManualEnrolment, NewCohort, NewGroup, NewUser
 from reconciler.planning.actions import (
+    KINDS,
     Action,
     AddMembers,
     CreateCohort,
     CreateGroup,
     CreateSync,
+    Details,
     DisableSync,
     EnrolManual,
+    Reason,
     RemoveMembers,
 )
 from reconciler.planning.plan import Plan
 
 Refuse = Callable[[str, Any], bool]
+
+
+def act(target: str, details: Details) -> Action:
+    """An action with the first reason its kind allows (the applier never reads it)."""
+    return Action.of(target, details, Reason(KINDS[details.KIND].reasons[0], "test"))
 
 
 class FakeMoodle:
@@ -69,8 +77,9 @@ class FakeMoodle:
         self._call("core_group_create_groups", [g.name for g in groups])
         return [{"id": self._id()} for _ in groups]
 
-    def manual_enrol(self, enrolments: Sequence[ManualEnrolment]) -> None:
+    def manual_enrol(self, enrolments: Sequence[ManualEnrolment]) -> list[str]:
         self._call("enrol_manual_enrol_users", [(e.userid, e.suspend) for e in enrolments])
+        return []
 
     def add_cohort_sync(
         self, courseid: int, cohortid: int, roleid: int, *, groupid: int = 0, name: str = ""
@@ -85,10 +94,11 @@ class FakeMoodle:
         name: str | None = None,
         groupid: int | None = None,
         status: int | None = None,
+        courseid: int | None = None,
     ) -> Any:
         self._call("local_ws_enrolcohort_update_instance", (instance_id, status))
 
-    def delete_cohort_sync(self, instance_id: int) -> Any:
+    def delete_cohort_sync(self, instance_id: int, *, courseid: int | None = None) -> Any:
         self._call("local_ws_enrolcohort_delete_instance", instance_id)
 
     def functions(self) -> list[str]:
@@ -100,13 +110,13 @@ def _fake_is_a_moodle_writes() -> MoodleWrites:
 
 
 def members(cohort: str, cohortid: int | None, names: list[str], ids: list[int]) -> Action:
-    return Action.of(
+    return act(
         cohort, AddMembers(cohort, cohortid, tuple(names), tuple(ids), size_before=0)
     )
 
 
 def new_cohort(idnumber: str) -> Action:
-    return Action.of(idnumber, CreateCohort(idnumber, idnumber, "d", True, None, "manual"))
+    return act(idnumber, CreateCohort(idnumber, idnumber, "d", True, None, "manual"))
 
 
 def run(actions: list[Action], fake: FakeMoodle, tmp_path: Path) -> tuple[Any, list[Progress]]:
@@ -123,8 +133,8 @@ def journal_lines(tmp_path: Path) -> list[dict[str, Any]]:
 def test_adds_run_before_removes_in_one_batch_per_kind(tmp_path: Path) -> None:
     fake = FakeMoodle()
     plan = [
-        Action.of("C1/man-a/student", DisableSync(20, "C1", "man-a", "student")),
-        Action.of("man-b", RemoveMembers("man-b", 8, ("u9",), (9,), 5)),
+        act("C1/man-a/student", DisableSync(20, "C1", "man-a", "student", 3)),
+        act("man-b", RemoveMembers("man-b", 8, ("u9",), (9,), 5)),
         members("man-a", 7, ["u1"], [1]),
         members("man-b", 8, ["u2", "u3"], [2, 3]),
     ]
@@ -165,7 +175,7 @@ def test_a_refused_manual_enrolment_batch_is_not_resent_one_by_one(tmp_path: Pat
     fake = FakeMoodle(refuse=lambda f, p: f == "enrol_manual_enrol_users")
 
     def enrol(cohort: str, uid: int) -> Action:
-        return Action.of(
+        return act(
             f"C1/{cohort}/student",
             EnrolManual("C1", 10, cohort, "student", 5, 1790000000, ("u",), (uid,), "2026-09-21"),
         )
@@ -187,8 +197,8 @@ def test_what_needs_a_cohort_or_group_that_failed_is_skipped_with_the_reason(
         new_cohort("man-other"),
         members("man-new", None, ["u1"], [1]),
         members("man-other", None, ["u2"], [2]),
-        Action.of("C1/Tutorat", CreateGroup("C1", 10, "Tutorat")),
-        Action.of(
+        act("C1/Tutorat", CreateGroup("C1", 10, "Tutorat")),
+        act(
             "C1/man-other/student",
             CreateSync("C1", 10, "man-other", None, "student", 5, "Tutorat", None, "n", "r"),
         ),

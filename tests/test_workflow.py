@@ -16,10 +16,15 @@ from support.fake_gitlab import FakeGitLab
 
 from reconciler.cli import main
 from reconciler.gitlab.notes import GitLabError, MergeRequest, NotePoster, marker
-from reconciler.planning.actions import Action, AddMembers
+from reconciler.planning.actions import KINDS, Action, AddMembers, Details, Reason
 from reconciler.planning.plan import Plan
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def act(target: str, details: Details) -> Action:
+    """An action with the first reason its kind allows (the applier never reads it)."""
+    return Action.of(target, details, Reason(KINDS[details.KIND].reasons[0], "test"))
 
 
 def _poster(gitlab: FakeGitLab, token: str = "note-token") -> NotePoster:
@@ -73,7 +78,7 @@ def _saved_plan(tmp_path: Path) -> Path:
         platform="ecampus",
         academic_year="2026",
         actions=[
-            Action.of(
+            act(
                 "etp-A-1",
                 AddMembers(
                     cohort="etp-A-1",

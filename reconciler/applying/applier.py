@@ -61,7 +61,7 @@ class MoodleWrites(Protocol):
     def add_cohort_members(self, members: Iterable[tuple[int, int]]) -> Any: ...
     def delete_cohort_members(self, members: Iterable[tuple[int, int]]) -> None: ...
     def create_groups(self, groups: Sequence[NewGroup]) -> list[dict[str, Any]]: ...
-    def manual_enrol(self, enrolments: Sequence[ManualEnrolment]) -> None: ...
+    def manual_enrol(self, enrolments: Sequence[ManualEnrolment]) -> list[str]: ...
     def add_cohort_sync(
         self, courseid: int, cohortid: int, roleid: int, *, groupid: int = 0, name: str = ""
     ) -> int: ...
@@ -72,8 +72,9 @@ class MoodleWrites(Protocol):
         name: str | None = None,
         groupid: int | None = None,
         status: int | None = None,
+        courseid: int | None = None,
     ) -> Any: ...
-    def delete_cohort_sync(self, instance_id: int) -> Any: ...
+    def delete_cohort_sync(self, instance_id: int, *, courseid: int | None = None) -> Any: ...
 
 
 Outcome = Literal["ok", "failed", "skipped"]
@@ -92,7 +93,10 @@ class Progress:
     def line(self) -> str:
         """``[3/12] create_sync C1/man-x/student: ok`` (the CLI's line for a CI log)."""
         how = {"ok": "ok", "failed": "FAILED: ", "skipped": "skipped: "}[self.outcome]
-        text = how + self.message if self.outcome != "ok" else how
+        if self.outcome == "ok":
+            text = f"ok, with a warning: {self.message}" if self.message else how
+        else:
+            text = how + self.message
         return f"[{self.index}/{self.total}] {self.action.kind} {self.action.target}: {text}"
 
 
@@ -123,12 +127,15 @@ NOT_ATTEMPTED = "not attempted"
 class ApplyResult:
     """Each action's outcome: ``done``, ``failed`` (with Moodle's message), ``skipped`` (with
     why: a prerequisite that failed, or ``not attempted`` once the run stopped). ``stopped``
-    is the site-wide failure that stopped the run (``stops_the_run``), else None."""
+    is the site-wide failure that stopped the run (``stops_the_run``), else None.
+    ``warnings`` are actions *done* about which Moodle said something worth telling (e.g. a
+    welcome mail that was not sent): they do not fail the run."""
 
     done: list[Action] = field(default_factory=list)
     failed: list[tuple[Action, str]] = field(default_factory=list)
     skipped: list[tuple[Action, str]] = field(default_factory=list)
     stopped: str | None = None
+    warnings: list[tuple[Action, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -163,10 +170,13 @@ class _Applier:
             n = len(self.result.done) + len(self.result.failed) + len(self.result.skipped)
             self.progress(Progress(n, self.total, action, outcome, message))
 
-    def ok(self, action: Action, **extra: Any) -> None:
+    def ok(self, action: Action, warning: str | None = None, **extra: Any) -> None:
         self.result.done.append(action)
+        if warning:
+            self.result.warnings.append((action, warning))
+            extra["warning"] = warning
         self.journal.record(action.kind, action.target, "ok", **extra)
-        self._tell(action, "ok")
+        self._tell(action, "ok", warning or "")
 
     def fail(self, action: Action, error: Exception | str) -> None:
         message = str(error)
@@ -193,12 +203,13 @@ class _Applier:
     def batch(
         self, actions: list[Action], call: Callable[[list[Action]], Any], one_by_one_is_safe: bool
     ) -> None:
-        """Run ``call`` on all actions; on failure, retry singly when that is safe."""
+        """Run ``call`` on all actions; on failure, retry singly when that is safe. A call
+        may return warnings (strings): the actions are done, each with those warnings."""
         actions = self.attempted(actions)
         if not actions:
             return
         try:
-            call(actions)
+            notes = call(actions)
         except MoodleError as err:
             if not one_by_one_is_safe or len(actions) == 1 or stops_the_run(err):
                 for action in actions:
@@ -207,8 +218,9 @@ class _Applier:
             for action in actions:
                 self.batch([action], call, one_by_one_is_safe=False)
             return
+        warning = "; ".join(notes) if isinstance(notes, list) and notes else None
         for action in actions:
-            self.ok(action)
+            self.ok(action, warning=warning)
 
     # -- resolution ---------------------------------------------------------------------
 
@@ -400,6 +412,7 @@ class _Applier:
                     name=d.name if "name" in d.changes else None,
                     status=0 if "status" in d.changes else None,
                     groupid=groupid if "group" in d.changes else None,
+                    courseid=d.courseid,  # to re-read an answer that may hide a commit
                 )
             except MoodleError as err:
                 self.fail(action, err)
@@ -415,7 +428,7 @@ class _Applier:
     def manual(self, actions: list[Action], suspend: bool) -> None:
         actions = self.ready(actions, self.user_ids)
 
-        def call(batch: list[Action]) -> None:
+        def call(batch: list[Action]) -> list[str]:
             enrolments = []
             for action in batch:
                 d = action.details
@@ -430,18 +443,22 @@ class _Applier:
                     )
                     for uid in self.user_ids(action)
                 ]
-            self.client.manual_enrol(enrolments)
+            # Done in Moodle, but its welcome mail failed: warnings, not failures (issue 10).
+            return self.client.manual_enrol(enrolments)
 
         # Not retried one by one: each enrol call re-sends Moodle's welcome mail.
         self.batch(actions, call, one_by_one_is_safe=False)
 
     def disable_syncs(self, actions: list[Action]) -> None:
-        self._retire(actions, lambda d: self.client.update_cohort_sync(d.instance, status=1))
+        self._retire(actions, lambda d: self.client.update_cohort_sync(
+            d.instance, status=1, courseid=d.courseid))
 
     def delete_syncs(self, actions: list[Action]) -> None:
-        self._retire(actions, lambda d: self.client.delete_cohort_sync(d.instance))
+        self._retire(actions, lambda d: self.client.delete_cohort_sync(
+            d.instance, courseid=d.courseid))
 
     def _retire(self, actions: list[Action], call: Callable[[RetireSync], Any]) -> None:
+        # The course lets the client re-read an answer that may hide a commit.
         for action in actions:
             if not self.attempted([action]):
                 continue

@@ -26,18 +26,21 @@ def incomplete_line(plan: Plan) -> str:
 
 def apply_report(outcome: ApplyOutcome) -> tuple[list[str], list[str]]:
     """(stdout lines, stderr lines) of an apply that ran. Stdout: the summary, the plan's
-    notices, who approved it, the counts. Stderr: each failed action, each skipped one (the
+    notices, who approved it, the counts. Stderr: each action done with a warning (a mail Moodle
+    could not send), each failed action, each skipped one (the
     actions not attempted after the run stopped as one line), every warning of the plan
     (``warning: <code>: <message>``), and the ``incomplete:`` line when the plan is."""
     plan, result = outcome.plan, outcome.result
     out = [plan.summary(), *plan.notices()]
     if outcome.approved_by:
         out.append(f"Failsafe tripped, but this exact plan was approved by {outcome.approved_by}.")
+    warned = f", {len(result.warnings)} done with a warning" if result.warnings else ""
     out.append(
         f"Applied {len(result.done)} of {len(plan.actions)} actions; "
-        f"{len(result.failed)} failed, {len(result.skipped)} skipped."
+        f"{len(result.failed)} failed, {len(result.skipped)} skipped{warned}."
     )
-    err = [f"  FAILED {a.kind} {a.target}: {e}" for a, e in result.failed]
+    err = [f"  WARNING {a.kind} {a.target}: {w}" for a, w in result.warnings]
+    err += [f"  FAILED {a.kind} {a.target}: {e}" for a, e in result.failed]
     err += [f"  SKIPPED {a.kind} {a.target}: {why}" for a, why in result.skipped
             if not why.startswith(NOT_ATTEMPTED)]
     if result.stopped and result.not_attempted:

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..clock import today_in_paris
 from ..declarations.history import git_info
+from ..declarations.lint import plan_blocking
 from ..declarations.loader import DeclarationSet, load_declarations
 from ..errors import (
     ConfigurationError,
@@ -25,6 +26,10 @@ from ..errors import (
     StalePlan,
     most_severe,
 )
+from ..history.entries import courses_by_cohort
+from ..history.record import Recorder
+from ..history.spool import DEFAULT_DIR as HISTORY_DIR
+from ..history.spool import Spool
 from ..moodle.client import MoodleClient
 from ..planning.desired import build_desired
 from ..planning.failsafe import FailsafeTripped
@@ -36,6 +41,7 @@ from ..planning.stale import stale_message, why_stale
 from ..planning.state import ActualState, DesiredState
 from ..settings import PlatformSettings, Settings
 from ..sources import SourceSnapshot, read_sources, record_good_run
+from ..sources.health import load_state, state_path
 from .applier import ApplyResult, ProgressCallback, apply_plan, required_functions
 from .approvals import DEFAULT_FILE as APPROVALS_FILE
 from .approvals import find_approval
@@ -74,6 +80,7 @@ class Environment:
     sources_reader: Callable[[Settings, list[str], dt.date], SourceSnapshot] | None = None
     journal_path: Path | None = None
     approvals_path: Path | None = None
+    history_path: Path | None = None
     _decls: DeclarationSet | None = field(default=None, init=False, repr=False)
     _snapshot: SourceSnapshot | None = field(default=None, init=False, repr=False)
     # Per platform, the leavers record of the last plan, saved by apply (None: keep the file).
@@ -92,7 +99,8 @@ class Environment:
             self._decls = load_declarations(self.repo / "cohorts", self.repo)
             if self._decls.settings is None:
                 raise DeclarationErrors(
-                    "cohorts/platforms.yaml has errors (run `reconcile validate`)"
+                    "cohorts/platforms.yaml has errors (run `reconcile validate`): "
+                    + self._decls.error_summary()
                 )
         return self._decls
 
@@ -173,6 +181,26 @@ class Environment:
         """The approvals file (``.reconciler/approvals.json`` unless ``approvals_path``)."""
         return self.approvals_path or self.repo / APPROVALS_FILE
 
+    def history(self) -> Spool:
+        """History entries not pushed yet (``.reconciler/history/`` unless
+        ``history_path``); ``reconcile history push`` sends them to the history branch."""
+        return Spool(self.history_path or self.repo / HISTORY_DIR)
+
+    def recorder(self, platform: str) -> Recorder:
+        """What ``apply`` writes to the history for ``platform``: entries at ``now``, with
+        the courses that sync each cohort, the year of the last good run if it differs
+        (the rollover) and the commits that removed declarations (looked up in ``repo``)."""
+        settings = self.settings
+        state, _ = load_state(state_path(settings))
+        previous = str(state["academic_year"]) if state else None
+        return Recorder(
+            self.history(),
+            self.now,
+            courses_by_cohort(self.declarations().syncs_of(platform)),
+            previous if previous and previous != settings.academic_year else None,
+            self.repo,
+        )
+
 
 @dataclass
 class Planned:
@@ -199,9 +227,11 @@ def plan_with_states(env: Environment, platform_name: str) -> Planned:
     """``make_plan``, keeping the desired and actual states next to the plan (same errors)."""
     platform = env.platform(platform_name)
     decls = env.declarations()
-    if decls.has_errors:
+    blocking = plan_blocking(decls, env.today) if decls.settings else []
+    if decls.has_errors or blocking:
         raise DeclarationErrors(
-            "the declarations have errors (run `reconcile validate`); nothing planned"
+            "the declarations have errors (run `reconcile validate`); nothing planned: "
+            + decls.error_summary(blocking)
         )
     snapshot = env.sources() if platform.general_cohorts.enabled else None
     desired = build_desired(decls, env.settings, platform_name, env.today, snapshot)
@@ -265,6 +295,7 @@ def apply(
         if fresh.failsafe_tripped:
             approved_by = find_approval(fresh, env.approvals(), env.now, env.environ)
             if approved_by is None:
+                env.recorder(platform_name).refused(fresh)
                 raise FailsafeTripped(fresh)
     except ReconcilerError as exc:
         if not exc.multiline:
@@ -286,6 +317,9 @@ def apply(
                 exc.add_note("nothing applied")
                 raise
             result = apply_plan(fresh, client, journal, progress)
+    env.recorder(platform_name).applied(
+        fresh, result.done, len(result.failed), len(result.skipped), approved_by
+    )
     snapshot = env.sources_read
     if snapshot is not None and snapshot.healthy and result.ok:
         record_good_run(snapshot, env.settings, env.now)

@@ -7,6 +7,8 @@ timeouts, and retries only where they are safe.
   so it is raised, never resent blindly (callers may re-read and decide).
 * The token lives in a :class:`Secret` and is redacted from every message this module builds,
   including the text of ``requests`` exceptions.
+* Every JSON answer is checked against the shape its function declares (``returns``): a
+  mismatch is an :class:`UnexpectedAnswer` naming the function and the field.
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ from .errors import (
     MoodleHTTPError,
     MoodleProtocolError,
     MoodleUnavailable,
+    UnexpectedAnswer,
     from_response,
 )
+from .returns import describe, find_mismatch
 
 log = logging.getLogger("reconciler.moodle")
 
@@ -71,14 +75,20 @@ def redact(text: str, secret: str) -> str:
     return text
 
 
-def _redact_json(value: Any, secret: str) -> Any:
-    if isinstance(value, str):
-        return redact(value, secret)
-    if isinstance(value, dict):
-        return {k: _redact_json(v, secret) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact_json(v, secret) for v in value]
-    return value
+def _error_fields(body: dict[str, Any], secret: str) -> dict[str, str | None]:
+    """The fields of an error body the client reads, as redacted one-line text.
+
+    Only these are kept: an error body of any other shape (a nested ``message``, a number)
+    must not cost more than its printable summary.
+    """
+    out: dict[str, str | None] = {}
+    for key in ("exception", "errorcode", "message", "debuginfo"):
+        value = body.get(key)
+        if value is None:
+            out[key] = None
+        else:
+            out[key] = redact(value if isinstance(value, str) else describe(value, 200), secret)
+    return out
 
 
 @dataclass(frozen=True)
@@ -250,16 +260,22 @@ class Transport:
                 MoodleHTTPError(response.status_code, self.redact(text), function),
                 transient=response.status_code >= 500,
             )
+        empty = not text.strip()
         try:
-            data = json.loads(text) if text.strip() else None
+            data = None if empty else json.loads(text)
         except ValueError:
             return _Failure(
                 MoodleProtocolError(
                     self.redact(f"answer is not JSON: {text.strip()[:200]!r}"), function),
                 transient=False,
             )
+        except RecursionError:
+            return _Failure(
+                MoodleProtocolError("answer is JSON nested too deeply to read", function),
+                transient=False,
+            )
         if isinstance(data, dict) and "exception" in data:
-            err = from_response(_redact_json(data, self._token.reveal()), function)
+            err = from_response(_error_fields(data, self._token.reveal()), function)
             if isinstance(err, InvalidParameter) and fields >= TRUNCATION_HINT_FIELDS:
                 # The same answer as a cut request (see ``body``): say what may cause it.
                 err = type(err)(
@@ -270,6 +286,14 @@ class Transport:
             log.info("moodle %s fields=%d error %s", function, fields, err.errorcode or
                      err.exception)
             return _Failure(err, transient=False)
+        # Checked here, once for every call: callers may rely on the declared shape.
+        mismatch = find_mismatch(function, data)
+        if mismatch is not None:
+            text = (f"{mismatch.path}: expected {mismatch.expected}, got an empty body"
+                    if empty else mismatch.text())
+            log.info("moodle %s fields=%d answer of the wrong shape: %s", function, fields,
+                     text)
+            return _Failure(UnexpectedAnswer(self.redact(text), function), transient=False)
         return data
 
     # -- many calls ------------------------------------------------------------------

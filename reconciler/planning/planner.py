@@ -28,6 +28,7 @@ from .actions import (
     CreateCohort,
     CreateUser,
     DeleteCohort,
+    Reason,
     RemoveMembers,
     SuspendManual,
     UpdateCohort,
@@ -40,7 +41,9 @@ from .findings import (
     Notices,
     cohort_description,
     instance_name,
+    member_reason,
     resolve,
+    vet_of,
 )
 from .plan import Plan, Warning
 from .state import COHORT_MARKER, ActualCohort, ActualState, DesiredCohort, DesiredState
@@ -61,12 +64,16 @@ def plan_accounts(
     if not platform.accounts.create:
         return out
     wanted = set().union(*(c.members for c in desired.cohorts.values()))
+    missing = {u for u in wanted if u not in actual.users and u in desired.accounts}
+    first_cohort: dict[str, DesiredCohort] = {}  # why each account is needed
+    for idnumber in sorted(desired.cohorts):
+        for username in desired.cohorts[idnumber].members & missing:
+            first_cohort.setdefault(username, desired.cohorts[idnumber])
     creating = set()
-    for username in sorted(u for u in wanted if u not in actual.users):
-        account = desired.accounts.get(username)
-        if account is None:
-            continue
+    for username in sorted(missing):
+        account = desired.accounts[username]
         creating.add(username)
+        cohort = first_cohort[username]
         out.add(
             username,
             CreateUser(
@@ -75,6 +82,12 @@ def plan_accounts(
                 lastname=account.lastname,
                 email=account.email,
                 auth=platform.accounts.auth,
+            ),
+            Reason(
+                "account-needed",
+                f"wanted in cohort {cohort.idnumber} ({cohort.source}); the directory knows "
+                "the student and accounts.create is on",
+                cohort.source,
             ),
         )
     out.creating = frozenset(creating)
@@ -99,6 +112,15 @@ def plan_cohorts(
     for idnumber in sorted(desired.cohorts):
         want = desired.cohorts[idnumber]
         have = actual.cohorts.get(idnumber)
+        written = desired.unsafe_names.get(("cohort", idnumber, want.name))
+        if written is not None and (have is None or have.name != want.name):
+            out.warn(
+                "name-made-safe",
+                f"cohort {idnumber}: the name {written!r} ({want.source}) holds what Moodle's "
+                "PARAM_TEXT takes for HTML markup (a synced cohort so named breaks "
+                f"local_ws_enrolcohort for the whole platform); it is named {want.name!r}",
+                idnumber,
+            )
         if have is None and want.adopt and not platform.is_managed_idnumber(idnumber):
             # Outside the managed prefix, adopt: true takes over an existing cohort as it
             # is; it never creates one the prefix would not cover.
@@ -160,6 +182,7 @@ def _create_cohort(
             category=want.category,
             cohort_kind=want.kind,
         ),
+        _cohort_reason(want),
     )
     names, ids, pending = resolve(want.members, actual, creating)
     out.pending |= pending
@@ -173,7 +196,18 @@ def _create_cohort(
                 userids=tuple(ids),
                 size_before=0,
             ),
+            member_reason(want, adding=True),
         )
+
+
+def _cohort_reason(want: DesiredCohort) -> Reason:
+    if want.kind == "general":
+        return Reason(
+            "in-sources",
+            f"inscriptions administratives in force in {vet_of(want)}",
+            want.source,
+        )
+    return Reason("declared", f"declared in {want.source}", want.source)
 
 
 def _update_cohort(
@@ -205,6 +239,13 @@ def _update_cohort(
                 changes=changes,
                 adopt=not have.owned,
             ),
+            Reason("adopt", f"taken over as declared in {want.source}", want.source)
+            if not have.owned
+            else Reason(
+                "drift",
+                f"Moodle's {', '.join(changes)} differ from {want.source}",
+                want.source,
+            ),
         )
     names, ids, pending = resolve(want.members, actual, creating)
     out.pending |= pending
@@ -219,9 +260,12 @@ def _update_cohort(
                 userids=tuple(i for _, i in to_add),
                 size_before=len(have.members),
             ),
+            member_reason(want, adding=True),
         )
     keep = want.members | want.uncertain | want.kept  # kept: leavers in their grace period
-    _remove_members(out, want.idnumber, have, actual, keep, removed)
+    _remove_members(
+        out, want.idnumber, have, actual, keep, removed, member_reason(want, adding=False)
+    )
 
 
 def _remove_members(
@@ -231,6 +275,7 @@ def _remove_members(
     actual: ActualState,
     keep: frozenset[str],
     removed: dict[str, Leavers],
+    reason: Reason,
 ) -> None:
     # A member Moodle did not name (a lookup that came back short) is never removed on
     # the strength of a missing answer: only known usernames absent from ``keep`` go.
@@ -260,6 +305,7 @@ def _remove_members(
                 userids=tuple(u for _, u in gone),
                 size_before=len(have.members),
             ),
+            reason,
         )
 
 
@@ -303,7 +349,12 @@ def _retire_cohort(
             "its members are removed, the cohort is kept for the syncs that use it",
             have.idnumber,
         )
-        _remove_members(out, have.idnumber, have, actual, frozenset(), removed)
+        empty = Reason(
+            "etape-empty",
+            f"general cohort {have.idnumber}: its étape has no inscription administrative in "
+            "force any more",
+        )
+        _remove_members(out, have.idnumber, have, actual, frozenset(), removed, empty)
         return
     if not actual.plugin_available:
         # No instance can be read, so "no sync uses it" is unknown, not true; deleting the
@@ -326,6 +377,14 @@ def _retire_cohort(
             have.idnumber,
         )
         return
+    if actual.unreadable_courses:
+        out.warn(
+            "cohort-kept",
+            f"cohort {have.idnumber} {why} but is kept this run: some courses' cohort-sync "
+            "instances cannot be read, and one of them might use it",
+            have.idnumber,
+        )
+        return
     if users and (platform.sync_policy.on_removal == "disable" or declared_elsewhere):
         out.warn(
             "cohort-kept",
@@ -336,9 +395,24 @@ def _retire_cohort(
             have.idnumber,
         )
         return
+    if general:
+        reason = Reason(
+            "etape-empty",
+            f"general cohort {have.idnumber}: its étape has no inscription administrative in "
+            "force any more and no course uses the cohort",
+        )
+    elif have.idnumber in desired.expired_cohorts:
+        reason = Reason(
+            "expired", f"cohort {have.idnumber} has expired (its declared expires date passed)"
+        )
+    else:
+        reason = Reason(
+            "undeclared", f"cohort {have.idnumber} is no longer declared and nothing uses it"
+        )
     out.add(
         have.idnumber,
         DeleteCohort(cohort=have.idnumber, cohortid=have.id, members=len(have.members)),
+        reason,
     )
 
 

@@ -51,6 +51,12 @@ _TABLE: tuple[WarningKind, ...] = (
     WarningKind("unidentified-members", True,
                 "Moodle did not name some members of a managed cohort; they are neither kept "
                 "nor removed on the strength of a missing answer"),
+    WarningKind("course-unreadable", True,
+                "Moodle could not answer for a course's enrolment instances (a name holding "
+                "markup there, issue 10): its syncs wait and no managed cohort is deleted while "
+                "an unseen instance might use it"),
+    WarningKind("sync-waits", True,
+                "a declared sync of a course Moodle cannot read waits until it can be read"),
     WarningKind("sources-unhealthy", False,
                 "APOGÉE or the directory cannot be trusted: general cohorts are left as they "
                 "are (exit 4, which covers it)"),
@@ -60,6 +66,9 @@ _TABLE: tuple[WarningKind, ...] = (
     WarningKind("etape-empty", False,
                 "a general cohort's étape has no IA in force: its members go, the cohort stays "
                 "for the syncs that use it"),
+    WarningKind("name-made-safe", False,
+                "a declared name holds what Moodle's PARAM_TEXT would strip (markup): it is "
+                "written in a form Moodle keeps as is"),
     WarningKind("expiring", False, "a sync expires within the platform's warning window"),
     WarningKind("expired", False, "a sync is past its expiry date: it is retired"),
     WarningKind("cohort-sync-discouraged", False,
