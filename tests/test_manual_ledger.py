@@ -16,7 +16,7 @@ from reconciler.applying.applier import END_MARGIN_SECONDS, apply_plan
 from reconciler.applying.journal import Journal
 from reconciler.applying.ledger_file import LedgerFileError, LedgerStore, load_ledger
 from reconciler.moodle.types import ManualEnrolment
-from reconciler.planning.actions import Action, EndManual, EnrolManual, RetireManual
+from reconciler.planning.actions import Action, EndManual, EnrolManual, Reason, RetireManual
 from reconciler.planning.ledger import Ledger, LedgerEntry
 from reconciler.planning.plan import Plan
 
@@ -113,23 +113,25 @@ class RecordingMoodle(FakeMoodle):
         self.seen: list[dict[int, str]] = []
         self.sent: list[list[ManualEnrolment]] = []
 
-    def manual_enrol(self, enrolments: Sequence[ManualEnrolment]) -> None:
+    def manual_enrol(self, enrolments: Sequence[ManualEnrolment]) -> list[str]:
         doc = json.loads(self.path.read_text(encoding="utf-8"))
         [section] = doc["sites"].values()
         self.seen.append({e["userid"]: e["state"] for e in section["entries"]})
         self.sent.append(list(enrolments))
-        super().manual_enrol(enrolments)
+        return super().manual_enrol(enrolments)
 
 
 def enrol(ids: tuple[int | None, ...]) -> Action:
     return Action.of("C1/man-x/student", EnrolManual(
         "C1", 10, "man-x", "student", 5, TIMEEND, tuple(f"u{i}" for i in ids), ids,
-        "2027-02-15"))
+        "2027-02-15"), Reason("declared", "test"))
 
 
 def end(kind: type[EndManual] | type[RetireManual], ids: tuple[int, ...]) -> Action:
+    why = Reason("left-cohort" if kind is EndManual else "undeclared", "test")
     return Action.of("C1/man-x/student",
-                     kind("C1", 10, "man-x", "student", 5, tuple(f"u{i}" for i in ids), ids))
+                     kind("C1", 10, "man-x", "student", 5, tuple(f"u{i}" for i in ids), ids),
+                     why)
 
 
 def apply(actions: list[Action], fake: FakeMoodle, store: LedgerStore | None,
@@ -189,3 +191,50 @@ def test_an_end_sets_timeend_to_now_and_is_marked_only_once_moodle_answered(
         1, 10, 5, 1796000000 - END_MARGIN_SECONDS, None)
     assert {e.userid: e.state for e in load_ledger(path, "ecampus", SITE).entries.values()} == {
         1: "ended", 2: "enrolled"}
+
+
+class MailFailing(RecordingMoodle):
+    """Moodle's answer when the course has a contact and mail fails (issue 10): done, with
+    a warning (the client re-read it and returns the warning)."""
+
+    def manual_enrol(self, enrolments: Sequence[ManualEnrolment]) -> list[str]:
+        super().manual_enrol(enrolments)
+        return ["enrol_manual_enrol_users: Moodle answered 'Message was not sent.'"]
+
+
+def test_an_enrolment_or_an_end_whose_mail_failed_is_done_with_a_warning(
+    tmp_path: Path
+) -> None:
+    path = tmp_path / "manual-enrolments-ecampus.json"
+    store = LedgerStore(path, Ledger.of("ecampus", SITE, [entry(1)]))
+    store.save()
+    result = apply([enrol((2,)), end(EndManual, (1,))], MailFailing(path), store, tmp_path)
+    assert result.ok and not result.failed
+    assert [(a.kind, "Message was not sent." in why) for a, why in result.warnings] == [
+        ("enrol_manual", True), ("end_manual", True)]
+    assert {e.userid: e.state for e in load_ledger(path, "ecampus", SITE).entries.values()} == {
+        1: "ended", 2: "enrolled"}  # the end is recorded: it was done
+
+
+def test_a_run_stopped_by_a_site_wide_failure_neither_records_nor_ends(tmp_path: Path) -> None:
+    """The token revoked at the first manual call: the later actions are not attempted
+    (not one call more), nothing unmade is recorded, and the ledger still owes the ends."""
+    from reconciler.moodle.errors import InvalidToken
+
+    class Revoked(RecordingMoodle):
+        def _call(self, function: str, payload: Any) -> None:
+            self.calls.append((function, payload))
+            raise InvalidToken("invalidtoken", "Invalid token - token not found", function)
+
+    path = tmp_path / "manual-enrolments-ecampus.json"
+    store = LedgerStore(path, Ledger.of("ecampus", SITE, [entry(1), entry(3)]))
+    store.save()
+    other = Action.of("C2/man-x/student", EndManual(
+        "C2", 11, "man-x", "student", 5, ("u3",), (3,)), Reason("left-cohort", "test"))
+    fake = Revoked(path)
+    result = apply([enrol((2,)), end(EndManual, (1,)), other], fake, store, tmp_path)
+    assert [f for f, _ in fake.calls] == ["enrol_manual_enrol_users"]  # then the run stops
+    assert result.stopped and "Invalid token" in result.stopped
+    assert [a.target for a in result.not_attempted] == ["C1/man-x/student", "C2/man-x/student"]
+    assert {e.userid: e.state for e in load_ledger(path, "ecampus", SITE).entries.values()} == {
+        1: "enrolled", 2: "enrolled", 3: "enrolled"}

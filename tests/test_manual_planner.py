@@ -116,6 +116,10 @@ def test_a_recorded_member_who_left_the_cohort_is_ended_whatever_this_run_remove
     assert plan.actions[0].line() == (
         "-", "end the manual enrolment of 1 former member of man-x as student "
         "(end date → now): u1")
+    reason = plan.actions[0].reason
+    assert (reason.code, reason.text, reason.source) == (
+        "left-cohort", "no longer members of man-x, which the course follows with method: "
+        "manual (C1.yaml:3)", "C1.yaml:3")
 
 
 def test_nothing_is_ended_that_the_ledger_does_not_name() -> None:
@@ -127,6 +131,15 @@ def test_nothing_is_ended_that_the_ledger_does_not_name() -> None:
     assert codes(plan) == ["manual-ledger-missing"]
     assert "1 member(s) of method: manual syncs already active" in plan.warnings[0].message
     assert "2027-02-15" in plan.warnings[0].message
+
+
+def test_a_missing_ledger_is_not_worth_a_warning_where_nobody_holds_the_role_yet() -> None:
+    """A first run into courses where no one holds the sync's role: nothing an earlier run
+    could have made, so nothing to warn about (only a teacher, with another role)."""
+    desired = DesiredState("ecampus", cohorts={"man-x": cohort(["u0"])}, syncs=[manual()])
+    plan = plan_of(desired, actual({105: frozenset({TEACHER})}, [100]), ledger(found=False))
+    assert [a.kind for a in plan.actions] == ["enrol_manual"]
+    assert codes(plan) == []
 
 
 def test_inactive_or_already_ended_entries_plan_nothing() -> None:
@@ -148,6 +161,9 @@ def test_a_removed_manual_sync_ends_what_it_made_as_its_own_kind_under_the_fails
     assert retire.details.usernames == ("u0", "u1")
     assert retire.line() == ("-", "end the manual sync of man-x as student: its 2 manual "
                              "enrolments end (end date → now): u0, u1")
+    assert (retire.reason.code, retire.reason.source) == ("undeclared", "")
+    assert retire.reason.text == ("no declaration of C1 syncs man-x as student with method: "
+                                  "manual any more")
     weight = retire.details.weight()
     assert (weight.syncs_removed, weight.memberships_removed) == (1, 2)
     checks = {c.name: c for c in plan.failsafe}
@@ -163,12 +179,17 @@ def test_an_expired_sync_or_an_expired_cohort_retires_what_is_still_active() -> 
     expired = manual(expires=dt.date(2026, 11, 20))
     desired = DesiredState("ecampus", cohorts={"man-x": cohort(["u0"])}, expired_syncs=[expired])
     moodle = actual({100: frozenset({STUDENT})}, [100])
-    assert [a.kind for a in plan_of(desired, moodle, ledger(entry("u0"))).actions] == [
-        "retire_manual"]
+    [retire] = plan_of(desired, moodle, ledger(entry("u0"))).actions
+    assert retire.kind == "retire_manual"
+    assert (retire.reason.code, retire.reason.text, retire.reason.source) == (
+        "expired", "the sync expired on 2026-11-20 (C1.yaml:3)", "C1.yaml:3")
     # the cohort expired (desired has neither it nor the sync, both in the expired lists)
     desired = DesiredState("ecampus", expired_syncs=[manual()], expired_cohorts=["man-x"])
     plan = plan_of(desired, moodle, ledger(entry("u0")))
     assert [a.kind for a in plan.sorted_actions()] == ["retire_manual", "delete_cohort"]
+    retire = plan.sorted_actions()[0]
+    assert (retire.reason.code, retire.reason.text) == (
+        "expired", "its cohort man-x has expired (C1.yaml:3)")
 
 
 def test_a_user_another_manual_sync_of_the_course_still_wants_keeps_the_enrolment() -> None:

@@ -16,8 +16,20 @@ from typing import Any
 
 from ..clock import today_in_paris
 from ..declarations.history import git_info
+from ..declarations.lint import plan_blocking
 from ..declarations.loader import DeclarationSet, load_declarations
-from ..errors import ConfigurationError, DeclarationErrors, ReconcilerError, StalePlan
+from ..errors import (
+    ConfigurationError,
+    DeclarationErrors,
+    ExitCode,
+    ReconcilerError,
+    StalePlan,
+    most_severe,
+)
+from ..history.entries import courses_by_cohort
+from ..history.record import Recorder
+from ..history.spool import DEFAULT_DIR as HISTORY_DIR
+from ..history.spool import Spool
 from ..moodle.client import MoodleClient
 from ..planning.desired import build_desired
 from ..planning.failsafe import FailsafeTripped
@@ -30,6 +42,7 @@ from ..planning.stale import stale_message, why_stale
 from ..planning.state import ActualState, DesiredState
 from ..settings import PlatformSettings, Settings
 from ..sources import SourceSnapshot, read_sources, record_good_run
+from ..sources.health import load_state, state_path
 from .applier import ApplyResult, ProgressCallback, apply_plan, required_functions
 from .approvals import DEFAULT_FILE as APPROVALS_FILE
 from .approvals import find_approval
@@ -71,6 +84,7 @@ class Environment:
     journal_path: Path | None = None
     approvals_path: Path | None = None
     ledger_dir: Path | None = None
+    history_path: Path | None = None
     _decls: DeclarationSet | None = field(default=None, init=False, repr=False)
     _snapshot: SourceSnapshot | None = field(default=None, init=False, repr=False)
     # Per platform, the leavers record of the last plan, saved by apply (None: keep the file).
@@ -89,7 +103,8 @@ class Environment:
             self._decls = load_declarations(self.repo / "cohorts", self.repo)
             if self._decls.settings is None:
                 raise DeclarationErrors(
-                    "cohorts/platforms.yaml has errors (run `reconcile validate`)"
+                    "cohorts/platforms.yaml has errors (run `reconcile validate`): "
+                    + self._decls.error_summary()
                 )
         return self._decls
 
@@ -177,6 +192,26 @@ class Environment:
         path = ledger_path(self.ledger_dir or self.repo / STATE_DIR, platform.name)
         return LedgerStore.open(path, platform.name, platform.effective_url(dict(self.environ)))
 
+    def history(self) -> Spool:
+        """History entries not pushed yet (``.reconciler/history/`` unless
+        ``history_path``); ``reconcile history push`` sends them to the history branch."""
+        return Spool(self.history_path or self.repo / HISTORY_DIR)
+
+    def recorder(self, platform: str) -> Recorder:
+        """What ``apply`` writes to the history for ``platform``: entries at ``now``, with
+        the courses that sync each cohort, the year of the last good run if it differs
+        (the rollover) and the commits that removed declarations (looked up in ``repo``)."""
+        settings = self.settings
+        state, _ = load_state(state_path(settings))
+        previous = str(state["academic_year"]) if state else None
+        return Recorder(
+            self.history(),
+            self.now,
+            courses_by_cohort(self.declarations().syncs_of(platform)),
+            previous if previous and previous != settings.academic_year else None,
+            self.repo,
+        )
+
 
 @dataclass
 class Planned:
@@ -207,9 +242,11 @@ def plan_with_states(env: Environment, platform_name: str) -> Planned:
     next to the plan (same errors)."""
     platform = env.platform(platform_name)
     decls = env.declarations()
-    if decls.has_errors:
+    blocking = plan_blocking(decls, env.today) if decls.settings else []
+    if decls.has_errors or blocking:
         raise DeclarationErrors(
-            "the declarations have errors (run `reconcile validate`); nothing planned"
+            "the declarations have errors (run `reconcile validate`); nothing planned: "
+            + decls.error_summary(blocking)
         )
     snapshot = env.sources() if platform.general_cohorts.enabled else None
     desired = build_desired(decls, env.settings, platform_name, env.today, snapshot)
@@ -251,6 +288,16 @@ class ApplyOutcome:
     result: ApplyResult
     approved_by: str | None = None
 
+    @property
+    def exit_code(self) -> ExitCode:
+        """What ``reconcile apply`` exits with once it applied (refusals raise before):
+        1 an action failed or was skipped, 4 a source unhealthy, 7 the plan incomplete,
+        else 0; the most severe wins (``errors.PRECEDENCE``)."""
+        codes = self.plan.exit_codes() - {ExitCode.CHANGES, ExitCode.FAILSAFE}
+        if not self.result.ok:
+            codes.add(ExitCode.ERROR)
+        return most_severe(codes)
+
 
 def apply(
     env: Environment,
@@ -283,6 +330,7 @@ def apply(
         if fresh.failsafe_tripped:
             approved_by = find_approval(fresh, env.approvals(), env.now, env.environ)
             if approved_by is None:
+                env.recorder(platform_name).refused(fresh)
                 raise FailsafeTripped(fresh)
     except ReconcilerError as exc:
         if not exc.multiline:
@@ -305,6 +353,9 @@ def apply(
                 exc.add_note("nothing applied")
                 raise
             result = apply_plan(fresh, client, journal, progress, ledger=ledger)
+    env.recorder(platform_name).applied(
+        fresh, result.done, len(result.failed), len(result.skipped), approved_by
+    )
     snapshot = env.sources_read
     if snapshot is not None and snapshot.healthy and result.ok:
         record_good_run(snapshot, env.settings, env.now)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from . import adoption, ci, demo, emulator, plan, sources, validate, workflow
+from . import adoption, ci, demo, emulator, helpdesk, plan, sources, validate, workflow
 from .errors import ReconcileGroup
 
 
@@ -44,3 +44,6 @@ main.add_command(emulator.emulator)
 main.add_command(adoption.import_command)
 main.add_command(adoption.audit_command)
 main.add_command(ci.ci)
+main.add_command(helpdesk.explain_command)
+main.add_command(helpdesk.history_command)
+main.add_command(helpdesk.history_push_command)

@@ -14,8 +14,10 @@ state and the ledger (``planning.ledger``), never from what changed in this run.
   holding, in that course, a role no ledger entry explains (someone else gave it, possibly
   on the same enrolment); anything of a course whose declared manual sync cannot be checked
   (course or cohort missing); anything the ledger does not name.
-* **Warn** when the ledger is missing (a first run, a lost CI cache): nothing is ended on the
-  strength of a missing record, and Moodle ends what it no longer names at its end date.
+* **Warn** when the ledger is missing (a first run, a lost CI cache) and a manual sync's
+  course holds active enrolments with the sync's role (which an earlier run may have made):
+  nothing is ended on the strength of a missing record, and Moodle ends what it no longer
+  names at its end date.
 
 Pure: no I/O; the ledger and Moodle's active enrolments are inputs.
 """
@@ -29,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..clock import PARIS, end_of_day_timestamp
-from .actions import EndManual, EnrolManual, RetireManual, abbreviate
+from .actions import EndManual, EnrolManual, Reason, RetireManual, abbreviate
 from .findings import Findings, resolve
 from .ledger import Ledger, LedgerEntry
 from .state import ActualState, DesiredState, DesiredSync
@@ -97,7 +99,7 @@ def plan_manual(
         if courseid is not None:
             kept[sync.key] = followed(sync.cohort, desired, actual)
             _enrol(out, sync, courseid, desired, actual, creating, ledger)
-    _end(out, checked, kept, actual, ledger, role_names or {})
+    _end(out, checked, kept, desired, actual, ledger, role_names or {})
     _ledger_notes(out, desired, actual, ledger, today)
 
 
@@ -151,6 +153,12 @@ def _enrol(
                 userids=tuple(i for _, i in missing),
                 expires=sync.expires.isoformat(),
             ),
+            Reason(
+                "declared",
+                f"members of {sync.cohort} not enrolled yet (method: manual until "
+                f"{sync.expires.isoformat()}, {sync.source})",
+                sync.source,
+            ),
         )
 
 
@@ -158,6 +166,7 @@ def _end(
     out: Findings,
     checked: Sequence[Checked],
     kept: dict[tuple[str, str, str], Followed],
+    desired: DesiredState,
     actual: ActualState,
     ledger: Ledger,
     role_names: Mapping[int, str],
@@ -223,8 +232,19 @@ def _end(
             dataclasses.replace(entry, username=name, course=course)
         )
 
+    sources = {(s.course, s.cohort, s.role): s.source for s, _ in checked}
     for (retired, course, cohort, role), entries in sorted(ends.items()):
         kind = RetireManual if retired else EndManual
+        if retired:
+            reason = _retire_reason(course, cohort, role, desired)
+        else:
+            source = sources.get((course, cohort, role), "")
+            reason = Reason(
+                "left-cohort",
+                f"no longer members of {cohort}, which the course follows with method: manual"
+                + (f" ({source})" if source else ""),
+                source,
+            )
         out.add(
             f"{course}/{cohort}/{role}",
             kind(
@@ -236,7 +256,28 @@ def _end(
                 usernames=tuple(e.username for e in entries),
                 userids=tuple(e.userid for e in entries),
             ),
+            reason,
         )
+
+
+def _retire_reason(course: str, cohort: str, role: str, desired: DesiredState) -> Reason:
+    """Why a method: manual sync's enrolments end: the sync (or its manual cohort) expired
+    on its declared date, or nothing declares it any more (the sync's entry deleted, its
+    method changed, or its manual cohort's file removed with it)."""
+    for sync in desired.expired_syncs:
+        if (sync.course, sync.cohort, sync.role) != (course, cohort, role):
+            continue
+        if sync.method != "manual":
+            break  # still declared, as a cohort sync: this manual one is not
+        if cohort in desired.expired_cohorts:
+            return Reason("expired", f"its cohort {cohort} has expired ({sync.source})",
+                          sync.source)
+        day = sync.expires.isoformat() if sync.expires else "?"
+        return Reason("expired", f"the sync expired on {day} ({sync.source})", sync.source)
+    return Reason(
+        "undeclared",
+        f"no declaration of {course} syncs {cohort} as {role} with method: manual any more",
+    )
 
 
 def unrecorded(desired: DesiredState, actual: ActualState) -> Unrecorded:
@@ -257,6 +298,18 @@ def unrecorded(desired: DesiredState, actual: ActualState) -> Unrecorded:
     return Unrecorded(len(users), until)
 
 
+def _may_hold_unrecorded(manual: Sequence[DesiredSync], actual: ActualState) -> bool:
+    """Whether a missing ledger can cost anything: some course of a ``method: manual`` sync
+    holds an active enrolment with the sync's role, which an earlier run may have made. A
+    first run on courses where nobody holds that role yet has nothing to warn about."""
+    for sync in manual:
+        courseid = actual.courses.get(sync.course)
+        active = actual.enrolled.get(courseid, {}) if courseid is not None else {}
+        if any(sync.roleid in roles for roles in active.values()):
+            return True
+    return False
+
+
 def _paris_day(timestamp: int) -> str:
     return dt.datetime.fromtimestamp(timestamp, PARIS).date().isoformat()
 
@@ -265,7 +318,7 @@ def _ledger_notes(
     out: Findings, desired: DesiredState, actual: ActualState, ledger: Ledger, today: dt.date
 ) -> None:
     manual = [s for s in (*desired.syncs, *desired.expired_syncs) if s.method == "manual"]
-    if not ledger.found and manual:
+    if not ledger.found and _may_hold_unrecorded(manual, actual):
         lost = unrecorded(desired, actual)
         until = f" (at the latest on {_paris_day(lost.until)})" if lost.until else ""
         out.warn(

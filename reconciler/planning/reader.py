@@ -8,16 +8,18 @@ group or a manual-enrolment sync or that the manual-enrolment ledger names.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any, Protocol
 
-from ..moodle.errors import RecordNotFound
+from ..moodle.errors import InvalidResponse, MoodleError, RecordNotFound
 from ..moodle.types import Capabilities, CohortSyncInstance
 from ..settings import PlatformSettings
 from .state import ActualCohort, ActualInstance, ActualState, DesiredState, DesiredSync
 
 LIST_INSTANCES = "local_ws_enrolcohort_get_instances"
+log = logging.getLogger("reconciler.reader")
 
 
 class MoodleReads(Protocol):
@@ -29,6 +31,9 @@ class MoodleReads(Protocol):
     def get_users_by_field(self, field: str, values: Any) -> list[dict[str, Any]]: ...
     def get_courses_by_field(self, field: str = "", value: Any = "") -> list[dict[str, Any]]: ...
     def cohort_sync_instances(self, courseid: int = -1) -> list[CohortSyncInstance]: ...
+    def cohort_sync_instances_by_course(
+        self, course_ids: Any
+    ) -> tuple[list[CohortSyncInstance], dict[int, MoodleError]]: ...
     def get_course_groups(self, courseid: int) -> list[dict[str, Any]]: ...
     def get_enrolled_users(self, courseid: int, **options: Any) -> list[dict[str, Any]]: ...
     def run_concurrently(self, calls: Any) -> list[Any]: ...
@@ -94,7 +99,7 @@ def read_actual(
             actual.courses[course["shortname"]] = int(course["id"])
 
     if actual.plugin_available:
-        actual.instances = [_instance(i) for i in client.cohort_sync_instances(-1)]
+        actual.instances = [_instance(i) for i in _all_instances(client, actual)]
 
     declared = [s for s in desired.syncs if s.course in actual.courses]
     group_courses = sorted(_courses_needing_groups(actual, declared))
@@ -133,6 +138,30 @@ def _read_enrolments(
             for u in enrolled
         }
     actual.missing_courses = frozenset(missing)
+
+
+def _all_instances(client: MoodleReads, actual: ActualState) -> list[CohortSyncInstance]:
+    """Every cohort-sync instance of the site in one call; if that call fails because of one
+    course's data (a name holding markup answers ``invalidresponse`` for the course and for
+    the whole site, issue 10), course by course, recording the courses that cannot be read
+    in ``actual.unreadable_courses`` so that the plan warns instead of stopping.
+
+    Only Moodle's own ``invalidresponse`` is read as one course's data: any other failure (the
+    site, the token, an answer that is not what the function declares) is raised, here or
+    from the course-by-course pass, and stops the plan with one line naming the function."""
+    try:
+        return client.cohort_sync_instances(-1)
+    except InvalidResponse as err:
+        log.warning("get_instances for all courses failed (%s); reading course by course", err)
+        instances, broken = client.cohort_sync_instances_by_course(
+            sorted(actual.courses.values()))
+        other = next((e for e in broken.values() if not isinstance(e, InvalidResponse)), None)
+        if other is not None:
+            raise other from None
+        if len(actual.courses) != 1 and len(broken) == len(actual.courses):
+            raise  # no course answers: not one course's data
+        actual.unreadable_courses = {cid: str(e) for cid, e in broken.items()}
+        return instances
 
 
 def _cohort(cohort: Mapping[str, Any], members: Mapping[int, list[int]]) -> ActualCohort:

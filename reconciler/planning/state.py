@@ -79,6 +79,9 @@ class DesiredState:
     general_pattern: str | None = None
     adopt_general: bool = False
     accounts: dict[str, NewAccount] = field(default_factory=dict)
+    # Names Moodle could not return as written (markup for its PARAM_TEXT), made safe:
+    # ("cohort", idnumber, safe name) or ("group", course, safe name) -> the name as written.
+    unsafe_names: dict[tuple[str, str, str], str] = field(default_factory=dict)
     source_digest: str = ""
     source_stats: dict = field(default_factory=dict)
     # What the plan says about the general cohorts' windows (``Plan.general``): the rollover
@@ -138,6 +141,9 @@ class ActualState:
     # Courses the ledger names that Moodle no longer has (their enrolments went with them).
     missing_courses: frozenset[int] = frozenset()
     plugin_available: bool = True
+    # Courses whose cohort-sync instances Moodle could not return (course id -> the error):
+    # the site-wide read failed and the course-by-course fallback failed for these.
+    unreadable_courses: dict[int, str] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
         """A digest of everything the planner read: a saved plan is stale once it moves."""
@@ -156,6 +162,7 @@ class ActualState:
             ),
             "missing_courses": sorted(self.missing_courses),
             "plugin": self.plugin_available,
+            "unreadable": sorted(self.unreadable_courses),
         }
         blob = json.dumps(canon, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
