@@ -1,0 +1,396 @@
+"""Benchmark: the reconciler against a naive per-item nightly script, side by side.
+
+    python benchmarks/bench_vs_naive.py [--students 5000,40000,100000] [--vets 2500]
+                                        [--syncs 3000] [--churn 0.01] [--no-naive]
+
+For every size, one generated university (``world.py``, seed 1) and two emulators seeded
+alike, one for each peer. The nights, in order:
+
+* **first run**: Moodle has the accounts and the courses, no cohort (production creates
+  accounts through LDAP). The reconciler plans and applies everything (cohorts, members,
+  cohort syncs, manual enrolments); the naive script (``naive_sync.py``) creates the
+  cohorts and adds their members one by one (it manages no sync);
+* **no-op**: the next night, nothing changed. The reconciler runs with the user-id map the
+  first run left in ``.reconciler/``, then again without it (**map lost**: same state,
+  same plan expected);
+* **churn**: the night after, 1 % of the IAs in force changed (half cancelled, half a new
+  étape). The reconciler plans without the map (its plan is approved by digest when a
+  failsafe trips, as a person would, and the map-lost cost is that plan's reads plus the
+  writes of the applied one) and applies with the map; the plans must be identical.
+
+Each reconciler night is ``reconcile apply --platform ecampus`` in a fresh child process
+(sources read beforehand and handed over; declarations loaded before the clock starts),
+so that its CPU seconds (user + system) and peak RSS are the reconciler's own: client,
+planner and applier, not the emulator's. The emulator counts every call exactly: function,
+items sent, rows answered; ``cost_model.py`` prices each call in real-Moodle seconds
+(base + per item + per row, fitted on timings of a real Moodle 4.5; ``python
+benchmarks/cost_model.py`` prints the table). The emulator answers without latency: wall
+times here say nothing about Moodle.
+
+Targets checked at 40,000 and 100,000 students (issue "A no-op night at real-Moodle
+speed"): no-op ≤ 70 calls, ≤ 30 real-Moodle seconds and ≥ 45× less than naive at 40k,
+≤ 75 s at 100k; churn ≤ no-op + the cost of its changes; map lost = the full-resolve cost
+and the same plan; client + planner CPU ≤ 2 s and peak RSS ≤ 300 MB at 40k, ≤ 400 MB at
+100k.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime as dt
+import json
+import multiprocessing
+import pickle
+import resource
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cost_model import CostModel, count_items, count_rows
+from naive_sync import NaiveSync
+from world import (
+    NIGHT,
+    PLATFORM,
+    SITEURL,
+    World,
+    build_world,
+    churn,
+    desired_general_cohorts,
+    moodle_seed,
+)
+
+from reconciler.moodle.emulator import EmulatorConfig, MoodleEmulator
+from reconciler.moodle.functions import is_read
+
+TOKEN = "bench-token"
+HEADER = frozenset({"wstoken", "wsfunction", "moodlewsrestformat", "moodlewssettingraw",
+                    "moodlewssettingfilter", "moodlewssettingfileurl"})
+
+
+# -- metering -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Call:
+    function: str
+    items: int
+    rows: int
+
+
+class MeteredEmulator(MoodleEmulator):
+    """The project's emulator, recording for every call its function, the items it was sent
+    and the rows it answered (what the cost model prices)."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        super().__init__(config)
+        self.calls: list[Call] = []
+        self._meter_lock = threading.Lock()
+
+    def process(self, query: list[tuple[str, str]], form: list[tuple[str, str]]) -> Any:
+        outcome = super().process(query, form)
+        pairs = [*query, *form]
+        function = next((v for k, v in pairs if k == "wsfunction"), "")
+        rows = 0
+        if outcome.response is not None and outcome.response.status == 200:
+            try:
+                rows = count_rows(json.loads(outcome.response.body or b"null"))
+            except ValueError:
+                rows = 0
+        call = Call(function, count_items([p for p in pairs if p[0] not in HEADER]), rows)
+        with self._meter_lock:
+            self.calls.append(call)
+        return outcome
+
+    def take(self) -> list[Call]:
+        with self._meter_lock:
+            calls, self.calls = self.calls, []
+        return calls
+
+
+def new_emulator(world: World, converged: bool) -> MeteredEmulator:
+    emu = MeteredEmulator(EmulatorConfig(token=TOKEN, latency_ms=0, now=NIGHT, siteurl=SITEURL))
+    emu.start()
+    emu.seed(moodle_seed(world, converged=converged))
+    return emu
+
+
+@dataclass
+class Priced:
+    """Calls of one night, by function, with their real-Moodle seconds."""
+
+    calls: collections.Counter[str] = field(default_factory=collections.Counter)
+    seconds: collections.Counter[str] = field(default_factory=collections.Counter)
+
+    @classmethod
+    def of(cls, calls: list[Call], model: CostModel) -> Priced:
+        priced = cls()
+        for c in calls:
+            priced.calls[c.function] += 1
+            priced.seconds[c.function] += model.seconds(c.function, c.items, c.rows)
+        return priced
+
+    def __add__(self, other: Priced) -> Priced:
+        return Priced(self.calls + other.calls, self.seconds + other.seconds)
+
+    def only(self, reads: bool) -> Priced:
+        keep = {f for f in self.calls if is_read(f) == reads}
+        return Priced(collections.Counter({f: n for f, n in self.calls.items() if f in keep}),
+                      collections.Counter({f: s for f, s in self.seconds.items() if f in keep}))
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(self.seconds.values())
+
+    def breakdown(self) -> str:
+        by_cost = sorted(self.calls.items(), key=lambda kv: -self.seconds[kv[0]])
+        return ", ".join(f"{f.removeprefix('core_')} {n} ({self.seconds[f]:.1f} s)"
+                         for f, n in by_cost)
+
+
+# -- the two peers, each night in a child process ---------------------------------------------
+
+def product_night(job: dict[str, Any]) -> dict[str, Any]:
+    """One ``reconcile apply`` (or ``plan``) in this fresh process; CPU and RSS are its own."""
+    import gc
+
+    from reconciler.moodle.client import MoodleClient
+    from reconciler.runner import Environment, FailsafeTripped, apply, make_plan
+
+    snapshot = pickle.loads(Path(job["snapshot"]).read_bytes())
+    env = Environment(
+        repo=Path(job["root"]), environ=job["environ"], now=dt.datetime.fromisoformat(job["now"]),
+        client_factory=lambda p: MoodleClient(job["url"], TOKEN),
+        sources_reader=lambda s, names: snapshot,
+        **({"user_map_dir": Path(job["map_dir"])}
+           if "user_map_dir" in Environment.__dataclass_fields__ else {}),
+    )
+    env.declarations()  # the YAML files are not the client's nor the planner's work
+    gc.collect()
+    before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    tripped = False
+    if job["mode"] == "apply":
+        try:
+            outcome = apply(env, PLATFORM, progress=False)
+            plan, ok = outcome.plan, outcome.result.ok
+        except FailsafeTripped as exc:
+            plan, ok, tripped = exc.plan, False, True
+    else:
+        plan, ok = make_plan(env, PLATFORM), True
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {
+        "summary": plan.summary(), "digest": plan.digest(), "actions": len(plan.actions),
+        "tripped": tripped or plan.failsafe_tripped, "ok": ok, "cpu_s": cpu, "wall_s": wall,
+        "rss_mb": after.ru_maxrss / 1024, "user_map": plan.to_json().get("user_map"),
+    }
+
+
+def naive_night(job: dict[str, Any]) -> dict[str, Any]:
+    cohorts = pickle.loads(Path(job["cohorts"]).read_bytes())
+    started = time.perf_counter()
+    summary = NaiveSync(job["url"], TOKEN).run(cohorts)
+    return {"calls": dict(summary.calls), "wall_s": time.perf_counter() - started,
+            "added": summary.members_added, "removed": summary.members_removed,
+            "missing": summary.users_missing, "errors": summary.errors}
+
+
+def in_child(target: Any, job: dict[str, Any]) -> dict[str, Any]:
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(target, (job,))
+
+
+# -- one size ---------------------------------------------------------------------------------
+
+@dataclass
+class Night:
+    name: str
+    product: Priced
+    naive: Priced | None = None
+    run: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+
+def bench_size(students: int, args: argparse.Namespace, model: CostModel, tmp: Path
+               ) -> list[Night]:
+    root = tmp / f"u{students}"
+    root.mkdir()
+    started = time.perf_counter()
+    world = build_world(root, students, vets=args.vets, syncs=args.syncs)
+    memberships = sum(len(m) for _, _, m in desired_general_cohorts(world))
+    print(f"\n## {students:,} students: {len(world.snapshot.people):,} accounts, "
+          f"{len(world.snapshot.general_cohorts[PLATFORM]):,} general cohorts, "
+          f"{memberships:,} memberships, {args.syncs:,} syncs "
+          f"(world built in {time.perf_counter() - started:.0f} s)", flush=True)
+    snapshot = root / "snapshot.pkl"
+    snapshot.write_bytes(pickle.dumps(world.snapshot))
+    maps = {name: root / name for name in ("map", "lost-noop", "lost-churn")}
+    for folder in maps.values():
+        folder.mkdir()
+    nights: list[Night] = []
+
+    emu_p = new_emulator(world, converged=False)
+
+    def product(mode: str, day: int, map_dir: Path, environ: dict[str, str] | None = None
+                ) -> tuple[dict[str, Any], Priced]:
+        emu_p.take()
+        job = {"snapshot": str(snapshot), "root": str(root), "url": emu_p.url, "mode": mode,
+               "now": (NIGHT + dt.timedelta(days=day)).isoformat(), "map_dir": str(map_dir),
+               "environ": environ or {}}
+        run = in_child(product_night, job)
+        return run, Priced.of(emu_p.take(), model)
+
+    run, priced = product("apply", 0, maps["map"])
+    nights.append(Night("first run", priced, run=run))
+    run, priced = product("apply", 1, maps["map"])
+    nights.append(Night("no-op", priced, run=run))
+    lost, priced = product("apply", 1, maps["lost-noop"])
+    same = lost["digest"] == run["digest"]
+    nights.append(Night("no-op, map lost", priced, run=lost,
+                        note="same plan" if same else "PLAN DIFFERS"))
+
+    emu_n = None
+    if not args.no_naive:
+        emu_n = new_emulator(world, converged=False)
+        cohorts = root / "desired.pkl"
+        cohorts.write_bytes(pickle.dumps(desired_general_cohorts(world)))
+        for night in ("first run", "no-op"):
+            emu_n.take()
+            in_child(naive_night, {"url": emu_n.url, "cohorts": str(cohorts)})
+            next(n for n in nights if n.name == night).naive = Priced.of(emu_n.take(), model)
+        nights[2].naive = nights[1].naive
+
+    changed = churn(world, fraction=args.churn)
+    snapshot.write_bytes(pickle.dumps(world.snapshot))
+    lost, lost_priced = product("plan", 2, maps["lost-churn"])
+    approve = {"RECONCILER_APPROVED_DIGEST": lost["digest"]} if lost["tripped"] else {}
+    run, priced = product("apply", 2, maps["map"], approve)
+    same = lost["digest"] == run["digest"]
+    note = f"{len(changed.cancelled)} IAs cancelled, {len(changed.added)} added"
+    if approve:
+        note += "; failsafe approved by digest"
+    nights.append(Night("churn", priced, run=run, note=note))
+    nights.append(Night("churn, map lost", lost_priced + priced.only(reads=False), run=lost,
+                        note="same plan" if same else "PLAN DIFFERS"))
+    emu_p.stop()
+    if emu_n is not None:
+        cohorts = root / "desired.pkl"
+        cohorts.write_bytes(pickle.dumps(desired_general_cohorts(world)))
+        emu_n.take()
+        in_child(naive_night, {"url": emu_n.url, "cohorts": str(cohorts)})
+        churned = Priced.of(emu_n.take(), model)
+        nights[3].naive = nights[4].naive = churned
+        emu_n.stop()
+    world.directory.unbind()
+    world.apogee.close()
+    return nights
+
+
+# -- report -----------------------------------------------------------------------------------
+
+def ratio(a: float, b: float) -> str:
+    return f"{b / a:,.1f}×" if a else "–"
+
+
+def table(results: dict[int, list[Night]]) -> str:
+    lines = [
+        "| students | night | calls | naive calls | × fewer | real-Moodle s | naive s | × less "
+        "| CPU s | peak RSS MB | plan |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for students, nights in results.items():
+        for n in nights:
+            naive_calls = n.naive.total_calls if n.naive else 0
+            naive_s = n.naive.total_seconds if n.naive else 0.0
+            lines.append(
+                f"| {students:,} | {n.name} | {n.product.total_calls:,} | "
+                f"{naive_calls:,} | {ratio(n.product.total_calls, naive_calls)} | "
+                f"{n.product.total_seconds:,.1f} | {naive_s:,.0f} | "
+                f"{ratio(n.product.total_seconds, naive_s)} | {n.run['cpu_s']:.2f} | "
+                f"{n.run['rss_mb']:.0f} | {n.run['summary']}"
+                + (f" ({n.note})" if n.note else "") + " |"
+            )
+    return "\n".join(lines)
+
+
+def check_targets(results: dict[int, list[Night]]) -> list[tuple[str, bool, str]]:
+    checks: list[tuple[str, bool, str]] = []
+    for students, limit_s, rss in ((40_000, 30.0, 300.0), (100_000, 75.0, 400.0)):
+        nights = {n.name: n for n in results.get(students, [])}
+        if not nights:
+            continue
+        noop, churned, lost = nights["no-op"], nights["churn"], nights["no-op, map lost"]
+        tag = f"{students // 1000}k"
+        if students == 40_000:
+            checks.append((f"{tag} no-op ≤ 70 calls", noop.product.total_calls <= 70,
+                           f"{noop.product.total_calls}"))
+            if noop.naive:
+                times = noop.naive.total_seconds / noop.product.total_seconds
+                checks.append((f"{tag} no-op ≥ 45× less real-Moodle time than naive",
+                               times >= 45, f"{times:.1f}×"))
+            cpu = max(noop.run["cpu_s"], lost.run["cpu_s"])
+            checks.append((f"{tag} client + planner CPU ≤ 2 s (no-op, map or not)", cpu <= 2.0,
+                           f"{noop.run['cpu_s']:.2f} s with the map, {lost.run['cpu_s']:.2f} s "
+                           "without"))
+        checks.append((f"{tag} no-op ≤ {limit_s:g} real-Moodle s",
+                       noop.product.total_seconds <= limit_s,
+                       f"{noop.product.total_seconds:.1f} s ({noop.product.breakdown()})"))
+        peak = max(n.run["rss_mb"] for n in nights.values())
+        checks.append((f"{tag} peak RSS ≤ {rss:g} MB (every night)", peak <= rss,
+                       f"{peak:.0f} MB"))
+        changes = churned.product.only(reads=False)
+        fresh = churned.product.total_seconds - changes.total_seconds - noop.product.total_seconds
+        checks.append((
+            f"{tag} churn ≤ no-op + the cost of its changes",
+            churned.product.total_seconds <= noop.product.total_seconds
+            + changes.total_seconds + max(fresh, 0.0) and churned.run["user_map"] is not None,
+            f"{churned.product.total_seconds:.1f} s = no-op {noop.product.total_seconds:.1f} "
+            f"+ writes {changes.total_seconds:.1f} + re-reading what they concern "
+            f"{fresh:+.1f}"))
+        checks.append((f"{tag} map lost: same plan (no-op and churn)",
+                       nights["no-op, map lost"].note == "same plan"
+                       and nights["churn, map lost"].note == "same plan",
+                       f"{lost.product.total_seconds:.1f} s, {lost.product.total_calls} calls"))
+    return checks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--students", default="5000,40000,100000",
+                        help="comma-separated sizes (default: %(default)s)")
+    parser.add_argument("--vets", type=int, default=2_500)
+    parser.add_argument("--syncs", type=int, default=3_000)
+    parser.add_argument("--churn", type=float, default=0.01, help="share of IAs that change")
+    parser.add_argument("--no-naive", action="store_true", help="run the reconciler only")
+    parser.add_argument("--verbose", action="store_true", help="calls by function")
+    args = parser.parse_args()
+    model = CostModel()
+    results: dict[int, list[Night]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for students in (int(s) for s in args.students.split(",")):
+            results[students] = bench_size(students, args, model, Path(tmp))
+            for night in results[students]:
+                if args.verbose:
+                    print(f"{night.name}: reconciler {night.product.breakdown()}")
+                    if night.naive:
+                        print(f"{night.name}: naive {night.naive.breakdown()}")
+                if night.run.get("user_map"):
+                    m = night.run["user_map"]
+                    print(f"{night.name}: user map {json.dumps(m, ensure_ascii=False)[:300]}")
+    print("\n" + table(results))
+    checks = check_targets(results)
+    if checks:
+        print("\n| target | met | figure |\n|---|---|---|")
+        for name, met, figure in checks:
+            print(f"| {name} | {'yes' if met else '**no**'} | {figure} |")
+
+
+if __name__ == "__main__":
+    main()
