@@ -37,175 +37,18 @@ and the same plan; client + planner CPU ≤ 2 s and peak RSS ≤ 300 MB at 40k, 
 from __future__ import annotations
 
 import argparse
-import collections
 import datetime as dt
 import json
-import multiprocessing
 import pickle
-import resource
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cost_model import CostModel, count_items, count_rows
-from naive_sync import NaiveSync
-from world import (
-    NIGHT,
-    PLATFORM,
-    SITEURL,
-    World,
-    build_world,
-    churn,
-    desired_general_cohorts,
-    moodle_seed,
-)
-
-from reconciler.moodle.emulator import EmulatorConfig, MoodleEmulator
-from reconciler.moodle.functions import is_read
-
-TOKEN = "bench-token"
-HEADER = frozenset({"wstoken", "wsfunction", "moodlewsrestformat", "moodlewssettingraw",
-                    "moodlewssettingfilter", "moodlewssettingfileurl"})
-
-
-# -- metering -------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Call:
-    function: str
-    items: int
-    rows: int
-
-
-class MeteredEmulator(MoodleEmulator):
-    """The project's emulator, recording for every call its function, the items it was sent
-    and the rows it answered (what the cost model prices)."""
-
-    def __init__(self, config: EmulatorConfig) -> None:
-        super().__init__(config)
-        self.calls: list[Call] = []
-        self._meter_lock = threading.Lock()
-
-    def process(self, query: list[tuple[str, str]], form: list[tuple[str, str]]) -> Any:
-        outcome = super().process(query, form)
-        pairs = [*query, *form]
-        function = next((v for k, v in pairs if k == "wsfunction"), "")
-        rows = 0
-        if outcome.response is not None and outcome.response.status == 200:
-            try:
-                rows = count_rows(json.loads(outcome.response.body or b"null"))
-            except ValueError:
-                rows = 0
-        call = Call(function, count_items([p for p in pairs if p[0] not in HEADER]), rows)
-        with self._meter_lock:
-            self.calls.append(call)
-        return outcome
-
-    def take(self) -> list[Call]:
-        with self._meter_lock:
-            calls, self.calls = self.calls, []
-        return calls
-
-
-def new_emulator(world: World, converged: bool) -> MeteredEmulator:
-    emu = MeteredEmulator(EmulatorConfig(token=TOKEN, latency_ms=0, now=NIGHT, siteurl=SITEURL))
-    emu.start()
-    emu.seed(moodle_seed(world, converged=converged))
-    return emu
-
-
-@dataclass
-class Priced:
-    """Calls of one night, by function, with their real-Moodle seconds."""
-
-    calls: collections.Counter[str] = field(default_factory=collections.Counter)
-    seconds: collections.Counter[str] = field(default_factory=collections.Counter)
-
-    @classmethod
-    def of(cls, calls: list[Call], model: CostModel) -> Priced:
-        priced = cls()
-        for c in calls:
-            priced.calls[c.function] += 1
-            priced.seconds[c.function] += model.seconds(c.function, c.items, c.rows)
-        return priced
-
-    def __add__(self, other: Priced) -> Priced:
-        return Priced(self.calls + other.calls, self.seconds + other.seconds)
-
-    def only(self, reads: bool) -> Priced:
-        keep = {f for f in self.calls if is_read(f) == reads}
-        return Priced(collections.Counter({f: n for f, n in self.calls.items() if f in keep}),
-                      collections.Counter({f: s for f, s in self.seconds.items() if f in keep}))
-
-    @property
-    def total_calls(self) -> int:
-        return sum(self.calls.values())
-
-    @property
-    def total_seconds(self) -> float:
-        return sum(self.seconds.values())
-
-    def breakdown(self) -> str:
-        by_cost = sorted(self.calls.items(), key=lambda kv: -self.seconds[kv[0]])
-        return ", ".join(f"{f.removeprefix('core_')} {n} ({self.seconds[f]:.1f} s)"
-                         for f, n in by_cost)
-
-
-# -- the two peers, each night in a child process ---------------------------------------------
-
-def product_night(job: dict[str, Any]) -> dict[str, Any]:
-    """One ``reconcile apply`` (or ``plan``) in this fresh process; CPU and RSS are its own."""
-    import gc
-
-    from reconciler.moodle.client import MoodleClient
-    from reconciler.runner import Environment, FailsafeTripped, apply, make_plan
-
-    snapshot = pickle.loads(Path(job["snapshot"]).read_bytes())
-    env = Environment(
-        repo=Path(job["root"]), environ=job["environ"], now=dt.datetime.fromisoformat(job["now"]),
-        client_factory=lambda p: MoodleClient(job["url"], TOKEN),
-        sources_reader=lambda s, names: snapshot,
-        **({"user_map_dir": Path(job["map_dir"])}
-           if "user_map_dir" in Environment.__dataclass_fields__ else {}),
-    )
-    env.declarations()  # the YAML files are not the client's nor the planner's work
-    gc.collect()
-    before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-    tripped = False
-    if job["mode"] == "apply":
-        try:
-            outcome = apply(env, PLATFORM, progress=False)
-            plan, ok = outcome.plan, outcome.result.ok
-        except FailsafeTripped as exc:
-            plan, ok, tripped = exc.plan, False, True
-    else:
-        plan, ok = make_plan(env, PLATFORM), True
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {
-        "summary": plan.summary(), "digest": plan.digest(), "actions": len(plan.actions),
-        "tripped": tripped or plan.failsafe_tripped, "ok": ok, "cpu_s": cpu, "wall_s": wall,
-        "rss_mb": after.ru_maxrss / 1024, "user_map": plan.to_json().get("user_map"),
-    }
-
-
-def naive_night(job: dict[str, Any]) -> dict[str, Any]:
-    cohorts = pickle.loads(Path(job["cohorts"]).read_bytes())
-    started = time.perf_counter()
-    summary = NaiveSync(job["url"], TOKEN).run(cohorts)
-    return {"calls": dict(summary.calls), "wall_s": time.perf_counter() - started,
-            "added": summary.members_added, "removed": summary.members_removed,
-            "missing": summary.users_missing, "errors": summary.errors}
-
-
-def in_child(target: Any, job: dict[str, Any]) -> dict[str, Any]:
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(target, (job,))
-
+from cost_model import CostModel
+from harness import Priced, in_child, naive_night, new_emulator, product_night
+from world import NIGHT, PLATFORM, build_world, churn, desired_general_cohorts
 
 # -- one size ---------------------------------------------------------------------------------
 
