@@ -26,8 +26,8 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from support.slapd import slapd_available, start_slapd  # noqa: E402
 
+from reconciler.demo import data as dd  # noqa: E402
 from reconciler.settings import settings_from_document  # noqa: E402
-from reconciler.sources import demo_data as dd  # noqa: E402
 from reconciler.sources import read_sources  # noqa: E402
 
 TARGET_SECONDS = 60.0

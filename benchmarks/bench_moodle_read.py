@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-input-vars", type=int, default=1000)
     args = parser.parse_args(argv)
 
-    from reconciler.moodle.emulator import EmulatorConfig, MoodleEmulator
+    from reconciler.emulator import EmulatorConfig, MoodleEmulator
 
     seed = build_seed(args.cohorts, args.per_cohort, args.users)
     expected = args.cohorts * args.per_cohort

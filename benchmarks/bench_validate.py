@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from reconciler.validate import validate_tree
+from reconciler.declarations.validate import validate_tree
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -26,7 +26,7 @@ from cost_model import CostModel, count_items, count_rows
 from naive_sync import NaiveSync
 from world import NIGHT, PLATFORM, SITEURL, World, moodle_seed
 
-from reconciler.moodle.emulator import EmulatorConfig, MoodleEmulator
+from reconciler.emulator import EmulatorConfig, MoodleEmulator
 from reconciler.moodle.functions import is_read
 
 TOKEN = "bench-token"
@@ -131,8 +131,8 @@ def product_night(job: dict[str, Any]) -> dict[str, Any]:
     """
     import gc
 
+    from reconciler.applying.runner import Environment, FailsafeTripped, apply, make_plan
     from reconciler.moodle.client import MoodleClient
-    from reconciler.runner import Environment, FailsafeTripped, apply, make_plan
 
     snapshot = pickle.loads(Path(job["snapshot"]).read_bytes())
     env = Environment(

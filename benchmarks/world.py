@@ -29,10 +29,11 @@ import ldap3
 import yaml
 
 from reconciler.clock import end_of_day_timestamp
-from reconciler.planner import cohort_description, instance_name
+from reconciler.demo import data as demo_data
+from reconciler.planning.planner import cohort_description, instance_name
+from reconciler.planning.state import DesiredCohort, DesiredSync
 from reconciler.settings import Settings
-from reconciler.sources import SourceSnapshot, demo_data, read_sources
-from reconciler.state import DesiredCohort, DesiredSync
+from reconciler.sources import SourceSnapshot, read_sources
 
 REPO = Path(__file__).resolve().parent.parent
 PLATFORM = "ecampus"
@@ -102,7 +103,7 @@ def build_world(
 ) -> World:
     """Generate the university of ``seed`` under ``root`` (an empty folder) and read its
     sources once. The syncs use the first 50 general cohorts (étapes of test excluded)."""
-    from reconciler.declarations import load_declarations
+    from reconciler.declarations.loader import load_declarations
 
     data = demo_data.generate(seed=seed, students=students, vets=vets)
     apogee = demo_data.write_apogee(data, root / "apogee.db")

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from support.slapd import Slapd, slapd_available, start_slapd
 
+from reconciler.demo import data as demo_data
 from reconciler.settings import Settings, settings_from_document
-from reconciler.sources import demo_data
 
 REPO = Path(__file__).resolve().parent.parent
 

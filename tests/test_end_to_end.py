@@ -17,12 +17,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from reconciler import exitcodes
-from reconciler.cli import main
+from reconciler.cli import exitcodes, main
+from reconciler.demo import data as demo_data
+from reconciler.emulator import EmulatorConfig, MoodleEmulator
 from reconciler.moodle.client import MoodleClient
-from reconciler.moodle.emulator import EmulatorConfig, MoodleEmulator
-from reconciler.sources import demo_data
-from reconciler.state import COHORT_MARKER
+from reconciler.planning.state import COHORT_MARKER
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "e2e-token"

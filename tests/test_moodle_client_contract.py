@@ -44,7 +44,7 @@ def moodle_site(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
             pytest.skip("set MOODLE_URL and MOODLE_TOKEN to run against a real Moodle")
         yield url, token
         return
-    emulator = pytest.importorskip("reconciler.moodle.emulator")
+    emulator = pytest.importorskip("reconciler.emulator")
     if not hasattr(emulator, "MoodleEmulator"):
         pytest.skip("the Moodle emulator is not available yet")
     with emulator.MoodleEmulator(emulator.EmulatorConfig(token="T")) as emu:
@@ -296,7 +296,7 @@ def test_cohort_sync_plugin(world: World) -> None:
 
 @pytest.fixture
 def emu() -> Iterator[Any]:
-    emulator = pytest.importorskip("reconciler.moodle.emulator")
+    emulator = pytest.importorskip("reconciler.emulator")
     if not hasattr(emulator, "MoodleEmulator"):
         pytest.skip("the Moodle emulator is not available yet")
     with emulator.MoodleEmulator(emulator.EmulatorConfig(token="T")) as site:

@@ -7,11 +7,10 @@ import datetime as dt
 
 import pytest
 
-from reconciler.plan import Plan
-from reconciler.planner import cohort_description, compute_plan, instance_name
-from reconciler.render import render_json, render_markdown, render_text
-from reconciler.settings import Failsafes, GeneralCohortSettings, PlatformSettings, SyncPolicy
-from reconciler.state import (
+from reconciler.planning.plan import Plan
+from reconciler.planning.planner import cohort_description, compute_plan, instance_name
+from reconciler.planning.render import render_json, render_markdown, render_text
+from reconciler.planning.state import (
     COHORT_MARKER,
     ActualCohort,
     ActualInstance,
@@ -20,6 +19,7 @@ from reconciler.state import (
     DesiredState,
     DesiredSync,
 )
+from reconciler.settings import Failsafes, GeneralCohortSettings, PlatformSettings, SyncPolicy
 
 TODAY = dt.date(2026, 11, 28)
 PLATFORM = PlatformSettings(
@@ -402,8 +402,8 @@ def test_saved_plan_matches_its_json_schema() -> None:
 
 
 def test_missing_accounts_are_created_when_the_platform_allows_it() -> None:
+    from reconciler.planning.state import NewAccount
     from reconciler.settings import AccountSettings
-    from reconciler.state import NewAccount
 
     u = users(1)
     want = general("etp-A-1", ["u000", "newbie", "ghost"])

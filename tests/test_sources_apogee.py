@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.demo import data as dd
 from reconciler.settings import ApogeeSettings, Settings
 from reconciler.sources import SourceError, apogee, read_sources
-from reconciler.sources import demo_data as dd
 
 YEAR = "2026"
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from support.slapd import Slapd, free_port
 
 from reconciler.cli import main
-from reconciler.sources import demo_data as dd
+from reconciler.demo import data as dd
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -7,9 +7,9 @@ import random
 
 import pytest
 
+from reconciler.demo import data as dd
 from reconciler.settings import GeneralCohortSettings, Settings
 from reconciler.sources import GeneralCohort, read_sources
-from reconciler.sources import demo_data as dd
 from reconciler.sources.general import build_general_cohorts, cohorts_digest, norm_id, selects
 from reconciler.sources.model import DirectoryEntry, IaRow
 

@@ -8,8 +8,8 @@ import sqlite3
 
 import pytest
 
+from reconciler.demo import data as dd
 from reconciler.settings import Settings
-from reconciler.sources import demo_data as dd
 from reconciler.sources import read_sources, record_good_run
 from reconciler.sources.health import state_path
 

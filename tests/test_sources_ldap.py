@@ -19,9 +19,9 @@ from support.slapd import (
     start_slapd,
 )
 
+from reconciler.demo import data as dd
 from reconciler.settings import Settings
 from reconciler.sources import SourceError, read_sources
-from reconciler.sources import demo_data as dd
 from reconciler.sources.ldap import connect, read_entries
 
 

@@ -18,8 +18,8 @@ import yaml
 from click.testing import CliRunner
 
 from reconciler.cli import main
-from reconciler.gitlab import GitLabError, MergeRequest, NotePoster, marker
-from reconciler.plan import Action, Plan
+from reconciler.gitlab.notes import GitLabError, MergeRequest, NotePoster, marker
+from reconciler.planning.plan import Action, Plan
 
 REPO = Path(__file__).resolve().parent.parent
 

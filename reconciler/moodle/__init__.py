@@ -1,1 +1,4 @@
-"""Moodle web services: REST client and test emulator."""
+"""The Moodle web-service client: takes function calls, gives typed answers over REST.
+
+The emulator it is tested against is the sibling package ``reconciler.emulator``.
+"""

@@ -4,8 +4,9 @@
 (never raising for a source failure), judges their health against the last good run and
 returns a :class:`SourceSnapshot`; ``record_good_run(snap, settings)`` saves the reference
 after a healthy run. Modules: ``apogee`` (SQL), ``ldap`` (paged directory read), ``general``
-(the cohorts, pure), ``health`` (guards and state file), ``snapshot`` (the orchestration),
-``demo_data`` (the fictional university), ``cli`` (``reconcile sources``).
+(the cohorts, pure), ``health`` (guards and state file), ``snapshot`` (the orchestration).
+The fictional university is ``reconciler.demo.data``; ``reconcile sources`` is
+``reconciler.cli.sources``.
 """
 
 from .model import DirectoryEntry, GeneralCohort, IaRow, Person, SourceError, SourceSnapshot

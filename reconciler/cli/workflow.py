@@ -1,0 +1,108 @@
+"""``reconcile mr-note`` and ``reconcile expiring``: the GitLab side of the workflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from ..clock import today_in_paris
+from ..declarations.loader import load_declarations
+from ..gitlab.expiring import (
+    find_expiring,
+    render_json,
+    render_markdown,
+    render_text,
+    send_reminders,
+)
+from ..gitlab.notes import NOTE_LIMIT, GitLabError, MergeRequest, NotePoster, fit, marker
+from ..planning.plan import Plan
+from ..planning.render import render_markdown as render_plan_markdown
+
+
+@click.command("mr-note")
+@click.argument("plan_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Print the note instead of posting it.")
+@click.option(
+    "--limit",
+    type=int,
+    default=NOTE_LIMIT,
+    show_default=True,
+    help="Longest note; longer plans are cut with a pointer to the artifact.",
+)
+def mr_note(plan_file: Path, dry_run: bool, limit: int) -> None:
+    """Post the plan as this merge request's note for its platform, updated in place.
+
+    Uses CI_API_V4_URL, CI_PROJECT_ID, CI_MERGE_REQUEST_IID and GITLAB_NOTE_TOKEN (a project
+    access token with the api scope); CI_JOB_URL points long plans to the job's artifacts.
+    """
+    try:
+        plan = Plan.from_json(json.loads(plan_file.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise click.ClickException(f"{plan_file}: not a usable plan ({exc})") from None
+    job = os.environ.get("CI_JOB_URL")
+    artifact = f"{job}/artifacts/browse" if job else None
+    body = render_plan_markdown(plan)
+    if dry_run:
+        click.echo(fit(f"{marker(plan.platform)}\n{body}", limit, artifact))
+        return
+    try:
+        poster = NotePoster(MergeRequest.from_ci())
+        action, note = poster.upsert(plan.platform, body, artifact, limit)
+    except GitLabError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"{action} note {note.get('id')} for {plan.platform}")
+
+
+def _days(value: str) -> int:
+    match = re.fullmatch(r"(\d+)\s*d?", value.strip())
+    if not match:
+        raise click.BadParameter("give a number of days, e.g. 14d")
+    return int(match.group(1))
+
+
+@click.command("expiring")
+@click.option("--within", default="14d", show_default=True, help="Window, in days (14d).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+)
+@click.option("--today", metavar="YYYY-MM-DD", help="As if today were this day (Europe/Paris).")
+@click.option(
+    "--send-mail",
+    is_flag=True,
+    help="Mail each owner through RECONCILER_SMTP_RELAY (host:port), from RECONCILER_MAIL_FROM.",
+)
+@click.pass_context
+def expiring(ctx: click.Context, within: str, fmt: str, today: str | None, send_mail: bool) -> None:
+    """List the syncs and manual cohorts that expire soon, with owners and who added them."""
+    import datetime as dt
+
+    repo = Path(ctx.obj["repo"])
+    window = _days(within)
+    day = dt.date.fromisoformat(today) if today else today_in_paris()
+    decls = load_declarations(repo / "cohorts", repo)
+    items = find_expiring(decls, repo, day, window)
+    out = {
+        "text": lambda: render_text(items, window),
+        "markdown": lambda: render_markdown(items, window),
+        "json": lambda: render_json(items),
+    }[fmt]()
+    click.echo(out)
+    if decls.has_errors:
+        click.echo("warning: some declarations have errors and were skipped", err=True)
+    if send_mail and items:
+        relay = os.environ.get("RECONCILER_SMTP_RELAY")
+        sender = os.environ.get("RECONCILER_MAIL_FROM", "moodle-reconciler@localhost")
+        if not relay:
+            raise click.ClickException("--send-mail needs RECONCILER_SMTP_RELAY (host:port)")
+        sent = send_reminders(items, relay, sender)
+        click.echo(f"sent {sent} reminder mail(s) through {relay}", err=True)

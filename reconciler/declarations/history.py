@@ -1,0 +1,131 @@
+"""The declarations' git history (gitpython): what a merge request changes, who added a line,
+which commit the declarations come from and whether the work tree is dirty."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import git
+import yaml
+
+from .loader import DeclarationSet, ManualCohort, SyncDeclaration
+
+
+class GitError(Exception):
+    pass
+
+
+def _repo(path: Path) -> git.Repo:
+    try:
+        return git.Repo(path, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise GitError(f"{path} is not in a git repository") from None
+
+
+def _commit(repo: git.Repo, ref: str) -> git.Commit:
+    try:
+        return repo.commit(ref)
+    except (git.BadName, ValueError):
+        raise GitError(f"unknown git reference {ref!r}") from None
+
+
+def changed_files(path: Path, ref: str) -> set[str]:
+    """Files under cohorts/ that differ between ``ref`` and the work tree (new ones too),
+    relative to the repository root."""
+    repo = _repo(path)
+    base = _commit(repo, ref)
+    changed = set()
+    for diff in base.diff(None):  # None: the work tree
+        for name in (diff.a_path, diff.b_path):
+            if name:
+                changed.add(name)
+    changed.update(repo.untracked_files)
+    return {c for c in changed if c.startswith("cohorts/")}
+
+
+def file_at(path: Path, ref: str, name: str) -> str | None:
+    repo = _repo(path)
+    try:
+        blob = _commit(repo, ref).tree / name
+    except KeyError:
+        return None
+    return blob.data_stream.read().decode("utf-8", errors="replace")
+
+
+def _sync_keys(text: str | None) -> set[tuple[str, str]]:
+    try:
+        doc = yaml.safe_load(text) if text else None
+    except yaml.YAMLError:
+        return set()
+    items = doc.get("syncs") if isinstance(doc, dict) else None
+    return {(str(i.get("cohort")), str(i.get("role"))) for i in items or [] if isinstance(i, dict)}
+
+
+def new_entries(path: Path, ref: str, decls: DeclarationSet) -> set[str]:
+    """Locations (``file:line``) of the cohorts and syncs that did not exist at ``ref``."""
+    out: set[str] = set()
+    for cohort in decls.cohorts:
+        if file_at(path, ref, cohort.location.file) is None:
+            out.add(str(cohort.location))
+    before: dict[str, set[tuple[str, str]]] = {}
+    for sync in decls.syncs:
+        name = sync.location.file
+        if name not in before:
+            before[name] = _sync_keys(file_at(path, ref, name))
+        if (sync.cohort, sync.role) not in before[name]:
+            out.add(str(sync.location))
+    return out
+
+
+def focus(changed: set[str]) -> tuple[set[str], set[str]]:
+    """(cohort idnumbers, course shortnames) whose declaration files changed."""
+    cohorts, courses = set(), set()
+    for name in changed:
+        parts = PurePosixPath(name).parts
+        if len(parts) == 4 and parts[3].endswith(".yaml"):
+            stem = PurePosixPath(parts[3]).stem
+            (cohorts if parts[2] == "cohorts" else courses).add(stem)
+    return cohorts, courses
+
+
+@dataclass(frozen=True)
+class AddedBy:
+    commit: str
+    author: str
+    date: str
+
+
+def added_by(path: Path, item: ManualCohort | SyncDeclaration) -> AddedBy | None:
+    """The commit that last wrote the line where the entry starts (None if uncommitted)."""
+    repo = _repo(path)
+    try:
+        blame = repo.blame("HEAD", item.location.file)
+    except git.GitCommandError:
+        return None
+    line = 0
+    for commit, lines in blame:
+        line += len(lines)
+        if line >= item.location.line:
+            return AddedBy(
+                commit.hexsha[:12],
+                str(commit.author.name),
+                commit.committed_datetime.date().isoformat(),
+            )
+    return None
+
+
+@dataclass(frozen=True)
+class GitInfo:
+    commit: str | None
+    dirty: bool
+
+
+def git_info(repo: Path) -> GitInfo:
+    """Commit and dirty flag of the repository holding ``repo`` (None outside git)."""
+    try:
+        r = git.Repo(repo, search_parent_directories=True)
+        commit = r.head.commit.hexsha if r.head.is_valid() else None
+        return GitInfo(commit=commit, dirty=r.is_dirty(untracked_files=True, path="cohorts"))
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
+        return GitInfo(commit=None, dirty=False)

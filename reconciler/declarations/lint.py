@@ -1,0 +1,281 @@
+"""Rules that need the whole declaration set (after each file passed its schema).
+
+Each rule is one function ``(decls, today) -> diagnostics`` with its own rule id;
+``RULES`` lists them for the README and the tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable
+from pathlib import PurePath
+
+from ..settings import PlatformSettings
+from .diagnostics import Diagnostic, Severity
+from .loader import DeclarationSet, Location, ManualCohort, SyncDeclaration
+
+# Moodle's PARAM_USERNAME without extended characters: lower case, digits, _ - . @
+USERNAME = re.compile(r"^[a-z0-9_.@-]+$")
+
+Rule = Callable[[DeclarationSet, dt.date], Iterable[Diagnostic]]
+
+
+def _diag(
+    loc: Location, severity: Severity, rule: str, message: str, line: int | None = None
+) -> Diagnostic:
+    return Diagnostic(
+        loc.file, line or loc.line, loc.column if line is None else 1, severity, rule, message
+    )
+
+
+def _platform(decls: DeclarationSet, name: str) -> PlatformSettings | None:
+    return decls.settings.platforms.get(name) if decls.settings else None
+
+
+def duplicate_idnumbers(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
+    seen: dict[tuple[str, str], ManualCohort] = {}
+    for cohort in sorted(decls.cohorts, key=lambda c: c.location.file):
+        key = (cohort.platform, cohort.idnumber)
+        first = seen.setdefault(key, cohort)
+        if first is not cohort:
+            yield _diag(
+                cohort.location,
+                "error",
+                "duplicate-idnumber",
+                f"idnumber {cohort.idnumber!r} is already declared in {first.location}",
+            )
+
+
+def file_names(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
+    for cohort in decls.cohorts:
+        stem = PurePath(cohort.location.file).stem
+        if stem != cohort.idnumber:
+            yield _diag(
+                cohort.location,
+                "error",
+                "file-name",
+                f"file name {stem!r} must equal the idnumber {cohort.idnumber!r} "
+                f"(rename the file to {cohort.idnumber}.yaml)",
+            )
+    reported: set[str] = set()
+    for sync in decls.syncs:
+        stem = PurePath(sync.location.file).stem
+        if stem != sync.course and sync.location.file not in reported:
+            reported.add(sync.location.file)
+            yield Diagnostic(
+                sync.location.file,
+                1,
+                1,
+                "error",
+                "file-name",
+                f"file name {stem!r} must equal the course {sync.course!r} "
+                f"(rename the file to {sync.course}.yaml)",
+            )
+
+
+def managed_prefix(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
+    for cohort in decls.cohorts:
+        platform = _platform(decls, cohort.platform)
+        if platform is None:
+            continue
+        prefix = platform.manual_idnumber_prefix
+        general = platform.general_cohorts
+        if not cohort.idnumber.startswith(prefix):
+            yield _diag(
+                cohort.location,
+                "error",
+                "idnumber-prefix",
+                f"manual cohort idnumber {cohort.idnumber!r} must start with {prefix!r}, "
+                "the managed prefix of this platform",
+            )
+        elif general.enabled and general.idnumber_regex().match(cohort.idnumber):
+            yield _diag(
+                cohort.location,
+                "error",
+                "idnumber-prefix",
+                f"idnumber {cohort.idnumber!r} collides with the general-cohort pattern "
+                f"{general.idnumber_template!r}",
+            )
+
+
+def _looks_general(decls: DeclarationSet, idnumber: str) -> bool:
+    assert decls.settings is not None
+    return any(
+        p.general_cohorts.idnumber_regex().match(idnumber)
+        for p in decls.settings.platforms.values()
+    )
+
+
+def cohort_references(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
+    if decls.settings is None:
+        return
+    declared = {(c.platform, c.idnumber) for c in decls.cohorts}
+    for sync in decls.syncs:
+        platform = _platform(decls, sync.platform)
+        if platform is None or (sync.platform, sync.cohort) in declared:
+            continue
+        general = platform.general_cohorts
+        if general.enabled and general.idnumber_regex().match(sync.cohort):
+            continue
+        if not general.enabled and _looks_general(decls, sync.cohort):
+            yield _diag(
+                sync.location,
+                "error",
+                "general-cohort-unavailable",
+                f"{sync.cohort!r} is a general cohort, but platform {sync.platform!r} "
+                "has no general cohorts",
+            )
+        else:
+            yield _diag(
+                sync.location,
+                "error",
+                "unknown-cohort",
+                f"cohort {sync.cohort!r} is neither a manual cohort declared for "
+                f"{sync.platform!r} nor a general cohort this platform can have",
+            )
+
+
+def roles(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
+    for sync in decls.syncs:
+        platform = _platform(decls, sync.platform)
+        if platform is not None and sync.role not in platform.roles:
+            yield _diag(
+                sync.location,
+                "error",
+                "unknown-role",
+                f"unknown role {sync.role!r} (known: {', '.join(sorted(platform.roles))})",
+            )
+
+
+def expiry(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
+    items: list[ManualCohort | SyncDeclaration] = [*decls.cohorts, *decls.syncs]
+    for item in items:
+        if item.expires is not None and today > item.expires:
+            yield _diag(
+                item.location,
+                "warning",
+                "expired",
+                f"expired on {item.expires.isoformat()}, the next apply removes it; "
+                "delete the entry",
+            )
+
+
+def temporary_length(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
+    for sync in decls.syncs:
+        platform = _platform(decls, sync.platform)
+        if platform is None or sync.expires is None:
+            continue
+        days = (sync.expires - today).days
+        limit = platform.sync_policy.max_temporary_days
+        if days > limit:
+            yield _diag(
+                sync.location,
+                "error",
+                "sync-too-long",
+                f"temporary sync lasts {days} days (until {sync.expires.isoformat()}); "
+                f"{sync.platform} allows at most {limit}",
+            )
+
+
+def sync_policy(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
+    for sync in decls.syncs:
+        platform = _platform(decls, sync.platform)
+        if platform is None:
+            continue
+        if sync.method == "manual" and sync.expires is None:
+            yield _diag(
+                sync.location,
+                "error",
+                "manual-needs-expires",
+                "method: manual enrols each member with an end date; give 'expires'",
+            )
+        if sync.method != "cohort":
+            continue
+        policy = platform.sync_policy.cohort_sync
+        if policy == "forbidden":
+            yield _diag(
+                sync.location,
+                "error",
+                "cohort-sync-forbidden",
+                f"cohort sync is forbidden on {sync.platform}; use method: manual with expires",
+            )
+        elif policy == "discouraged":
+            yield _diag(
+                sync.location,
+                "warning",
+                "cohort-sync-discouraged",
+                f"cohort sync is discouraged on {sync.platform}; prefer method: manual "
+                "with an expires date",
+            )
+
+
+def duplicate_members(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
+    for cohort in decls.cohorts:
+        first_line: dict[str, int] = {}
+        for member, line in zip(cohort.members, cohort.member_lines, strict=True):
+            if member in first_line:
+                yield _diag(
+                    cohort.location,
+                    "error",
+                    "duplicate-member",
+                    f"member {member!r} is listed twice (first on line {first_line[member]})",
+                    line=line,
+                )
+            else:
+                first_line[member] = line
+
+
+def duplicate_syncs(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
+    seen: dict[tuple[str, str, str, str], SyncDeclaration] = {}
+    for sync in decls.syncs:
+        key = (sync.platform, sync.course, sync.cohort, sync.role)
+        first = seen.setdefault(key, sync)
+        if first is not sync:
+            yield _diag(
+                sync.location,
+                "error",
+                "duplicate-sync",
+                f"course {sync.course!r} already syncs cohort {sync.cohort!r} with role "
+                f"{sync.role!r} at {first.location}",
+            )
+
+
+def usernames(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
+    for cohort in decls.cohorts:
+        for member, line in zip(cohort.members, cohort.member_lines, strict=True):
+            if not USERNAME.match(member):
+                why = (
+                    "Moodle usernames are lower case"
+                    if member.lower() != member
+                    else "allowed characters are a-z 0-9 _ - . @"
+                )
+                yield _diag(
+                    cohort.location,
+                    "error",
+                    "malformed-username",
+                    f"malformed username {member!r}: {why}",
+                    line=line,
+                )
+
+
+RULES: dict[str, Rule] = {
+    "duplicate-idnumber": duplicate_idnumbers,
+    "file-name": file_names,
+    "idnumber-prefix": managed_prefix,
+    "unknown-cohort / general-cohort-unavailable": cohort_references,
+    "unknown-role": roles,
+    "expired": expiry,
+    "sync-too-long": temporary_length,
+    "cohort-sync-forbidden / cohort-sync-discouraged / manual-needs-expires": sync_policy,
+    "duplicate-member": duplicate_members,
+    "duplicate-sync": duplicate_syncs,
+    "malformed-username": usernames,
+}
+
+
+def lint(decls: DeclarationSet, today: dt.date) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    for rule in RULES.values():
+        out.extend(rule(decls, today))
+    return out

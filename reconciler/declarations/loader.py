@@ -1,0 +1,346 @@
+"""The declaration tree under ``cohorts/``: discovery, schema check, typed declarations.
+
+Layout::
+
+    cohorts/platforms.yaml
+    cohorts/<platform>/cohorts/<idnumber>.yaml   one manual cohort
+    cohorts/<platform>/syncs/<course>.yaml       the syncs of one course
+
+Loading never raises on bad input: every problem becomes a :class:`Diagnostic`, and a
+file with errors contributes nothing to the declarations (so it cannot cause removals).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from ..settings import Settings, settings_from_document
+from .diagnostics import Diagnostic
+from .yamlfile import YamlDocument, load_yaml_file
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+PLATFORMS_FILE = "platforms.yaml"
+FileKind = Literal["platforms", "cohort", "syncs"]
+SCHEMA_OF: dict[FileKind, str] = {
+    "platforms": "platforms.schema.json",
+    "cohort": "manual-cohort.schema.json",
+    "syncs": "course-syncs.schema.json",
+}
+
+
+@dataclass(frozen=True)
+class Location:
+    file: str
+    line: int
+    column: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class ManualCohort:
+    platform: str
+    idnumber: str
+    name: str
+    owners: tuple[str, ...]
+    members: tuple[str, ...]
+    location: Location
+    description: str = ""
+    category: str | None = None
+    visible: bool = True
+    expires: dt.date | None = None
+    adopt: bool = False
+    member_lines: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class SyncDeclaration:
+    platform: str
+    course: str
+    cohort: str
+    role: str
+    reason: str
+    location: Location
+    method: Literal["cohort", "manual"] = "cohort"
+    group: str | None = None
+    expires: dt.date | None = None
+    adopt: bool = False
+    owners: tuple[str, ...] = ()
+
+
+@dataclass
+class DeclarationSet:
+    """Everything read from the tree, and what was wrong with it."""
+
+    root: Path
+    settings: Settings | None = None
+    cohorts: list[ManualCohort] = field(default_factory=list)
+    syncs: list[SyncDeclaration] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    unknown_platform_files: list[str] = field(default_factory=list)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.severity == "error" for d in self.diagnostics)
+
+    def cohorts_of(self, platform: str) -> list[ManualCohort]:
+        return [c for c in self.cohorts if c.platform == platform]
+
+    def syncs_of(self, platform: str) -> list[SyncDeclaration]:
+        return [s for s in self.syncs if s.platform == platform]
+
+
+@cache
+def validator(kind: FileKind) -> Draft202012Validator:
+    schema = json.loads((SCHEMA_DIR / SCHEMA_OF[kind]).read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def schema_diagnostics(doc: YamlDocument, kind: FileKind) -> list[Diagnostic]:
+    """All schema violations of one document, each at the line of the offending value."""
+    out: list[Diagnostic] = []
+    errors = list(validator(kind).iter_errors(doc.data))
+    # A bad date fails both its pattern and its format: one message per value is enough.
+    bad_pattern = {tuple(e.absolute_path) for e in errors if e.validator == "pattern"}
+    for error in errors:
+        if error.validator == "format" and tuple(error.absolute_path) in bad_pattern:
+            continue
+        out.extend(_describe(doc, error))
+    return out
+
+
+def _where(path: tuple[Any, ...]) -> str:
+    parts = [f"[{p}]" if isinstance(p, int) else f".{p}" for p in path]
+    return "".join(parts).lstrip(".") or "top level"
+
+
+def _describe(doc: YamlDocument, error: ValidationError) -> list[Diagnostic]:
+    path = tuple(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = sorted((error.schema.get("properties") or {}).keys())
+        extra = [k for k in error.instance if k not in allowed]
+        hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
+        return [
+            Diagnostic(
+                doc.file,
+                *doc.locate_key((*path, key)),
+                "error",
+                "schema",
+                f"unknown key {key!r} in {_where(path)}{hint}",
+            )
+            for key in extra
+        ]
+    if error.validator == "required":
+        message = f"{_where(path)}: missing required key {error.message.split(' is a required')[0]}"
+    elif error.validator in ("pattern", "format") and isinstance(error.instance, str):
+        if error.schema.get("format") == "date":
+            expected = "a valid date written YYYY-MM-DD"
+        else:
+            expected = f"matching {error.validator_value}"
+        message = f"{_where(path)}: {error.instance!r} is not {expected}"
+    elif error.validator == "enum":
+        choices = ", ".join(map(str, error.validator_value))
+        message = f"{_where(path)}: {error.instance!r} is not one of {choices}"
+    else:
+        message = f"{_where(path)}: {error.message}"
+    return [Diagnostic(doc.file, *doc.locate(path), "error", "schema", message)]
+
+
+def _date(value: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value else None
+
+
+def classify(relative: Path) -> tuple[str | None, FileKind | None]:
+    """(platform, kind) of a path relative to ``cohorts/``; kind None when misplaced."""
+    parts = relative.parts
+    if parts == (PLATFORMS_FILE,):
+        return None, "platforms"
+    if len(parts) == 3 and parts[2].endswith(".yaml"):
+        if parts[1] == "cohorts":
+            return parts[0], "cohort"
+        if parts[1] == "syncs":
+            return parts[0], "syncs"
+    return (parts[0] if len(parts) > 1 else None), None
+
+
+def discover(cohorts_dir: Path) -> list[Path]:
+    """Every file under ``cohorts/`` (sorted), symlinks included so they can be refused."""
+    return sorted(p for p in cohorts_dir.rglob("*") if p.is_file() or p.is_symlink())
+
+
+def load_platforms(
+    path: Path, shown: str, repo_root: Path
+) -> tuple[Settings | None, list[Diagnostic]]:
+    """Settings from platforms.yaml, or None with the diagnostics that prevent them."""
+    if not path.exists():
+        return None, [
+            Diagnostic(
+                shown, 1, 1, "error", "missing-platforms", "cohorts/platforms.yaml is missing"
+            )
+        ]
+    doc, diags = load_yaml_file(path, shown, repo_root)
+    if doc is None:
+        return None, diags
+    problems = schema_diagnostics(doc, "platforms")
+    if problems:
+        return None, diags + problems
+    settings = settings_from_document(doc.data, root=repo_root)
+    return settings, diags + _template_diagnostics(doc)
+
+
+def load_declarations(cohorts_dir: Path, repo_root: Path | None = None) -> DeclarationSet:
+    """Read and schema-check the whole tree. Lint rules run separately (see ``lint``)."""
+    cohorts_dir = cohorts_dir.resolve()
+    repo_root = (repo_root or cohorts_dir.parent).resolve()
+    result = DeclarationSet(root=cohorts_dir)
+
+    def display(path: Path) -> str:
+        try:
+            return str(path.relative_to(repo_root))
+        except ValueError:
+            return str(path)
+
+    platforms_path = cohorts_dir / PLATFORMS_FILE
+    shown = display(platforms_path)
+    result.files.append(shown)
+    result.settings, diags = load_platforms(platforms_path, shown, repo_root)
+    result.diagnostics.extend(diags)
+
+    known = set(result.settings.platforms) if result.settings else None
+    for path in discover(cohorts_dir):
+        relative = path.relative_to(cohorts_dir)
+        platform, kind = classify(relative)
+        if kind == "platforms":
+            continue
+        shown = display(path)
+        result.files.append(shown)
+        if kind is None:
+            result.diagnostics.append(
+                Diagnostic(
+                    shown,
+                    1,
+                    1,
+                    "error",
+                    "unknown-file",
+                    "not a declaration: use cohorts/<platform>/cohorts/<idnumber>.yaml "
+                    "or cohorts/<platform>/syncs/<course>.yaml",
+                )
+            )
+            continue
+        assert platform is not None
+        if known is not None and platform not in known:
+            result.diagnostics.append(
+                Diagnostic(
+                    shown,
+                    1,
+                    1,
+                    "error",
+                    "unknown-platform",
+                    f"platform folder {platform!r} is not declared in cohorts/platforms.yaml "
+                    f"(known: {', '.join(sorted(known))})",
+                )
+            )
+            result.unknown_platform_files.append(shown)
+            continue
+        doc, diags = load_yaml_file(path, shown, repo_root)
+        result.diagnostics.extend(diags)
+        if doc is None:
+            continue
+        problems = schema_diagnostics(doc, kind)
+        result.diagnostics.extend(problems)
+        if problems:
+            continue
+        if kind == "cohort":
+            result.cohorts.append(_manual_cohort(platform, doc))
+        else:
+            result.syncs.extend(_syncs(platform, doc))
+    return result
+
+
+def _template_diagnostics(doc: YamlDocument) -> list[Diagnostic]:
+    """Templates may only use the fields the general-cohort builder provides."""
+    from string import Formatter
+
+    id_fields = {"cod_anu", "cod_etp", "cod_vrs_vet", "cod_cmp"}
+    name_fields = id_fields | {"lib_web_vet", "lib_etp", "lic_etp"}
+    out = []
+    for name, platform in doc.data.get("platforms", {}).items():
+        general = platform.get("general_cohorts") or {}
+        for key, allowed in (("idnumber_template", id_fields), ("name_template", name_fields)):
+            template = general.get(key)
+            if template is None:
+                continue
+            path = ("platforms", name, "general_cohorts", key)
+            try:
+                used = {f for _, f, _, _ in Formatter().parse(template) if f is not None}
+            except ValueError as exc:
+                out.append(
+                    Diagnostic(
+                        doc.file, *doc.locate(path), "error", "bad-template", f"{key}: {exc}"
+                    )
+                )
+                continue
+            unknown = sorted(used - allowed)
+            if unknown:
+                out.append(
+                    Diagnostic(
+                        doc.file,
+                        *doc.locate(path),
+                        "error",
+                        "bad-template",
+                        f"{key} uses unknown field(s) {', '.join(unknown)} "
+                        f"(available: {', '.join(sorted(allowed))})",
+                    )
+                )
+    return out
+
+
+def _manual_cohort(platform: str, doc: YamlDocument) -> ManualCohort:
+    data = doc.data
+    members = tuple(data.get("members", []))
+    return ManualCohort(
+        platform=platform,
+        idnumber=data["idnumber"],
+        name=data["name"],
+        owners=tuple(data["owners"]),
+        members=members,
+        location=Location(doc.file, *doc.locate_key(("idnumber",))),
+        description=data.get("description", ""),
+        category=data.get("category"),
+        visible=data.get("visible", True),
+        expires=_date(data.get("expires")),
+        adopt=data.get("adopt", False),
+        member_lines=tuple(doc.locate(("members", i))[0] for i in range(len(members))),
+    )
+
+
+def _syncs(platform: str, doc: YamlDocument) -> list[SyncDeclaration]:
+    data = doc.data
+    owners = tuple(data.get("owners", []))
+    return [
+        SyncDeclaration(
+            platform=platform,
+            course=data["course"],
+            cohort=item["cohort"],
+            role=item["role"],
+            reason=item["reason"],
+            location=Location(doc.file, *doc.locate(("syncs", i))),
+            method=item.get("method", "cohort"),
+            group=item.get("group"),
+            expires=_date(item.get("expires")),
+            adopt=item.get("adopt", False),
+            owners=owners,
+        )
+        for i, item in enumerate(data["syncs"])
+    ]

@@ -1,0 +1,94 @@
+"""Desired state of one platform: declarations + general cohorts, minus what has expired."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from ..clock import is_expired
+from ..declarations.loader import DeclarationSet
+from ..settings import Settings
+from .state import DesiredCohort, DesiredState, DesiredSync, NewAccount
+
+if TYPE_CHECKING:
+    from ..sources import SourceSnapshot
+
+
+class DeclarationErrors(Exception):
+    """Declarations with errors never become a desired state: a missing file is not a removal."""
+
+
+def build_desired(
+    decls: DeclarationSet,
+    settings: Settings,
+    platform_name: str,
+    today: dt.date,
+    snapshot: SourceSnapshot | None,
+) -> DesiredState:
+    if decls.has_errors:
+        raise DeclarationErrors(
+            "the declarations have errors (run `reconcile validate`); nothing is planned"
+        )
+    platform = settings.platform(platform_name)
+    desired = DesiredState(platform=platform_name)
+    general = platform.general_cohorts
+    if general.enabled:
+        desired.general_pattern = general.idnumber_template
+        if snapshot is None or not snapshot.healthy:
+            desired.general_frozen = True
+            desired.frozen_reasons = list(snapshot.reasons) if snapshot else ["sources not read"]
+        else:
+            for gc in snapshot.general_cohorts.get(platform_name, []):
+                desired.cohorts[gc.idnumber] = DesiredCohort(
+                    idnumber=gc.idnumber,
+                    name=gc.name,
+                    kind="general",
+                    members=frozenset(gc.members),
+                    source=f"APOGÉE {gc.cod_etp}-{gc.cod_vrs_vet}",
+                    description=gc.description,
+                    category=None if gc.context in ("", "system") else gc.context,
+                    uncertain=frozenset(gc.uncertain),
+                )
+        if snapshot is not None:
+            desired.source_digest = snapshot.digest
+            desired.source_stats = {"healthy": snapshot.healthy, "reasons": list(snapshot.reasons)}
+            desired.accounts = {
+                username: NewAccount(username, p.firstname, p.lastname, p.email)
+                for username, p in snapshot.people.items()
+            }
+
+    for cohort in decls.cohorts_of(platform_name):
+        if is_expired(cohort.expires, today):
+            desired.expired_cohorts.append(cohort.idnumber)
+            continue
+        desired.cohorts[cohort.idnumber] = DesiredCohort(
+            idnumber=cohort.idnumber,
+            name=cohort.name,
+            kind="manual",
+            members=frozenset(cohort.members),
+            source=str(cohort.location),
+            description=cohort.description,
+            visible=cohort.visible,
+            category=cohort.category,
+            adopt=cohort.adopt,
+        )
+
+    for decl in decls.syncs_of(platform_name):
+        sync = DesiredSync(
+            course=decl.course,
+            cohort=decl.cohort,
+            role=decl.role,
+            roleid=platform.roles[decl.role],
+            method=decl.method,
+            reason=decl.reason,
+            source=str(decl.location),
+            group=decl.group,
+            expires=decl.expires,
+            adopt=decl.adopt,
+            owners=decl.owners,
+        )
+        if is_expired(decl.expires, today) or decl.cohort in desired.expired_cohorts:
+            desired.expired_syncs.append(sync)
+        else:
+            desired.syncs.append(sync)
+    return desired

@@ -1,0 +1,127 @@
+"""Actual state of one platform, read from Moodle in bulk.
+
+A no-op nightly plan costs a handful of calls whatever the number of cohorts: one for site
+info, one for every cohort, a few batched member reads, batched user look-ups, one for every
+course, one for every cohort-sync instance of the site, plus one per course that declares a
+group or a manual-enrolment sync.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Protocol
+
+from ..moodle.types import Capabilities, CohortSyncInstance
+from ..settings import PlatformSettings
+from .state import ActualCohort, ActualInstance, ActualState, DesiredState, DesiredSync
+
+LIST_INSTANCES = "local_ws_enrolcohort_get_instances"
+
+
+class MoodleReads(Protocol):
+    """The narrow part of the client the reader needs (a test can hand a small fake)."""
+
+    def capabilities(self) -> Capabilities: ...
+    def get_cohorts(self, ids: Any = None) -> list[dict[str, Any]]: ...
+    def get_cohort_members(self, cohort_ids: Any) -> dict[int, list[int]]: ...
+    def get_users_by_field(self, field: str, values: Any) -> list[dict[str, Any]]: ...
+    def get_courses_by_field(self, field: str = "", value: Any = "") -> list[dict[str, Any]]: ...
+    def cohort_sync_instances(self, courseid: int = -1) -> list[CohortSyncInstance]: ...
+    def get_course_groups(self, courseid: int) -> list[dict[str, Any]]: ...
+    def get_enrolled_users(self, courseid: int, **options: Any) -> list[dict[str, Any]]: ...
+    def run_concurrently(self, calls: Any) -> list[Any]: ...
+
+
+def read_actual(
+    client: MoodleReads, platform: PlatformSettings, desired: DesiredState
+) -> ActualState:
+    actual = ActualState()
+    caps = client.capabilities()
+    # Reading instances is all a plan needs: merge-request jobs hold read-only tokens whose
+    # service lists only get_instances; the write functions are checked when applying.
+    actual.plugin_available = not caps.missing([LIST_INSTANCES])
+
+    managed: list[dict[str, Any]] = []
+    for cohort in client.get_cohorts():
+        idnumber = cohort.get("idnumber") or ""
+        if idnumber and platform.is_managed_idnumber(idnumber):
+            managed.append(cohort)
+        else:
+            actual.unmanaged_cohort_ids[int(cohort["id"])] = idnumber
+    members = client.get_cohort_members([int(c["id"]) for c in managed]) if managed else {}
+    for cohort in managed:
+        cid = int(cohort["id"])
+        actual.cohorts[cohort["idnumber"]] = ActualCohort(
+            id=cid,
+            idnumber=cohort["idnumber"],
+            name=cohort["name"],
+            description=cohort.get("description") or "",
+            visible=bool(cohort.get("visible", True)),
+            members=frozenset(members.get(cid, [])),
+        )
+
+    # Users: everyone a desired cohort names, then whoever is a member but was not named.
+    wanted = sorted(set().union(*(c.members for c in desired.cohorts.values())))
+    for user in client.get_users_by_field("username", wanted) if wanted else []:
+        actual.users[user["username"]] = int(user["id"])
+        actual.usernames[int(user["id"])] = user["username"]
+    member_ids = (
+        set().union(*(c.members for c in actual.cohorts.values())) if actual.cohorts else set()
+    )
+    unknown = sorted(member_ids - set(actual.usernames))
+    for user in client.get_users_by_field("id", unknown) if unknown else []:
+        actual.usernames[int(user["id"])] = user["username"]
+
+    for course in client.get_courses_by_field():
+        if int(course["id"]) != 1:  # the site course is never a sync target
+            actual.courses[course["shortname"]] = int(course["id"])
+
+    if actual.plugin_available:
+        actual.instances = [_instance(i) for i in client.cohort_sync_instances(-1)]
+
+    declared = [s for s in desired.syncs if s.course in actual.courses]
+    group_courses = sorted(_courses_needing_groups(actual, declared))
+    manual_courses = sorted({actual.courses[s.course] for s in declared if s.method == "manual"})
+    answers = client.run_concurrently([partial(client.get_course_groups, c) for c in group_courses])
+    for courseid, groups in zip(group_courses, answers, strict=True):
+        actual.groups[courseid] = {g["name"]: int(g["id"]) for g in groups}
+    answers = client.run_concurrently(
+        [
+            partial(client.get_enrolled_users, c, onlyactive=True, userfields=("id", "roles"))
+            for c in manual_courses
+        ],
+    )
+    for courseid, enrolled in zip(manual_courses, answers, strict=True):
+        actual.enrolled[courseid] = {
+            int(u["id"]): frozenset(int(r["roleid"]) for r in u.get("roles") or [])
+            for u in enrolled
+        }
+    return actual
+
+
+def _instance(inst: CohortSyncInstance) -> ActualInstance:
+    return ActualInstance(
+        id=inst.id,
+        courseid=inst.courseid,
+        cohortid=inst.cohortid,
+        roleid=inst.roleid,
+        groupid=inst.groupid,
+        name=inst.name or "",
+        status=inst.status,
+        course=inst.course_shortname or "",
+        cohort=inst.cohort_idnumber or "",
+        group=inst.group_name or "",
+    )
+
+
+def _courses_needing_groups(actual: ActualState, syncs: list[DesiredSync]) -> set[int]:
+    """Courses whose groups must be read: a declared group no existing instance already
+    shows by name (the plugin names each instance's group, so a converged course costs
+    no call)."""
+    shown = {(i.course, i.cohort, i.roleid, i.group) for i in actual.instances}
+    return {
+        actual.courses[s.course]
+        for s in syncs
+        if s.group
+        and (s.method == "manual" or (s.course, s.cohort, s.roleid, s.group) not in shown)
+    }
