@@ -138,9 +138,7 @@ def product_night(job: dict[str, Any]) -> dict[str, Any]:
     env = Environment(
         repo=Path(job["root"]), environ=job["environ"], now=dt.datetime.fromisoformat(job["now"]),
         client_factory=lambda p: MoodleClient(job["url"], TOKEN),
-        sources_reader=lambda s, names: snapshot,
-        **({"user_map_dir": Path(job["map_dir"])}
-           if "user_map_dir" in Environment.__dataclass_fields__ else {}),
+        sources_reader=lambda s, names: snapshot, user_map_dir=Path(job["map_dir"]),
     )
     env.declarations()  # the YAML files are not the client's nor the planner's work
     gc.collect()

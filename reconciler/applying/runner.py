@@ -22,8 +22,10 @@ from ..planning.desired import build_desired
 from ..planning.plan import Plan
 from ..planning.planner import compute_plan
 from ..planning.reader import read_actual
+from ..planning.usermap import UserResolver, final_plan, map_file
 from ..settings import PlatformSettings, Settings
 from ..sources import SourceSnapshot, read_sources, record_good_run
+from ..sources.health import state_path
 from .applier import ApplyResult, apply_plan, required_functions
 from .approvals import DEFAULT_FILE as APPROVALS_FILE
 from .approvals import find_approval
@@ -67,6 +69,8 @@ class Environment:
     sources_reader: Callable[[Settings, list[str]], SourceSnapshot] | None = None
     journal_path: Path | None = None
     approvals_path: Path | None = None
+    # Where the user-id maps live (default: next to the source-health state, .reconciler/).
+    user_map_dir: Path | None = None
     _decls: DeclarationSet | None = None
     _snapshot: SourceSnapshot | None = None
 
@@ -115,6 +119,11 @@ class Environment:
     def journal(self, platform: str, commit: str | None) -> Journal:
         return Journal(self.journal_path or self.repo / JOURNAL_FILE, platform, commit)
 
+    def user_map(self, platform: str) -> UserResolver:
+        """The user look-ups of one plan, with the platform's map (planning/usermap.py)."""
+        folder = self.user_map_dir or state_path(self.settings).parent
+        return UserResolver(map_file(folder, platform), platform, self.today)
+
     def approvals(self) -> Path:
         return self.approvals_path or self.repo / APPROVALS_FILE
 
@@ -129,9 +138,15 @@ def make_plan(env: Environment, platform_name: str) -> Plan:
         )
     snapshot = env.sources() if platform.general_cohorts.enabled else None
     desired = build_desired(decls, env.settings, platform_name, env.today, snapshot)
+    users = env.user_map(platform_name)
     with env.client(platform) as client:
-        actual = read_actual(client, platform, desired)
-    plan = compute_plan(desired, actual, platform, env.today, env.settings.academic_year)
+        actual = read_actual(client, platform, desired, users)
+        # Final only once every user a write concerns was confirmed by Moodle tonight.
+        plan = final_plan(
+            lambda: compute_plan(desired, actual, platform, env.today, env.settings.academic_year),
+            users, client, actual,
+        )
+    users.save(actual, env.now)
     info = git_info(env.repo)
     plan.commit, plan.dirty = info.commit, info.dirty
     plan.created_at = env.now.isoformat(timespec="seconds")

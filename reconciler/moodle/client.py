@@ -235,7 +235,7 @@ class MoodleClient:
         info = self.site_info()
         names = frozenset(str(f.get("name")) for f in info.get("functions") or [])
         return Capabilities(functions=names, release=info.get("release"),
-                            version=info.get("version"))
+                            version=info.get("version"), siteurl=info.get("siteurl"))
 
     # -- cohorts ----------------------------------------------------------------------------
 

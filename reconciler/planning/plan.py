@@ -92,6 +92,9 @@ class Plan:
     dirty: bool = False
     created_at: str = ""
     format_version: int = FORMAT_VERSION
+    # How users were identified (the user-id map: used or why not, what it corrected);
+    # see planning/usermap.py. Not part of the digest: it says how, not what.
+    user_map: dict[str, Any] | None = None
 
     def sorted_actions(self) -> list[Action]:
         return sorted(self.actions, key=lambda a: (a.phase, a.kind, a.target))
@@ -162,6 +165,7 @@ class Plan:
             "unmanaged": self.unmanaged,
             "expiring": self.expiring,
             "sources": self.sources,
+            "user_map": self.user_map,
         }
 
     @classmethod
@@ -185,6 +189,7 @@ class Plan:
             commit=data["commit"],
             dirty=data["dirty"],
             created_at=data["created_at"],
+            user_map=data.get("user_map"),
         )
         if plan.digest() != data["digest"]:
             raise ValueError("plan file was modified: its digest does not match its content")

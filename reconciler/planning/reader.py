@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from ..moodle.types import Capabilities, CohortSyncInstance
 from ..settings import PlatformSettings
 from .state import ActualCohort, ActualInstance, ActualState, DesiredState, DesiredSync
+from .usermap import UserResolver
 
 LIST_INSTANCES = "local_ws_enrolcohort_get_instances"
 
@@ -33,8 +34,15 @@ class MoodleReads(Protocol):
 
 
 def read_actual(
-    client: MoodleReads, platform: PlatformSettings, desired: DesiredState
+    client: MoodleReads,
+    platform: PlatformSettings,
+    desired: DesiredState,
+    users: UserResolver | None = None,
 ) -> ActualState:
+    """What Moodle holds for ``platform``: managed cohorts and their members, the users the
+    plan needs (every username a desired cohort names, every member id), courses, groups,
+    cohort-sync instances and manual enrolments. ``users`` identifies them, through the
+    user-id map when it has one (default: everyone looked up). Raises MoodleError."""
     actual = ActualState()
     caps = client.capabilities()
     # Reading instances is all a plan needs: merge-request jobs hold read-only tokens whose
@@ -60,17 +68,10 @@ def read_actual(
             members=frozenset(members.get(cid, [])),
         )
 
-    # Users: everyone a desired cohort names, then whoever is a member but was not named.
-    wanted = sorted(set().union(*(c.members for c in desired.cohorts.values())))
-    for user in client.get_users_by_field("username", wanted) if wanted else []:
-        actual.users[user["username"]] = int(user["id"])
-        actual.usernames[int(user["id"])] = user["username"]
-    member_ids = (
-        set().union(*(c.members for c in actual.cohorts.values())) if actual.cohorts else set()
-    )
-    unknown = sorted(member_ids - set(actual.usernames))
-    for user in client.get_users_by_field("id", unknown) if unknown else []:
-        actual.usernames[int(user["id"])] = user["username"]
+    # Users: everyone a desired cohort names, and whoever is a member.
+    wanted = set().union(*(c.members for c in desired.cohorts.values()))
+    member_ids = set().union(*(c.members for c in actual.cohorts.values()))
+    (users or UserResolver()).resolve(client, actual, caps.siteurl, wanted, member_ids)
 
     for course in client.get_courses_by_field():
         if int(course["id"]) != 1:  # the site course is never a sync target
