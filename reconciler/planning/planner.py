@@ -96,15 +96,10 @@ class _Planner:
     # -- accounts -----------------------------------------------------------------------
 
     def accounts(self) -> None:
-        wanted = (
-            set().union(*(c.members for c in self.desired.cohorts.values()))
-            if self.desired.cohorts
-            else set()
-        )
-        missing = sorted(u for u in wanted if u not in self.actual.users)
         if not self.platform.accounts.create:
             return
-        for username in missing:
+        wanted = set().union(*(c.members for c in self.desired.cohorts.values()))
+        for username in sorted(wanted - self.actual.users.keys()):
             account = self.desired.accounts.get(username)
             if account is None:
                 continue
