@@ -1,8 +1,9 @@
 """Actual state of one platform, read from Moodle in bulk.
 
 A no-op nightly plan costs a handful of calls whatever the number of cohorts: one for site
-info, one for every cohort, a few batched member reads, batched user look-ups, one for every
-course, one for every cohort-sync instance of the site, plus one per course that declares a
+info, one for every cohort, a few batched member reads, batched look-ups of the users the
+user-id map cannot vouch for tonight (planning/usermap.py), one for every cohort-sync
+instance of the site (which name their courses), plus one per course that declares a
 group or a manual-enrolment sync.
 """
 
@@ -17,6 +18,10 @@ from .state import ActualCohort, ActualInstance, ActualState, DesiredState, Desi
 from .usermap import UserResolver
 
 LIST_INSTANCES = "local_ws_enrolcohort_get_instances"
+# Declared courses no instance shows yet, asked one by one up to this many; more, and every
+# course of the site is read in one call.
+COURSES_ONE_BY_ONE = 50
+SITE_COURSE = 1  # never a sync target
 
 
 class MoodleReads(Protocol):
@@ -73,12 +78,9 @@ def read_actual(
     member_ids = set().union(*(c.members for c in actual.cohorts.values()))
     (users or UserResolver()).resolve(client, actual, caps.siteurl, wanted, member_ids)
 
-    for course in client.get_courses_by_field():
-        if int(course["id"]) != 1:  # the site course is never a sync target
-            actual.courses[course["shortname"]] = int(course["id"])
-
     if actual.plugin_available:
         actual.instances = [_instance(i) for i in client.cohort_sync_instances(-1)]
+    actual.courses = _read_courses(client, desired, actual.instances)
 
     declared = [s for s in desired.syncs if s.course in actual.courses]
     group_courses = sorted(_courses_needing_groups(actual, declared))
@@ -98,6 +100,32 @@ def read_actual(
             for u in enrolled
         }
     return actual
+
+
+def _read_courses(
+    client: MoodleReads, desired: DesiredState, instances: list[ActualInstance]
+) -> dict[str, int]:
+    """Shortname -> id of every course a declared sync names that exists, and of every
+    course a cohort-sync instance is in.
+
+    The instances already name their course: a converged site costs no course call (reading
+    every course costs a real Moodle about 3 ms a course, with all its details). A declared
+    course no instance shows is asked by shortname; when there are more than
+    ``COURSES_ONE_BY_ONE`` (a first run), every course is read in one call instead.
+    """
+    courses = {i.course: i.courseid for i in instances if i.course and i.courseid != SITE_COURSE}
+    missing = sorted({s.course for s in desired.syncs} - courses.keys())
+    if len(missing) > COURSES_ONE_BY_ONE:
+        answers = [client.get_courses_by_field()]
+    else:
+        answers = client.run_concurrently(
+            [partial(client.get_courses_by_field, "shortname", name) for name in missing]
+        )
+    for found in answers:
+        for course in found:
+            if int(course["id"]) != SITE_COURSE:
+                courses[course["shortname"]] = int(course["id"])
+    return courses
 
 
 def _instance(inst: CohortSyncInstance) -> ActualInstance:
