@@ -47,8 +47,21 @@ from pathlib import Path
 from typing import Any
 
 from cost_model import CostModel
-from harness import Priced, in_child, naive_night, new_emulator, product_night
+from harness import Call, Priced, in_child, naive_night, new_emulator, product_night
 from world import NIGHT, PLATFORM, build_world, churn, desired_general_cohorts
+
+from reconciler.planning.reader import LIST_INSTANCES
+
+
+def changes_of(calls: list[Call], model: CostModel) -> Priced:
+    """What a night spends because something changed: the calls after the reader's last
+    stage (cohort-sync instances, then groups and manual enrolments): the look-ups afresh
+    of the users the writes concern, the capability check before writing, and the writes."""
+    read_stages = {LIST_INSTANCES, "core_group_get_course_groups", "core_enrol_get_enrolled_users",
+                   "core_course_get_courses_by_field"}
+    last = max((n for n, c in enumerate(calls) if c.function in read_stages), default=-1)
+    return Priced.of(calls[last + 1:], model)
+
 
 # -- one size ---------------------------------------------------------------------------------
 
@@ -57,6 +70,9 @@ class Night:
     name: str
     product: Priced
     naive: Priced | None = None
+    # The reconciler's calls after its reading: the re-check of the users its writes
+    # concern, the write-permission check, the writes (see changes_of).
+    changes: Priced | None = None
     run: dict[str, Any] = field(default_factory=dict)
     note: str = ""
 
@@ -88,7 +104,9 @@ def bench_size(students: int, args: argparse.Namespace, model: CostModel, tmp: P
                "now": (NIGHT + dt.timedelta(days=day)).isoformat(), "map_dir": str(map_dir),
                "environ": environ or {}}
         run = in_child(product_night, job)
-        return run, Priced.of(emu_p.take(), model)
+        calls = emu_p.take()
+        run["changes"] = changes_of(calls, model)
+        return run, Priced.of(calls, model)
 
     run, priced = product("apply", 0, maps["map"])
     nights.append(Night("first run", priced, run=run))
@@ -119,7 +137,7 @@ def bench_size(students: int, args: argparse.Namespace, model: CostModel, tmp: P
     note = f"{len(changed.cancelled)} IAs cancelled, {len(changed.added)} added"
     if approve:
         note += "; failsafe approved by digest"
-    nights.append(Night("churn", priced, run=run, note=note))
+    nights.append(Night("churn", priced, run=run, note=note, changes=run["changes"]))
     nights.append(Night("churn, map lost", lost_priced + priced.only(reads=False), run=lost,
                         note="same plan" if same else "PLAN DIFFERS"))
     emu_p.stop()
@@ -188,15 +206,18 @@ def check_targets(results: dict[int, list[Night]]) -> list[tuple[str, bool, str]
         peak = max(n.run["rss_mb"] for n in nights.values())
         checks.append((f"{tag} peak RSS ≤ {rss:g} MB (every night)", peak <= rss,
                        f"{peak:.0f} MB"))
-        changes = churned.product.only(reads=False)
-        fresh = churned.product.total_seconds - changes.total_seconds - noop.product.total_seconds
+        changes = churned.changes or Priced()
+        writes = changes.only(reads=False).total_seconds
+        rest = churned.product.total_seconds - changes.total_seconds
+        # The reading part may differ from the no-op's by the slice of a map grown or shrunk
+        # by the churn itself (a few entries): 1 % of the no-op is allowed for it.
         checks.append((
             f"{tag} churn ≤ no-op + the cost of its changes",
-            churned.product.total_seconds <= noop.product.total_seconds
-            + changes.total_seconds + max(fresh, 0.0) and churned.run["user_map"] is not None,
-            f"{churned.product.total_seconds:.1f} s = no-op {noop.product.total_seconds:.1f} "
-            f"+ writes {changes.total_seconds:.1f} + re-reading what they concern "
-            f"{fresh:+.1f}"))
+            rest <= noop.product.total_seconds * 1.01,
+            f"{churned.product.total_seconds:.1f} s = reading {rest:.1f} (no-op "
+            f"{noop.product.total_seconds:.1f}) + changes {changes.total_seconds:.1f} (writes "
+            f"{writes:.1f}, users they concern looked up afresh and the write check "
+            f"{changes.total_seconds - writes:.1f})"))
         checks.append((f"{tag} map lost: same plan (no-op and churn)",
                        nights["no-op, map lost"].note == "same plan"
                        and nights["churn, map lost"].note == "same plan",

@@ -138,7 +138,11 @@ def product_night(job: dict[str, Any]) -> dict[str, Any]:
     env = Environment(
         repo=Path(job["root"]), environ=job["environ"], now=dt.datetime.fromisoformat(job["now"]),
         client_factory=lambda p: MoodleClient(job["url"], TOKEN),
-        sources_reader=lambda s, names: snapshot, user_map_dir=Path(job["map_dir"]),
+        sources_reader=lambda s, names: snapshot,
+        # A reconciler from before the user-id map (a before/after comparison) has no such
+        # field: it then runs as it always did.
+        **({"user_map_dir": Path(job["map_dir"])}
+           if "user_map_dir" in Environment.__dataclass_fields__ else {}),
     )
     env.declarations()  # the YAML files are not the client's nor the planner's work
     gc.collect()
@@ -171,8 +175,22 @@ def product_night(job: dict[str, Any]) -> dict[str, Any]:
     return {
         "summary": plan.summary(), "digest": plan.digest(), "actions": len(plan.actions),
         "tripped": tripped or plan.failsafe_tripped, "ok": ok, "cpu_s": cpu, "wall_s": wall,
-        "rss_mb": after.ru_maxrss / 1024, "user_map": plan.to_json().get("user_map"),
+        "rss_mb": peak_rss_mb(), "user_map": plan.to_json().get("user_map"),
     }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set since it started, in MB.
+
+    Linux's VmHWM, not ``getrusage``: ``ru_maxrss`` survives exec, so a child spawned from a
+    large parent would report the parent's size."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def naive_night(job: dict[str, Any]) -> dict[str, Any]:
