@@ -320,14 +320,16 @@ class UserResolver:
         return names, ids
 
     def recheck(self, client: UserLookups, actual: ActualState, plan: Plan) -> bool:
-        """Look up afresh every user ``plan`` writes on the map's word alone. True when it
-        did (the plan must then be computed again on what Moodle said)."""
+        """Look up afresh every user ``plan`` writes on the map's word alone. True when
+        Moodle contradicted the map about any of them (the plan must then be computed again
+        on what Moodle said); False when there was nothing to check or all was confirmed."""
         names, ids = self.unconfirmed(plan)
         if not names and not ids:
             return False
         self.rechecked += len(names) + len(ids)
+        before = (dict(actual.users), dict(actual.usernames))
         self._look_up(client, actual, names, ids)
-        return True
+        return (actual.users, actual.usernames) != before
 
     # -- after ------------------------------------------------------------------------------
 
@@ -377,8 +379,8 @@ class UserResolver:
 def final_plan(compute: Callable[[], Plan], users: UserResolver, client: UserLookups,
                actual: ActualState) -> Plan:
     """Compute the plan, look up afresh the users its writes concern on the map's word, and
-    compute it again until every written user was confirmed by Moodle tonight. Adds the
-    ``user_map`` report and its warnings to the plan."""
+    compute it again whenever Moodle said otherwise, until every written user was confirmed
+    by Moodle tonight. Adds the ``user_map`` report and its warnings to the plan."""
     plan = compute()
     while users.recheck(client, actual, plan):
         plan = compute()
