@@ -343,3 +343,17 @@ def test_every_entry_is_verified_within_a_week_of_nights(ages: list[int],
             if night > VERIFY_DAYS:
                 assert (day - entry.verified).days < VERIFY_DAYS, (username, last[username])
     assert len(due_for_verification(entries, day)) >= -(-len(entries) // VERIFY_DAYS)
+
+
+def test_a_map_made_in_one_night_is_verified_a_seventh_a_night() -> None:
+    today = dt.date(2026, 11, 28)
+    entries = {f"u{n:03d}": Entry(n + 1, today) for n in range(70)}
+    seen: list[set[str]] = []
+    for night in range(1, VERIFY_DAYS + 1):
+        day = today + dt.timedelta(days=night)
+        due = due_for_verification(entries, day)
+        seen.append(due)
+        for username in due:
+            entries[username] = Entry(entries[username].userid, day)
+    assert [len(s) for s in seen] == [10] * VERIFY_DAYS
+    assert set().union(*seen) == set(entries)

@@ -69,12 +69,18 @@ def _same_site(a: str, b: str) -> bool:
 
 
 def _checksum(verified: Mapping[str, Mapping[str, int]]) -> str:
-    blob = json.dumps(verified, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
+    """Digest of the entries in their order in the file (JSON keeps it): one line each."""
+    digest = hashlib.sha256()
+    for day, users in verified.items():
+        digest.update("".join(f"{day}\t{u}\t{i}\n" for u, i in users.items()).encode())
+    return "sha256:" + digest.hexdigest()
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
+    """One map entry: the user id Moodle gave a username, and the day (Europe/Paris) it
+    last said so."""
+
     userid: int
     verified: dt.date
 
@@ -137,7 +143,7 @@ def save_map(path: Path, platform: str, siteurl: str, entries: Mapping[str, Entr
     fd, tmp = tempfile.mkstemp(prefix=path.name, dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out, ensure_ascii=False, separators=(",", ":"))
+            out.write(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -149,10 +155,19 @@ def due_for_verification(entries: Mapping[str, Entry], today: dt.date) -> set[st
     ``ceil(n / VERIFY_DAYS)`` entries, the longest unverified first (ties in a fixed
     pseudo-random order, so a map made in one night spreads over the week)."""
     quota = math.ceil(len(entries) / VERIFY_DAYS)
-    oldest = sorted(entries, key=lambda u: (entries[u].verified, zlib.crc32(u.encode())))
-    due = set(oldest[:quota])
     horizon = today - dt.timedelta(days=VERIFY_DAYS)
-    due.update(u for u in oldest[quota:] if entries[u].verified <= horizon)
+    by_day: dict[dt.date, list[str]] = {}
+    for username, entry in entries.items():
+        by_day.setdefault(entry.verified, []).append(username)
+    due: set[str] = set()
+    for day in sorted(by_day):
+        names, room = by_day[day], quota - len(due)
+        if day <= horizon or len(names) <= room:
+            due.update(names)
+        elif room > 0:
+            due.update(sorted(names, key=lambda u: zlib.crc32(u.encode()))[:room])
+        else:
+            break
     return due
 
 
