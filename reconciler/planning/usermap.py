@@ -309,6 +309,7 @@ class UserResolver:
         self._by_id[userid] = username
 
     def _drop(self, username: str) -> None:
+        """Forget ``username``'s entry (Moodle contradicted it), as a correction."""
         entry = self.entries.pop(username, None)
         if entry is not None:
             self._corrected(username, entry.userid, None)
@@ -362,6 +363,8 @@ class UserResolver:
         }
 
     def warnings(self) -> list[Warning]:
+        """Plan warnings: ``user-map-ignored`` (a map was there but could not be used; a
+        missing map is not worth one) and ``user-map-corrected`` (stale entries found)."""
         out = []
         if self.ignored is not None and self.ignored != "no map yet" and self.path is not None:
             out.append(Warning("user-map-ignored",
