@@ -25,7 +25,34 @@ How each recorded call is read (``SAMPLES``) and the choices the data forces:
   round trip plus the per-item cost of ``add_cohort_members``. The enrolments a new cohort
   sync makes at once (about 3.2 ms a member, in-process) are not priced.
 
-Run ``python benchmarks/cost_model.py`` to print the fitted table.
+The fit of the committed recordings (``python benchmarks/cost_model.py`` prints it with how
+each line was obtained):
+
+    function                                 base ms  per item ms  per row ms
+    core_cohort_add_cohort_members              28.1        2.573      0.0000
+    core_cohort_create_cohorts                  30.0        0.000      0.7349
+    core_cohort_delete_cohort_members           38.3        1.285      0.0000
+    core_cohort_delete_cohorts                  30.0        2.573      0.0000
+    core_cohort_get_cohort_members              21.7        0.727      0.0067
+    core_cohort_get_cohorts                     24.9        0.000      0.0699
+    core_cohort_search_cohorts                  30.0        0.000      0.0000
+    core_cohort_update_cohorts                  30.0        2.573      0.0000
+    core_course_get_courses_by_field            30.0        0.000      3.2373
+    core_enrol_get_enrolled_users               43.2        0.000      0.5584
+    core_group_create_groups                    36.6        0.000      6.9943
+    core_group_get_course_groups                30.0        0.000      0.3295
+    core_user_create_users                      30.0        9.245      0.0000
+    core_user_get_users_by_field                31.3        0.056      3.8398
+    core_webservice_get_site_info               30.0        0.000      0.0000
+    enrol_manual_enrol_users                    30.0        7.028      0.0000
+    enrol_manual_unenrol_users                  30.0        6.069      0.0000
+    local_ws_enrolcohort_add_instance           30.0        0.000     11.6864
+    local_ws_enrolcohort_delete_instance        30.0        2.573      0.0000
+    local_ws_enrolcohort_get_instances          30.0        0.000      1.1187
+    local_ws_enrolcohort_update_instance        30.0        0.000      9.5487
+
+``local_ws_enrolcohort_add_instance`` was timed on cohorts of 16 members; it enrols each member
+at once, so it is underpriced for larger cohorts (first runs only).
 """
 
 from __future__ import annotations
@@ -226,19 +253,19 @@ def _fit_one(samples: list[Sample], round_trip: float) -> Cost:
         extra = max(mean - round_trip, 0.0)
         if n_rows > n_items:
             return Cost(round_trip, 0.0, extra / n_rows,
-                        f"one size ({len(samples)} calls); base = round trip")
+                        f"one size, {len(samples)} calls; base: round trip")
         return Cost(round_trip, extra / n_items, 0.0,
-                    f"one size ({len(samples)} calls); base = round trip")
+                    f"one size, {len(samples)} calls; base: round trip")
     columns = ["items"] * use_items + ["rows"] * use_rows
     y = [s.seconds for s in samples]
     coef = _least_squares([[1.0] + [float(getattr(s, c)) for c in columns] for s in samples], y,
                           y)
     base, fitted = coef[0], dict(zip(columns, coef[1:], strict=True))
-    basis = f"relative least squares on {len(samples)} calls"
+    basis = f"fit on {len(samples)} calls"
     if min(coef) < 0:
         # A negative cost is noise between too few sizes: fix the base at the round trip
         # and fit what is left through the origin, dropping any column still negative.
-        base, basis = round_trip, basis + ", base = round trip"
+        base, basis = round_trip, basis + "; base: round trip"
         rest = [t - round_trip for t in y]
         while columns:
             coef = _least_squares([[float(getattr(s, c)) for c in columns] for s in samples],
@@ -275,7 +302,7 @@ class CostModel:
                 round_trip,
                 ref.per_item if part == "per_item" else 0.0,
                 ref.per_row if part == "per_row" else 0.0,
-                f"not measured: round trip + {part} of {like}",
+                f"not timed: {part} as {like.split('_', 1)[1]}",
             )
 
     def cost(self, function: str) -> Cost:
