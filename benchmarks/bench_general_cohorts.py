@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import datetime as dt
 import resource
 import sys
 import tempfile
@@ -40,6 +41,10 @@ def main() -> int:
     parser.add_argument("--vets", type=int, default=2_500)
     parser.add_argument("--size-limit", type=int, default=500,
                         help="slapd server size limit (default 500)")
+    parser.add_argument("--today", type=dt.date.fromisoformat, default=dt.date(2026, 11, 28),
+                        help="read as on this day (default 2026-11-28; 2026-07-15 falls in "
+                             "the rollover overlap of the shipped platforms.yaml, which reads "
+                             "last year's IAs too)")
     args = parser.parse_args()
     if not slapd_available():
         print("skipped: /usr/sbin/slapd is not installed")
@@ -66,11 +71,11 @@ def main() -> int:
             env = {**server.environ(), "APOGEE_URL": f"sqlite:///{tmp / 'apogee.db'}"}
 
             start = time.perf_counter()
-            snap = read_sources(settings, env)
+            snap = read_sources(settings, env, today=args.today)
             wall = time.perf_counter() - start
 
             tracemalloc.start()
-            traced = read_sources(settings, env)
+            traced = read_sources(settings, env, today=args.today)
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
         finally:
@@ -81,12 +86,17 @@ def main() -> int:
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     st = snap.stats
     print(f"APOGÉE: {st['apogee']['rows']} IA rows in {st['apogee']['seconds']:.2f} s")
+    if "previous_year" in st["apogee"]:
+        last = st["apogee"]["previous_year"]
+        print(f"APOGÉE, {last['academic_year']} (rollover overlap on "
+              f"{', '.join(st['overlap'])}): {last['rows']} IA rows in {last['seconds']:.2f} s")
     print(f"LDAP: {st['ldap']['entries']} entries in {st['ldap']['pages']} pages, "
           f"{st['ldap']['seconds']:.2f} s")
     for name, p in st["platforms"].items():
         print(f"{name}: {p['cohorts']} cohorts, {p['members']} members, "
               f"{p['memberships']} memberships, {p['ia_without_account']['count']} IA without "
-              "account")
+              "account" + (f"; overlap: +{p['overlap']['members']} members from last year"
+                           if "overlap" in p else ""))
     print(f"wall time read_sources: {wall:.2f} s (target < {TARGET_SECONDS:.0f} s)")
     print(f"peak traced Python memory in read_sources: {peak / 2**20:.1f} MB")
     print(f"process peak RSS (ru_maxrss, includes data generation): {rss_mb:.1f} MB "

@@ -138,7 +138,7 @@ def product_night(job: dict[str, Any]) -> dict[str, Any]:
     env = Environment(
         repo=Path(job["root"]), environ=job["environ"], now=dt.datetime.fromisoformat(job["now"]),
         client_factory=lambda p: MoodleClient(job["url"], TOKEN),
-        sources_reader=lambda s, names: snapshot,
+        sources_reader=lambda s, names, today=None: snapshot,
         # A reconciler from before the user-id map (a before/after comparison) has no such
         # field: it then runs as it always did.
         **({"user_map_dir": Path(job["map_dir"])}

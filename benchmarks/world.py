@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import shutil
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,10 +70,17 @@ def write_repo(root: Path, cohorts: list[str], syncs: int) -> list[dict[str, Any
     """Write ``cohorts/platforms.yaml`` and ``syncs`` declared syncs over ``syncs // 2``
     courses (a tenth with a group, one in 150 with ``method: manual``) under ``root``.
 
-    Returns the declared syncs, one dict each, with the course shortname under ``course``.
+    platforms.yaml is the shipped one without Ecampus's leavers' grace period, so that a
+    churn night removes its leavers that night (as the naive script does) rather than 14
+    days later. Returns the declared syncs, one dict each, with the course shortname under
+    ``course``.
     """
     (root / "cohorts" / PLATFORM / "syncs").mkdir(parents=True)
-    shutil.copy(REPO / "cohorts" / "platforms.yaml", root / "cohorts" / "platforms.yaml")
+    platforms = yaml.safe_load((REPO / "cohorts" / "platforms.yaml").read_text(encoding="utf-8"))
+    platforms["platforms"][PLATFORM]["general_cohorts"].pop("grace_period", None)
+    (root / "cohorts" / "platforms.yaml").write_text(
+        yaml.safe_dump(platforms, allow_unicode=True, sort_keys=False), encoding="utf-8"
+    )
     declared = []
     for n in range(syncs):
         item: dict[str, Any] = {
@@ -122,7 +128,7 @@ def read_snapshot(world: World) -> SourceSnapshot:
     """Read both sources of ``world`` as the reconciler does (health checks included)."""
     snap = read_sources(
         world.settings, {}, apogee_conn=world.apogee, ldap_conn=world.directory,
-        platforms=[PLATFORM],
+        platforms=[PLATFORM], today=NIGHT.date(),
     )
     if not snap.healthy:
         raise RuntimeError(f"the benchmark sources are unhealthy: {snap.reasons}")

@@ -1,14 +1,20 @@
 """Typed settings read from ``cohorts/platforms.yaml`` (already schema-checked).
 
-Every default lives here, once; the JSON Schema describes the same defaults in words.
+Every default lives here, once; the JSON Schema describes the same defaults in words. The
+vocabulary of the general-cohort templates lives here too (:data:`TEMPLATE_FIELDS`): both
+``reconcile validate`` (``declarations``) and the cohort builder (``sources``) use it, and
+this is the module both may import.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from string import Formatter
 from typing import Any, Literal
 
 DEFAULT_ROLES: dict[str, int] = {"manager": 1, "editingteacher": 3, "teacher": 4, "student": 5}
@@ -51,6 +57,7 @@ class HealthSettings:
     min_rows_apogee: int = 1
     min_rows_ldap: int = 1
     max_drop_percent: float = 20.0
+    min_join_percent: float = 80.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,174 @@ class SourcesSettings:
     ldap: LdapSettings = field(default_factory=LdapSettings)
     apogee: ApogeeSettings = field(default_factory=ApogeeSettings)
     health: HealthSettings = field(default_factory=HealthSettings)
+
+
+# --- The one vocabulary of general-cohort templates ---------------------------------------
+# ``idnumber_template``, ``name_template``, ``description`` and ``context`` of
+# general_cohorts are ``str.format`` templates. TEMPLATE_FIELDS is the only list of the fields
+# they may use: ``reconcile validate`` (rule ``bad-template``) checks templates against it by
+# rendering them with the examples, and the cohort builder renders them with ``vet_fields``,
+# which provides exactly these names. The README's table is this list.
+
+@dataclass(frozen=True)
+class TemplateField:
+    """One template field: its name, what it holds (with its APOGÉE source) and an example.
+
+    ``in_idnumber`` is false for labels: a label edited in APOGÉE would change the idnumber,
+    and a changed idnumber is a new cohort (and the old one removed).
+    """
+
+    name: str
+    meaning: str
+    example: str
+    in_idnumber: bool = True
+
+
+TEMPLATE_FIELDS: tuple[TemplateField, ...] = (
+    TemplateField("cod_etp", "code étape (INS_ADM_ETP.COD_ETP)", "L1HIS"),
+    TemplateField("cod_vrs_vet", "version of the étape (INS_ADM_ETP.COD_VRS_VET)", "101"),
+    TemplateField("vet", "étape and version, COD_ETP-COD_VRS_VET", "L1HIS-101"),
+    TemplateField("cod_anu", "année universitaire: platforms.yaml's academic_year "
+                             "(INS_ADM_ETP.COD_ANU)", "2026"),
+    TemplateField("academic_year", "the same value as cod_anu, under platforms.yaml's name",
+                  "2026"),
+    TemplateField("cod_cmp", "composante of the VET's IA (INS_ADM_ETP.COD_CMP; the most "
+                             "frequent one if they differ)", "LET"),
+    TemplateField("lib_web_vet", "web label of the VET (VERSION_ETAPE.LIB_WEB_VET)",
+                  "Licence 1 Histoire", in_idnumber=False),
+    TemplateField("lib_etp", "long label of the étape (ETAPE.LIB_ETP)", "Licence 1 Histoire",
+                  in_idnumber=False),
+    TemplateField("lic_etp", "short label of the étape (ETAPE.LIC_ETP)", "L1 Histoire",
+                  in_idnumber=False),
+)
+TEMPLATE_FIELD_NAMES: frozenset[str] = frozenset(f.name for f in TEMPLATE_FIELDS)
+TEMPLATE_EXAMPLES: dict[str, str] = {f.name: f.example for f in TEMPLATE_FIELDS}
+
+# The template settings of general_cohorts, and the fields each may use.
+TEMPLATES: dict[str, frozenset[str]] = {
+    "idnumber_template": frozenset(f.name for f in TEMPLATE_FIELDS if f.in_idnumber),
+    "name_template": TEMPLATE_FIELD_NAMES,
+    "description": TEMPLATE_FIELD_NAMES,
+    "context": TEMPLATE_FIELD_NAMES,
+}
+
+
+def vet_fields(cod_etp: str, cod_vrs_vet: str, cod_cmp: str, lib_web_vet: str, lib_etp: str,
+               lic_etp: str, academic_year: str) -> dict[str, str]:
+    """The value of every field of :data:`TEMPLATE_FIELDS` for one VET (strings, as in APOGÉE)."""
+    return {
+        "cod_etp": cod_etp,
+        "cod_vrs_vet": cod_vrs_vet,
+        "vet": f"{cod_etp}-{cod_vrs_vet}",
+        "cod_anu": academic_year,
+        "academic_year": academic_year,
+        "cod_cmp": cod_cmp,
+        "lib_web_vet": lib_web_vet,
+        "lib_etp": lib_etp,
+        "lic_etp": lic_etp,
+    }
+
+
+def render_template(template: str, fields: Mapping[str, str], what: str) -> str:
+    """``template`` with ``fields`` filled in.
+
+    Raises ValueError naming the setting (``what``) and the known fields when the template
+    cannot be rendered (unknown field, bad format specification, lone brace).
+    """
+    try:
+        return template.format_map(fields)
+    except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
+        known = ", ".join(sorted(fields))
+        raise ValueError(
+            f"{what} {template!r} cannot be rendered ({exc!r}); fields: {known}") from exc
+
+
+def template_problem(key: str, template: str) -> str | None:
+    """Why the template of setting ``key`` (a key of :data:`TEMPLATES`) is refused, or None.
+
+    A template may use only the fields allowed for its key, each by its bare name (no
+    attribute or index access); it must render with the examples (format specifications
+    included). Literal braces are written ``{{`` and ``}}``.
+    """
+    allowed = TEMPLATES[key]
+    try:
+        used = {name for _, name, _, _ in Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        return f"{key}: {exc} (write literal braces as {{{{ and }}}})"
+    unknown = sorted(used - allowed)
+    if unknown:
+        shown = ", ".join(repr(u) if not u.isidentifier() else u for u in unknown)
+        return (f"{key} uses unknown field(s) {shown} "
+                f"(available: {', '.join(sorted(allowed))})")
+    try:
+        template.format_map(TEMPLATE_EXAMPLES)
+    except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
+        return f"{key} cannot be rendered: {exc}"
+    return None
+
+
+# --- Windows of the general cohorts (issue 17, items 2 and 3) ------------------------------
+
+@dataclass(frozen=True)
+class GracePeriod:
+    """How long a leaver stays in a general cohort (``general_cohorts.grace_period``).
+
+    ``days``: the platform's grace, 0 (default) removes a leaver on the run that sees them
+    gone. ``max_days``: the longest grace a sync may ask for (``grace_days``); by default the
+    platform's own ``days``. ``max_gap_days``: the longest time, in days, between two runs
+    that saved the leavers record for its dates to still count; after a longer gap every
+    grace period restarts (the record cannot vouch for what happened in between).
+    """
+
+    days: int = 0
+    max_days: int | None = None
+    max_gap_days: int = 1
+
+    @property
+    def limit(self) -> int:
+        """The longest grace, in days, any cohort of the platform may get."""
+        return self.days if self.max_days is None else self.max_days
+
+
+MONTH_DAY = re.compile(r"^(\d{2})-(\d{2})$")
+
+
+def month_day(text: str, year: int) -> dt.date:
+    """``"MM-DD"`` as a date of ``year``; ValueError when it is no date (``02-30``).
+
+    ``02-29`` is refused in every year, so that a window never depends on leap years.
+    """
+    match = MONTH_DAY.match(text)
+    try:
+        if not match or match.groups() == ("02", "29"):
+            raise ValueError("no such day")
+        return dt.date(year, int(match[1]), int(match[2]))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a day of the year written MM-DD") from None
+
+
+@dataclass(frozen=True)
+class OverlapWindow:
+    """The rollover overlap (``general_cohorts.rollover_overlap``): ``start`` and ``until``
+    are days ``MM-DD`` (both in force) of the first calendar year of the academic year."""
+
+    start: str
+    until: str
+
+    def bounds(self, academic_year: str) -> tuple[dt.date, dt.date]:
+        """First and last day in force for ``academic_year`` (``"2026"``: in 2026)."""
+        year = int(academic_year)
+        return month_day(self.start, year), month_day(self.until, year)
+
+    def in_force(self, academic_year: str, today: dt.date) -> bool:
+        """Whether ``today`` (a Europe/Paris date) lies in the window of ``academic_year``."""
+        first, last = self.bounds(academic_year)
+        return first <= today <= last
+
+
+def previous_year(academic_year: str) -> str:
+    """The année universitaire before ``academic_year`` (``"2026"`` -> ``"2025"``)."""
+    return f"{int(academic_year) - 1:04d}"
 
 
 @dataclass(frozen=True)
@@ -70,6 +245,12 @@ class GeneralCohortSettings:
     name_template: str = "{lib_web_vet} ({cod_etp}-{cod_vrs_vet})"
     context: str = "system"
     description: str = ""
+    grace: GracePeriod = field(default_factory=GracePeriod)
+    overlap: OverlapWindow | None = None
+
+    def overlap_in_force(self, academic_year: str, today: dt.date) -> bool:
+        """Whether last year's students count too today (a declared window in force)."""
+        return self.overlap is not None and self.overlap.in_force(academic_year, today)
 
     @property
     def idnumber_prefix(self) -> str:
@@ -180,7 +361,12 @@ def settings_from_document(doc: dict[str, Any], root: Path = Path(".")) -> Setti
     for name, p in (doc.get("platforms") or {}).items():
         gc_doc = dict(p.get("general_cohorts") or {})
         etapes = gc_doc.pop("etapes", {}) or {}
+        grace = _pick(GracePeriod, gc_doc.pop("grace_period", None) or {})
+        overlap_doc = gc_doc.pop("rollover_overlap", None)
+        overlap = (OverlapWindow(overlap_doc["from"], overlap_doc["until"])
+                   if overlap_doc else None)
         general = _pick(GeneralCohortSettings, {**gc_doc, **etapes})
+        general = replace(general, grace=grace, overlap=overlap)
         roles = dict(DEFAULT_ROLES)
         roles.update(p.get("roles") or {})
         platforms[name] = PlatformSettings(

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 from support.slapd import Slapd, slapd_available, start_slapd
+from support.world import World, make_repo, open_world, shipped_seed
 
 from reconciler.demo import data as demo_data
 from reconciler.settings import Settings, settings_from_document
@@ -60,3 +61,18 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
         return settings_from_document(_merge(doc, overrides or {}), root=root or tmp_path)
 
     return make
+
+
+@pytest.fixture
+def world(tmp_path: Path, slapd: Slapd, sources_data: demo_data.DemoData) -> Iterator[World]:
+    """The shipped declarations (small-cohort failsafes tightened so that the test cohorts
+    are capped, and no grace period: a leaver goes on the run that sees them gone, as the
+    failsafe tests need), APOGÉE from ``sources_data``, the ``slapd`` directory, a seeded
+    emulator. ``grace_world`` (test_general_windows.py) keeps the shipped grace."""
+    repo = make_repo(tmp_path, {"platforms": {"ecampus": {
+        "failsafes": {"small_cohort_size": 3, "per_cohort_removal_floor": 1,
+                      "per_cohort_max_removal_percent": 50},
+        "general_cohorts": {"grace_period": None}}}})
+    with open_world(tmp_path, repo, sources_data, slapd.environ(),
+                    shipped_seed(sources_data)) as world:
+        yield world

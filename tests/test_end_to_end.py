@@ -1,156 +1,25 @@
 """End to end through the CLI: `reconcile plan/apply/approve` against a Moodle emulator,
 APOGÉE in sqlite and a real slapd, exactly as the nightly job runs against production.
+
+The ``world`` fixture (tests/conftest.py, tests/support/world.py) holds the repository, the
+sources and the emulator.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import git
-import pytest
 import yaml
-from click.testing import CliRunner
+from support.world import TOKEN, World, shipped_seed
 
-from reconciler.cli import exitcodes, main
-from reconciler.demo import data as demo_data
+from reconciler.cli import exitcodes
 from reconciler.emulator import EmulatorConfig, MoodleEmulator
-from reconciler.moodle.client import MoodleClient
 from reconciler.planning.state import COHORT_MARKER
 
-REPO = Path(__file__).resolve().parent.parent
-TOKEN = "e2e-token"
 NOW = "2026-11-28T02:00:00Z"
-
-
-@dataclass
-class World:
-    repo: Path
-    emu: MoodleEmulator
-    apogee: Path
-    env: dict[str, str]
-    data: demo_data.DemoData
-
-    def run(self, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-        result = CliRunner().invoke(
-            main, ["--repo", str(self.repo), *args], env={**self.env, **(env or {})}
-        )
-        if result.exception and not isinstance(result.exception, SystemExit):
-            raise result.exception
-        return result.exit_code, result.output
-
-    def client(self) -> MoodleClient:
-        return MoodleClient(self.emu.url, TOKEN)
-
-    def cohort_members(self, idnumber: str) -> set[str]:
-        with self.client() as c:
-            cohort = next(x for x in c.get_cohorts() if x["idnumber"] == idnumber)
-            ids = c.get_cohort_members([int(cohort["id"])]).get(int(cohort["id"]), [])
-            return {u["username"] for u in c.get_users_by_field("id", ids)} if ids else set()
-
-    def enrolled(self, shortname: str, active: bool = True) -> set[str]:
-        with self.client() as c:
-            course = c.get_courses_by_field("shortname", shortname)[0]
-            users = c.get_enrolled_users(
-                int(course["id"]), onlyactive=active, userfields=("id", "username")
-            )
-            return {u["username"] for u in users}
-
-    def vet_members(self, vet: str) -> list[tuple[int, str]]:
-        etp, vrs = vet.split("-")
-        with sqlite3.connect(self.apogee) as conn:
-            return conn.execute(
-                "SELECT iae.cod_ind, ind.cod_etu FROM ins_adm_etp iae JOIN individu ind"
-                " ON ind.cod_ind = iae.cod_ind JOIN ins_adm_anu iaa ON iaa.cod_ind = iae.cod_ind"
-                " AND iaa.cod_anu = iae.cod_anu WHERE iae.cod_anu = '2026' AND iae.cod_etp = ?"
-                " AND iae.cod_vrs_vet = ? AND iae.eta_iae = 'E' AND iaa.eta_iaa = 'E'"
-                " ORDER BY iae.cod_ind",
-                (etp, vrs),
-            ).fetchall()
-
-    def cancel_ia(self, vet: str, count: int) -> list[str]:
-        """Cancel ``count`` IA of ``vet``; returns the Moodle usernames concerned."""
-        etp, vrs = vet.split("-")
-        rows = self.vet_members(vet)[:count]
-        with sqlite3.connect(self.apogee) as conn:
-            conn.executemany(
-                "UPDATE ins_adm_etp SET eta_iae = 'A' WHERE cod_anu = '2026' AND cod_ind = ?"
-                " AND cod_etp = ? AND cod_vrs_vet = ?",
-                [(r[0], etp, vrs) for r in rows],
-            )
-        return [f"e{r[1]}" for r in rows]
-
-
-def _repo(tmp: Path) -> Path:
-    repo = tmp / "repo"
-    shutil.copytree(REPO / "cohorts", repo / "cohorts")
-    platforms = repo / "cohorts" / "platforms.yaml"
-    doc = yaml.safe_load(platforms.read_text(encoding="utf-8"))
-    # Small test cohorts: make the per-cohort cap apply to them.
-    doc["platforms"]["ecampus"]["failsafes"].update(
-        small_cohort_size=3, per_cohort_removal_floor=1, per_cohort_max_removal_percent=50
-    )
-    doc["sources"]["ldap"]["page_size"] = 40
-    platforms.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    (repo / ".gitignore").write_text(".reconciler/\n", encoding="utf-8")
-    r = git.Repo.init(repo)
-    r.git.add(A=True)
-    r.index.commit("declarations")
-    return repo
-
-
-def _seed(data: demo_data.DemoData) -> dict[str, Any]:
-    students = [s for s in data.students if s.branch == demo_data.PEOPLE]
-    manual = ["e22401187", "e22403350", "e22409001", "e22409002", "e22409003"]
-    users = [
-        {
-            "username": s.login,
-            "firstname": s.first,
-            "lastname": s.last,
-            "email": f"{s.login}@etu.example.org",
-        }
-        for s in students
-    ]
-    users += [
-        {"username": u, "firstname": u, "lastname": "X", "email": f"{u}@example.org"}
-        for u in manual
-    ]
-    return {
-        "categories": [{"name": "Formations", "idnumber": "CAT-F"}],
-        "courses": [
-            {
-                "shortname": "HIST-L1-MOD",
-                "fullname": "Histoire moderne",
-                "category_idnumber": "CAT-F",
-            },
-            {"shortname": "OTHER", "fullname": "Other", "category_idnumber": "CAT-F"},
-        ],
-        "users": users,
-        # Made by hand: one with a managed-looking idnumber, one sync of it; both untouchable.
-        "cohorts": [{"idnumber": "man-fait-main", "name": "Fait main", "members": [manual[0]]}],
-        "cohort_syncs": [{"course": "OTHER", "cohort": "man-fait-main", "roleid": 5}],
-    }
-
-
-@pytest.fixture
-def world(tmp_path: Path, slapd: Any, sources_data: demo_data.DemoData) -> Iterator[World]:
-    repo = _repo(tmp_path)
-    apogee = tmp_path / "apogee.db"
-    demo_data.write_apogee(sources_data, apogee).close()
-    with MoodleEmulator(EmulatorConfig(token=TOKEN)) as emu:
-        emu.seed(_seed(sources_data))
-        env = {
-            "ECAMPUS_URL": emu.url,
-            "ECAMPUS_TOKEN": TOKEN,
-            "APOGEE_URL": f"sqlite:///{apogee}",
-            **slapd.environ(),
-        }
-        yield World(repo, emu, apogee, env, sources_data)
 
 
 def test_first_apply_from_empty_moodle_then_nothing_to_do(world: World) -> None:
@@ -379,7 +248,7 @@ def test_read_only_token_plans_everything_but_cannot_apply(tmp_path: Path, world
         "local_ws_enrolcohort_get_instances",
     ]
     with MoodleEmulator(EmulatorConfig(token=TOKEN, functions=reads)) as readonly:
-        readonly.seed(_seed(world.data))
+        readonly.seed(shipped_seed(world.data))
         env = {"ECAMPUS_URL": readonly.url}
         code, out = world.run("plan", "-p", "ecampus", "--now", NOW, env=env)
         assert code == exitcodes.CHANGES, out

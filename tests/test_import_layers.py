@@ -10,13 +10,15 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "reconciler"
 
-BASE = {"settings", "clock"}
+BASE = {"settings", "clock", "errors", "resources"}
 SOURCES = BASE | {"declarations", "sources", "moodle"}
 # Each unit (a sub-package or top-level module of reconciler/) and the units it may import.
 # A new top-level module or package needs its line here: that is where its layer is decided.
 ALLOWED: dict[str, set[str]] = {
     "settings": set(),
     "clock": set(),
+    "errors": set(),
+    "resources": set(),
     "declarations": BASE,
     "sources": BASE,
     "moodle": BASE,
@@ -24,8 +26,9 @@ ALLOWED: dict[str, set[str]] = {
     "planning": SOURCES,
     "applying": SOURCES | {"planning"},
     "gitlab": SOURCES | {"planning"},
+    "adoption": SOURCES | {"planning", "applying"},
     "demo": SOURCES | {"planning", "applying", "emulator"},
-    "cli": SOURCES | {"planning", "applying", "gitlab", "demo", "emulator"},
+    "cli": SOURCES | {"planning", "applying", "gitlab", "demo", "emulator", "adoption"},
 }
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.errors import PlanFileError
 from reconciler.planning.plan import Plan
 from reconciler.planning.planner import cohort_description, compute_plan, instance_name
 from reconciler.planning.render import render_json, render_markdown, render_text
@@ -98,10 +99,10 @@ def test_first_run_creates_cohorts_members_and_syncs_adds_first() -> None:
         ("create_sync", "C1/etp-L1HIS-101/student"),
     ]
     add = plan.sorted_actions()[1]
-    assert add.details["usernames"] == ["u000", "u001", "u002"]
+    assert add.details.usernames == ("u000", "u001", "u002")
     assert plan.pending_users == ["nobody"]
     created = plan.sorted_actions()[2].details
-    assert created["name"] == "reconciler: etp-L1HIS-101 (student)" and created["cohortid"] is None
+    assert created.name == "reconciler: etp-L1HIS-101 (student)" and created.cohortid is None
     assert plan.summary() == "Plan: 5 to add, 0 to change, 0 to remove; 1 pending user."
 
 
@@ -129,9 +130,9 @@ def test_dropout_is_removed_and_new_student_added() -> None:
     )
     plan = plan_of(DesiredState("ecampus", cohorts={want.idnumber: want}), actual)
     by_kind = {a.kind: a for a in plan.actions}
-    assert by_kind["add_members"].details["usernames"] == ["u029"]
-    assert by_kind["remove_members"].details["usernames"] == ["u005"]
-    assert by_kind["remove_members"].details["userids"] == [105]
+    assert by_kind["add_members"].details.usernames == ("u029",)
+    assert by_kind["remove_members"].details.usernames == ("u005",)
+    assert by_kind["remove_members"].details.userids == (105,)
     assert not plan.failsafe_tripped
 
 
@@ -205,7 +206,7 @@ def test_unmanaged_lookalike_cohort_is_untouched_unless_adopted() -> None:
     plan = plan_of(DesiredState("ecampus", cohorts={"man-x": adopted}), actual)
     assert kinds(plan) == [("update_cohort", "man-x"), ("add_members", "man-x")]
     update = plan.actions[0].details
-    assert update["adopt"] is True and COHORT_MARKER in update["description"]
+    assert update.adopt is True and COHORT_MARKER in update.description
 
 
 def test_undeclared_managed_cohort_is_deleted_but_not_if_a_foreign_sync_uses_it() -> None:
@@ -238,7 +239,7 @@ def test_expired_or_undeclared_sync_is_disabled_not_deleted_by_default() -> None
     desired = DesiredState("ecampus", cohorts={"man-x": want}, expired_syncs=[s])
     plan = plan_of(desired, actual)
     assert kinds(plan) == [("disable_sync", "C1/man-x/student")]
-    assert plan.actions[0].details["instance"] == 20
+    assert plan.actions[0].details.instance == 20
     assert any(w.code == "expired" for w in plan.warnings)
 
     deleting = dataclasses.replace(PLATFORM, sync_policy=SyncPolicy(on_removal="delete"))
@@ -258,7 +259,7 @@ def test_disabled_owned_instance_is_re_enabled_and_group_created() -> None:
     )
     plan = plan_of(DesiredState("ecampus", cohorts={"man-x": want}, syncs=[s]), actual)
     assert kinds(plan) == [("create_group", "C1/Tutorat"), ("update_sync", "C1/man-x/student")]
-    assert plan.actions[1].details["changes"] == {"status": [1, 0], "group": [0, "Tutorat"]}
+    assert plan.actions[1].details.changes == {"status": (1, 0), "group": (0, "Tutorat")}
 
 
 def test_foreign_instance_for_a_declared_sync_is_reported_not_duplicated() -> None:
@@ -277,7 +278,7 @@ def test_foreign_instance_for_a_declared_sync_is_reported_not_duplicated() -> No
     adopted = dataclasses.replace(s, adopt=True)
     plan = plan_of(DesiredState("ecampus", cohorts={"man-x": want}, syncs=[adopted]), actual)
     assert kinds(plan) == [("update_sync", "C1/man-x/student")]
-    assert plan.actions[0].details["changes"]["name"] == ["", instance_name(adopted)]
+    assert plan.actions[0].details.changes["name"] == ("", instance_name(adopted))
 
 
 def test_manual_method_sends_only_missing_enrolments_and_suspends_leavers() -> None:
@@ -292,12 +293,12 @@ def test_manual_method_sends_only_missing_enrolments_and_suspends_leavers() -> N
     )
     plan = plan_of(DesiredState("ecampus", cohorts={"man-x": want}, syncs=[s]), actual)
     enrol = next(a for a in plan.actions if a.kind == "enrol_manual")
-    assert enrol.details["usernames"] == ["u001", "u002"]  # u000 already enrolled as student
-    assert enrol.details["timeend"] == int(
+    assert enrol.details.usernames == ("u001", "u002")  # u000 already enrolled as student
+    assert enrol.details.timeend == int(
         dt.datetime(2027, 2, 15, 23, 59, 59, tzinfo=dt.timezone(dt.timedelta(hours=1))).timestamp()
     )
     suspend = next(a for a in plan.actions if a.kind == "suspend_manual")
-    assert suspend.details["usernames"] == ["u003"]
+    assert suspend.details.usernames == ("u003",)
 
 
 def test_expiring_soon_is_warned_and_counted() -> None:
@@ -324,7 +325,7 @@ def test_plan_digest_round_trip_and_tamper_detection() -> None:
     again = Plan.from_json(data)
     assert again.digest() == plan.digest() == data["digest"]
     data["actions"][1]["details"]["usernames"].append("intruder")
-    with pytest.raises(ValueError, match="digest"):
+    with pytest.raises(PlanFileError, match="digest"):
         Plan.from_json(data)
 
 
@@ -347,8 +348,8 @@ def test_uncertain_logins_are_neither_added_nor_removed() -> None:
     want = dataclasses.replace(general("etp-A-1", ["u000"]), uncertain=frozenset({"u001", "u002"}))
     actual = actual_with(u, cohorts={want.idnumber: actual_cohort(1, want, [100, 101, 103])})
     plan = plan_of(DesiredState("ecampus", cohorts={want.idnumber: want}), actual)
-    assert [(a.kind, a.details["usernames"]) for a in plan.actions] == [
-        ("remove_members", ["u003"])
+    assert [(a.kind, a.details.usernames) for a in plan.actions] == [
+        ("remove_members", ("u003",))
     ]
 
 
@@ -416,9 +417,9 @@ def test_missing_accounts_are_created_when_the_platform_allows_it() -> None:
     creating = dataclasses.replace(PLATFORM, accounts=AccountSettings(create=True, auth="cas"))
     plan = plan_of(desired, actual_with(u), creating)
     assert kinds(plan)[:2] == [("create_user", "newbie"), ("create_cohort", "etp-A-1")]
-    assert plan.actions[0].details["auth"] == "cas"
+    assert plan.actions[0].details.auth == "cas"
     add = next(a for a in plan.actions if a.kind == "add_members")
-    assert add.details["usernames"] == ["newbie", "u000"] and add.details["userids"] == [None, 100]
+    assert add.details.usernames == ("newbie", "u000") and add.details.userids == (None, 100)
     assert plan.pending_users == ["ghost"]  # not in the directory: cannot be created
     assert plan_of(desired, actual_with(u)).pending_users == ["ghost", "newbie"]
 
@@ -428,7 +429,7 @@ def test_members_moodle_did_not_identify_are_never_removed() -> None:
     want = general("etp-A-1", ["u000"])
     actual = actual_with(u, cohorts={want.idnumber: actual_cohort(1, want, [100, 101, 999])})
     plan = plan_of(DesiredState("ecampus", cohorts={want.idnumber: want}), actual)
-    assert [(a.kind, a.details["userids"]) for a in plan.actions] == [("remove_members", [101])]
+    assert [(a.kind, a.details.userids) for a in plan.actions] == [("remove_members", (101,))]
     assert [w.code for w in plan.warnings] == ["unidentified-members"]
 
 
@@ -453,8 +454,9 @@ def test_desired_state_shares_the_directory_people_and_creates_from_them() -> No
     creating = dataclasses.replace(PLATFORM, accounts=AccountSettings(create=True, auth="cas"))
     plan = plan_of(desired, actual_with({"e1": 7}), creating)
     create = next(a for a in plan.actions if a.kind == "create_user")
-    assert create.details == {"username": "e2", "firstname": "First2", "lastname": "Last2",
-                              "email": "e2@etu.example.org", "auth": "cas"}
+    assert create.details.to_json() == {"username": "e2", "firstname": "First2",
+                                        "lastname": "Last2", "email": "e2@etu.example.org",
+                                        "auth": "cas"}
 
 
 def test_moodle_fingerprint_is_unchanged_by_how_it_is_computed() -> None:
@@ -472,3 +474,24 @@ def test_moodle_fingerprint_is_unchanged_by_how_it_is_computed() -> None:
     assert a.fingerprint() == "8fc42d878a4a1cb440bd4ad05cc00b028291c0daea7a4ab8b5e3b8aa63cf0c19"
     a.instances[1] = dataclasses.replace(a.instances[1], status=0)
     assert a.fingerprint() != "8fc42d878a4a1cb440bd4ad05cc00b028291c0daea7a4ab8b5e3b8aa63cf0c19"
+
+
+def test_adopt_outside_the_prefix_takes_over_but_never_creates() -> None:
+    """A declaration with adopt: true outside the managed prefix (``reconcile import
+    --adopt-outside-prefix``) adopts the existing cohort as it is; when Moodle has none, the
+    planner warns and creates nothing (the prefix alone decides what the reconciler may make)."""
+    u = users(2)
+    want = DesiredCohort(
+        idnumber="TUT-7", name="Tuteurs", kind="manual", members=frozenset(u), source="f:1",
+        adopt=True,
+    )
+    have = ActualCohort(7, "TUT-7", "Tuteurs", "made by hand", True, frozenset(u.values()))
+    desired = DesiredState(platform="ecampus", cohorts={"TUT-7": want})
+    plan = plan_of(desired, actual_with(u, cohorts={"TUT-7": have}))
+    assert kinds(plan) == [("update_cohort", "TUT-7")]
+    assert plan.actions[0].details.adopt is True
+    assert set(plan.actions[0].details.changes) == {"description"}
+
+    plan = plan_of(desired, actual_with(u))
+    assert kinds(plan) == []
+    assert [w.code for w in plan.warnings] == ["adopt-missing"]

@@ -19,7 +19,8 @@ def row(etp: str, vrs: str, etu: str, cmp: str = "LET", label: str = "") -> IaRo
 
 
 def entry(etu: str | None, login: str | None) -> DirectoryEntry:
-    return DirectoryEntry(f"uid={login},ou=people", etu, login, "Ana", "Nom", f"{login}@x")
+    return DirectoryEntry(f"uid={login},ou=people", (etu,) if etu else (),
+                          (login,) if login else (), "Ana", "Nom", f"{login}@x")
 
 
 def one_platform(settings: Settings, **gc: object) -> Settings:
@@ -57,7 +58,7 @@ def test_members_templates_and_unmatched(make_settings) -> None:
     assert stats["platforms"]["ecampus"]["ia_without_account"] == {
         "count": 1, "sample": ["21000003"]}
     assert stats["account_without_ia"] == {"count": 1, "sample": ["e21000009"]}
-    assert people["e21000002"].student_id == "021000002"
+    assert people["e21000002"].student_ids == ("021000002",)
     assert norm_id("021000002") == norm_id("21000002")
 
 

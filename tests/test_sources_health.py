@@ -129,3 +129,61 @@ def test_record_with_some_platforms_keeps_the_others(make_settings, sources_data
     assert set(only.general_cohorts) == {"collegium"}
     state = record_good_run(only, settings)
     assert set(state["platforms"]) == {"ecampus", "collegium"}
+
+
+def _renamed(entries: list[dict]) -> list[dict]:
+    """The directory after its student-id attribute was renamed: entries there, no supannEtuId."""
+    out = []
+    for entry in entries:
+        attrs = dict(entry["attributes"])
+        if "supannEtuId" in attrs:
+            attrs["employeeNumber"] = attrs.pop("supannEtuId")
+        out.append({"dn": entry["dn"], "attributes": attrs})
+    return out
+
+
+def test_a_join_that_matches_nobody_is_unhealthy_on_the_first_run(
+        make_settings, sources_data) -> None:
+    """No reference counts (first run, or the CI cache lost): the join itself is judged."""
+    settings: Settings = make_settings()
+    snap = _snap(settings, sources_data, entries=_renamed(sources_data.entries))
+    assert "no last good run recorded: counts not compared" in snap.notes
+    assert not snap.healthy and snap.general_cohorts == {} and snap.digest == ""
+    total = snap.stats["platforms"]["ecampus"]["ia"]
+    assert total > 200
+    assert (f"ecampus: only 0 of {total} IAs in force (0.0%) find a directory account by "
+            "supannEtuId, below min_join_percent 80 (is the student-id attribute filled and "
+            "named right?)") in snap.reasons
+    assert any(r.startswith("collegium: only 0 of ") for r in snap.reasons)
+    with pytest.raises(ValueError, match="refusing to record"):
+        record_good_run(snap, settings)
+
+
+def test_the_join_floor_is_configurable_and_a_healthy_world_passes_it(
+        make_settings, sources_data) -> None:
+    settings: Settings = make_settings()
+    snap = _snap(settings, sources_data)
+    assert snap.healthy, snap.reasons
+    figures = snap.stats["platforms"]["ecampus"]
+    share = 100.0 * figures["ia_with_account"] / figures["ia"]
+    assert 80 <= share < 100  # the demo has IAs whose account is not created yet
+    strict = make_settings({"sources": {"health": {"min_join_percent": 100}}})
+    snap = _snap(strict, sources_data)
+    assert not snap.healthy
+    assert any(r.startswith("ecampus: only ") and f"({share:.1f}%)" in r
+               and "below min_join_percent 100" in r for r in snap.reasons)
+    off = make_settings({"sources": {"health": {"min_join_percent": 0}}})
+    assert _snap(off, sources_data, entries=_renamed(sources_data.entries)).healthy
+
+
+def test_ambiguous_numbers_do_not_count_as_found(make_settings, sources_data) -> None:
+    """A directory where every number sits on two accounts decides nobody: unhealthy."""
+    twins = []
+    for entry in sources_data.entries:
+        twin = {"dn": entry["dn"].replace("uid=", "uid=twin-"),
+                "attributes": {**entry["attributes"],
+                               "supannAliasLogin": [f"twin-{entry['dn']}"[:60]]}}
+        twins += [entry, twin]
+    snap = _snap(make_settings(), sources_data, entries=twins)
+    assert not snap.healthy
+    assert any(r.startswith("ecampus: only 0 of ") for r in snap.reasons)

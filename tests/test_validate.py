@@ -460,7 +460,8 @@ def test_bad_platforms_file_reports_and_stops(tmp_path: Path) -> None:
 
 
 def test_unknown_template_field(tmp_path: Path) -> None:
-    repo = make_repo(tmp_path, {}, platforms=PLATFORMS.replace('{cod_vrs_vet}"', '{vet}"'))
+    # {vet} is a documented field now (the builder always provided it); {version} is not.
+    repo = make_repo(tmp_path, {}, platforms=PLATFORMS.replace('{cod_vrs_vet}"', '{version}"'))
     diags = diagnostics(repo)
     assert [(d["line"], d["rule"]) for d in diags] == [(7, "bad-template")]
 
@@ -583,4 +584,20 @@ def test_shipped_tree_copy_with_an_error_fails(tmp_path: Path) -> None:
     diags = diagnostics(tmp_path)
     assert [(d["file"], d["rule"]) for d in diags] == [
         ("cohorts/collegium/syncs/FOAD2-PHARMA.yaml", "unknown-role")
+    ]
+
+
+def test_adopt_lets_an_existing_cohort_keep_an_idnumber_outside_the_prefix(tmp_path: Path) -> None:
+    repo = make_repo(
+        tmp_path,
+        {
+            "ecampus/cohorts/TUT-7.yaml": "idnumber: TUT-7\nname: A\nowners: []\nadopt: true\nmembers: []\n",
+            "ecampus/cohorts/tuteurs.yaml": "idnumber: tuteurs\nname: A\nowners: [x]\nadopt: false\nmembers: []\n",
+            "ecampus/cohorts/etp-X-1.yaml": "idnumber: etp-X-1\nname: A\nowners: [x]\nadopt: true\nmembers: []\n",
+        },
+    )
+    found = [(d["file"], d["rule"]) for d in diagnostics(repo)]
+    assert found == [
+        ("cohorts/ecampus/cohorts/etp-X-1.yaml", "idnumber-prefix"),  # the general pattern
+        ("cohorts/ecampus/cohorts/tuteurs.yaml", "idnumber-prefix"),
     ]

@@ -19,7 +19,8 @@ from click.testing import CliRunner
 
 from reconciler.cli import main
 from reconciler.gitlab.notes import GitLabError, MergeRequest, NotePoster, marker
-from reconciler.planning.plan import Action, Plan
+from reconciler.planning.actions import Action, AddMembers
+from reconciler.planning.plan import Plan
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -157,16 +158,15 @@ def _saved_plan(tmp_path: Path) -> Path:
         platform="ecampus",
         academic_year="2026",
         actions=[
-            Action(
-                "add_members",
+            Action.of(
                 "etp-A-1",
-                {
-                    "cohort": "etp-A-1",
-                    "cohortid": 3,
-                    "usernames": ["alice"],
-                    "userids": [7],
-                    "size_before": 1,
-                },
+                AddMembers(
+                    cohort="etp-A-1",
+                    cohortid=3,
+                    usernames=("alice",),
+                    userids=(7,),
+                    size_before=1,
+                ),
             )
         ],
     )

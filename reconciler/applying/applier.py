@@ -1,46 +1,99 @@
 """The applier: the only code that writes to Moodle. It executes a checked plan, in phases.
 
-Adds run before removes. Actions of one kind are batched into as few calls as the client
-allows; when a batch fails, its actions are retried one by one only where that is safe
-(member adds and removes are idempotent in Moodle), so that one bad cohort does not stop the
-others. Every action is journaled; a failed action never stops an independent one, and an
-action whose prerequisite failed is reported as skipped.
+Takes a ``Plan`` (already checked: fresh, within the failsafes or approved), a client with
+the write calls of :class:`MoodleWrites`, a ``Journal`` and an optional progress callback;
+gives an :class:`ApplyResult` (done, failed, skipped). Adds run before removes (the kinds
+in the order of ``planning.actions.KINDS``). Actions of one kind are batched into as few
+calls as the client allows; when a batch fails, its actions are retried one by one only
+where that is safe (cohort and member writes: Moodle refuses a batch whole, and adding or
+removing a member twice is harmless), so that one bad cohort does not stop the others; manual
+enrolments and groups are not (each enrol call re-sends a welcome mail; a group created
+twice exists twice). Every action is journaled; a failed action never stops an independent
+one, and an action whose prerequisite failed (its cohort, user or group was not created) is
+skipped with the reason.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import click
+from typing import Any, Literal, Protocol, TypeVar
 
 from ..moodle.errors import MoodleError
 from ..moodle.types import ManualEnrolment, NewCohort, NewGroup, NewUser
-from ..planning.plan import Action, Plan
+from ..planning.actions import (
+    KINDS,
+    Action,
+    AddMembers,
+    CreateCohort,
+    CreateGroup,
+    CreateSync,
+    CreateUser,
+    DeleteCohort,
+    EnrolManual,
+    RemoveMembers,
+    RetireSync,
+    SuspendManual,
+    UpdateCohort,
+    UpdateSync,
+    write_functions,
+)
+from ..planning.plan import Plan
 from .journal import Journal
 
-# The web-service functions each kind of action writes with.
-WRITE_FUNCTIONS: dict[str, tuple[str, ...]] = {
-    "create_user": ("core_user_create_users",),
-    "create_cohort": ("core_cohort_create_cohorts",),
-    "update_cohort": ("core_cohort_update_cohorts",),
-    "add_members": ("core_cohort_add_cohort_members",),
-    "remove_members": ("core_cohort_delete_cohort_members",),
-    "delete_cohort": ("core_cohort_delete_cohorts",),
-    "create_group": ("core_group_create_groups",),
-    "create_sync": ("local_ws_enrolcohort_add_instance",),
-    "update_sync": ("local_ws_enrolcohort_update_instance",),
-    "disable_sync": ("local_ws_enrolcohort_update_instance",),
-    "delete_sync": ("local_ws_enrolcohort_delete_instance",),
-    "enrol_manual": ("enrol_manual_enrol_users",),
-    "suspend_manual": ("enrol_manual_enrol_users",),
-}
+
+class MoodleWrites(Protocol):
+    """The narrow part of the client the applier needs (``MoodleClient`` has it; a test
+    hands a small fake). Each call raises ``MoodleError`` when Moodle refuses or fails it."""
+
+    def create_users(self, users: Sequence[NewUser]) -> list[dict[str, Any]]: ...
+    def create_cohorts(self, cohorts: Sequence[NewCohort]) -> list[dict[str, Any]]: ...
+    def update_cohorts(self, cohorts: Sequence[Mapping[str, Any]]) -> None: ...
+    def delete_cohorts(self, ids: Iterable[int]) -> None: ...
+    def add_cohort_members(self, members: Iterable[tuple[int, int]]) -> Any: ...
+    def delete_cohort_members(self, members: Iterable[tuple[int, int]]) -> None: ...
+    def create_groups(self, groups: Sequence[NewGroup]) -> list[dict[str, Any]]: ...
+    def manual_enrol(self, enrolments: Sequence[ManualEnrolment]) -> None: ...
+    def add_cohort_sync(
+        self, courseid: int, cohortid: int, roleid: int, *, groupid: int = 0, name: str = ""
+    ) -> int: ...
+    def update_cohort_sync(
+        self,
+        instance_id: int,
+        *,
+        name: str | None = None,
+        groupid: int | None = None,
+        status: int | None = None,
+    ) -> Any: ...
+    def delete_cohort_sync(self, instance_id: int) -> Any: ...
+
+
+Outcome = Literal["ok", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One action finished: the ``index``-th of ``total``, how, and why when not ok."""
+
+    index: int
+    total: int
+    action: Action
+    outcome: Outcome
+    message: str = ""
+
+    def line(self) -> str:
+        """``[3/12] create_sync C1/man-x/student: ok`` (the CLI's line for a CI log)."""
+        how = {"ok": "ok", "failed": "FAILED: ", "skipped": "skipped: "}[self.outcome]
+        text = how + self.message if self.outcome != "ok" else how
+        return f"[{self.index}/{self.total}] {self.action.kind} {self.action.target}: {text}"
+
+
+ProgressCallback = Callable[[Progress], None]
 
 
 def required_functions(plan: Plan) -> list[str]:
-    return sorted({f for a in plan.actions for f in WRITE_FUNCTIONS[a.kind]})
+    """The web-service functions applying ``plan`` writes with (the action kinds' table)."""
+    return write_functions(plan.actions)
 
 
 @dataclass
@@ -55,40 +108,43 @@ class ApplyResult:
 
 
 class _Applier:
-    def __init__(self, plan: Plan, client: Any, journal: Journal, progress: bool) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        client: MoodleWrites,
+        journal: Journal,
+        progress: ProgressCallback | None,
+    ) -> None:
         self.plan, self.client, self.journal = plan, client, journal
         self.result = ApplyResult()
         self.users: dict[str, int] = {}
         self.cohorts: dict[str, int] = {}
         self.groups: dict[tuple[int, str], int] = {}
-        self.failed_targets: set[str] = set()
         self.progress = progress
         self.total = len(plan.actions)
 
     # -- bookkeeping --------------------------------------------------------------------
 
-    def _echo(self, action: Action, outcome: str) -> None:
-        if self.progress:
+    def _tell(self, action: Action, outcome: Outcome, message: str = "") -> None:
+        if self.progress is not None:
             n = len(self.result.done) + len(self.result.failed) + len(self.result.skipped)
-            click.echo(f"[{n}/{self.total}] {action.kind} {action.target}: {outcome}", err=True)
+            self.progress(Progress(n, self.total, action, outcome, message))
 
     def ok(self, action: Action, **extra: Any) -> None:
         self.result.done.append(action)
         self.journal.record(action.kind, action.target, "ok", **extra)
-        self._echo(action, "ok")
+        self._tell(action, "ok")
 
     def fail(self, action: Action, error: Exception | str) -> None:
         message = str(error)
         self.result.failed.append((action, message))
-        self.failed_targets.add(action.target)
         self.journal.record(action.kind, action.target, "failed", error=message)
-        self._echo(action, f"FAILED: {message}")
+        self._tell(action, "failed", message)
 
     def skip(self, action: Action, why: str) -> None:
         self.result.skipped.append((action, why))
-        self.failed_targets.add(action.target)
         self.journal.record(action.kind, action.target, "skipped", reason=why)
-        self._echo(action, f"skipped: {why}")
+        self._tell(action, "skipped", why)
 
     def batch(
         self, actions: list[Action], call: Callable[[list[Action]], Any], one_by_one_is_safe: bool
@@ -112,8 +168,10 @@ class _Applier:
     # -- resolution ---------------------------------------------------------------------
 
     def user_ids(self, action: Action) -> list[int]:
+        d = action.details
+        assert isinstance(d, AddMembers | RemoveMembers | EnrolManual | SuspendManual)
         ids = []
-        for name, uid in zip(action.details["usernames"], action.details["userids"], strict=True):
+        for name, uid in zip(d.usernames, d.userids, strict=True):
             resolved = uid if uid is not None else self.users.get(name)
             if resolved is None:
                 raise LookupError(f"user {name} was not created")
@@ -121,9 +179,11 @@ class _Applier:
         return ids
 
     def cohort_id(self, action: Action) -> int:
-        cid = action.details.get("cohortid") or self.cohorts.get(action.details["cohort"])
+        d = action.details
+        assert isinstance(d, AddMembers | RemoveMembers | CreateSync)
+        cid = d.cohortid or self.cohorts.get(d.cohort)
         if cid is None:
-            raise LookupError(f"cohort {action.details['cohort']} was not created")
+            raise LookupError(f"cohort {d.cohort} was not created")
         return int(cid)
 
     def ready(self, actions: Iterable[Action], resolve: Callable[[Action], Any]) -> list[Action]:
@@ -138,43 +198,34 @@ class _Applier:
                 out.append(action)
         return out
 
-    # -- phases -------------------------------------------------------------------------
+    # -- one handler per kind -----------------------------------------------------------
 
     def run(self) -> ApplyResult:
+        """Each kind in the table's order (phases ascending), with its handler."""
         by_kind: dict[str, list[Action]] = {}
         for action in self.plan.sorted_actions():
             by_kind.setdefault(action.kind, []).append(action)
-        get = lambda kind: by_kind.get(kind, [])  # noqa: E731
-
-        self.create_users(get("create_user"))
-        self.create_cohorts(get("create_cohort"))
-        self.update_cohorts(get("update_cohort"))
-        self.members(get("add_members"), add=True)
-        self.create_groups(get("create_group"))
-        for action in get("create_sync") + get("update_sync"):
-            self.sync(action)
-        self.manual(get("enrol_manual"), suspend=False)
-        self.members(get("remove_members"), add=False)
-        self.manual(get("suspend_manual"), suspend=True)
-        for action in get("disable_sync") + get("delete_sync"):
-            self.retire_sync(action)
-        self.delete_cohorts(get("delete_cohort"))
+        for kind in KINDS:
+            actions = by_kind.get(kind)
+            if actions:
+                HANDLERS[kind](self, actions)
         return self.result
 
     def create_users(self, actions: list[Action]) -> None:
-        if not actions:
-            return
+        users = [a.details for a in actions]
+        assert all(isinstance(u, CreateUser) for u in users)
         try:
             created = self.client.create_users(
                 [
                     NewUser(
-                        username=a.details["username"],
-                        firstname=a.details["firstname"],
-                        lastname=a.details["lastname"],
-                        email=a.details["email"],
-                        auth=a.details["auth"],
+                        username=u.username,
+                        firstname=u.firstname,
+                        lastname=u.lastname,
+                        email=u.email,
+                        auth=u.auth,
                     )
-                    for a in actions
+                    for u in users
+                    if isinstance(u, CreateUser)
                 ]
             )
         except MoodleError as err:
@@ -186,21 +237,20 @@ class _Applier:
             self.ok(action)
 
     def create_cohorts(self, actions: list[Action]) -> None:
-        def new(a: Action) -> NewCohort:
-            d = a.details
-            category = d.get("category")
+        def new(d: CreateCohort) -> NewCohort:
             return NewCohort(
-                name=d["name"],
-                idnumber=d["idnumber"],
-                category_type="idnumber" if category else "system",
-                category_value=category or "",
-                description=d["description"],
+                name=d.name,
+                idnumber=d.idnumber,
+                category_type="idnumber" if d.category else "system",
+                category_value=d.category or "",
+                description=d.description,
                 descriptionformat=1,
-                visible=d["visible"],
+                visible=d.visible,
             )
 
         def call(batch: list[Action]) -> None:
-            for row in self.client.create_cohorts([new(a) for a in batch]):
+            rows = self.client.create_cohorts([new(_of(CreateCohort, a)) for a in batch])
+            for row in rows:
                 self.cohorts[row["idnumber"]] = int(row["id"])
 
         # Creating one by one after a failed batch is safe only when the batch was refused
@@ -209,27 +259,31 @@ class _Applier:
         self.batch(actions, call, one_by_one_is_safe=True)
 
     def update_cohorts(self, actions: list[Action]) -> None:
+        def row(d: UpdateCohort) -> dict[str, Any]:
+            return {
+                "id": d.cohortid,
+                "categorytype": (
+                    {"type": "idnumber", "value": d.category}
+                    if d.category
+                    else {"type": "system", "value": ""}
+                ),
+                "name": d.name,
+                "idnumber": d.idnumber,
+                "description": d.description,
+                "descriptionformat": 1,
+                "visible": d.visible,
+            }
+
         def call(batch: list[Action]) -> None:
-            self.client.update_cohorts(
-                [
-                    {
-                        "id": a.details["cohortid"],
-                        "categorytype": (
-                            {"type": "idnumber", "value": a.details["category"]}
-                            if a.details.get("category")
-                            else {"type": "system", "value": ""}
-                        ),
-                        "name": a.details["name"],
-                        "idnumber": a.details["idnumber"],
-                        "description": a.details["description"],
-                        "descriptionformat": 1,
-                        "visible": a.details["visible"],
-                    }
-                    for a in batch
-                ]
-            )
+            self.client.update_cohorts([row(_of(UpdateCohort, a)) for a in batch])
 
         self.batch(actions, call, one_by_one_is_safe=True)
+
+    def add_members(self, actions: list[Action]) -> None:
+        self.members(actions, add=True)
+
+    def remove_members(self, actions: list[Action]) -> None:
+        self.members(actions, add=False)
 
     def members(self, actions: list[Action], add: bool) -> None:
         actions = self.ready(actions, lambda a: (self.cohort_id(a), self.user_ids(a)))
@@ -245,93 +299,149 @@ class _Applier:
 
     def create_groups(self, actions: list[Action]) -> None:
         def call(batch: list[Action]) -> None:
+            groups = [_of(CreateGroup, a) for a in batch]
             created = self.client.create_groups(
-                [NewGroup(courseid=a.details["courseid"], name=a.details["name"]) for a in batch]
+                [NewGroup(courseid=g.courseid, name=g.name) for g in groups]
             )
-            for action, row in zip(batch, created, strict=True):
-                self.groups[(action.details["courseid"], action.details["name"])] = int(row["id"])
+            for group, row in zip(groups, created, strict=True):
+                self.groups[(group.courseid, group.name)] = int(row["id"])
 
         self.batch(actions, call, one_by_one_is_safe=False)
 
-    def _group_id(self, action: Action) -> int:
-        d = action.details
-        if not d.get("group"):
+    def _group_id(self, d: CreateSync | UpdateSync) -> int:
+        if not d.group:
             return 0
-        gid = d.get("groupid") or self.groups.get((d["courseid"], d["group"]))
+        gid = d.groupid or self.groups.get((d.courseid, d.group))
         if not gid:
-            raise LookupError(f"group {d['group']!r} was not created")
+            raise LookupError(f"group {d.group!r} was not created")
         return int(gid)
 
-    def sync(self, action: Action) -> None:
-        d = action.details
-        try:
-            groupid = self._group_id(action)
-            if action.kind == "create_sync":
+    def create_syncs(self, actions: list[Action]) -> None:
+        for action in actions:
+            d = _of(CreateSync, action)
+            try:
+                groupid = self._group_id(d)
                 cohortid = self.cohort_id(action)
-        except LookupError as why:
-            self.skip(action, str(why))
-            return
-        try:
-            if action.kind == "create_sync":
+            except LookupError as why:
+                self.skip(action, str(why))
+                continue
+            try:
                 instance = self.client.add_cohort_sync(
-                    d["courseid"], cohortid, d["roleid"], groupid=groupid, name=d["name"]
+                    d.courseid, cohortid, d.roleid, groupid=groupid, name=d.name
                 )
-                self.ok(action, instance=instance)
+            except MoodleError as err:
+                self.fail(action, err)
             else:
-                changes = d["changes"]
+                self.ok(action, instance=instance)
+
+    def update_syncs(self, actions: list[Action]) -> None:
+        for action in actions:
+            d = _of(UpdateSync, action)
+            try:
+                groupid = self._group_id(d)
+            except LookupError as why:
+                self.skip(action, str(why))
+                continue
+            try:
                 self.client.update_cohort_sync(
-                    d["instance"],
-                    name=d["name"] if "name" in changes else None,
-                    status=0 if "status" in changes else None,
-                    groupid=groupid if "group" in changes else None,
+                    d.instance,
+                    name=d.name if "name" in d.changes else None,
+                    status=0 if "status" in d.changes else None,
+                    groupid=groupid if "group" in d.changes else None,
                 )
-                self.ok(action, instance=d["instance"])
-        except MoodleError as err:
-            self.fail(action, err)
+            except MoodleError as err:
+                self.fail(action, err)
+            else:
+                self.ok(action, instance=d.instance)
+
+    def enrol_manual(self, actions: list[Action]) -> None:
+        self.manual(actions, suspend=False)
+
+    def suspend_manual(self, actions: list[Action]) -> None:
+        self.manual(actions, suspend=True)
 
     def manual(self, actions: list[Action], suspend: bool) -> None:
         actions = self.ready(actions, self.user_ids)
 
         def call(batch: list[Action]) -> None:
-            self.client.manual_enrol(
-                [
+            enrolments = []
+            for action in batch:
+                d = action.details
+                assert isinstance(d, EnrolManual | SuspendManual)
+                enrolments += [
                     ManualEnrolment(
-                        roleid=a.details["roleid"],
+                        roleid=d.roleid,
                         userid=uid,
-                        courseid=a.details["courseid"],
-                        timeend=a.details["timeend"],
+                        courseid=d.courseid,
+                        timeend=d.timeend,
                         suspend=True if suspend else None,
                     )
-                    for a in batch
-                    for uid in self.user_ids(a)
+                    for uid in self.user_ids(action)
                 ]
-            )
+            self.client.manual_enrol(enrolments)
 
         # Not retried one by one: each enrol call re-sends Moodle's welcome mail.
         self.batch(actions, call, one_by_one_is_safe=False)
 
-    def retire_sync(self, action: Action) -> None:
-        try:
-            if action.kind == "delete_sync":
-                self.client.delete_cohort_sync(action.details["instance"])
+    def disable_syncs(self, actions: list[Action]) -> None:
+        self._retire(actions, lambda d: self.client.update_cohort_sync(d.instance, status=1))
+
+    def delete_syncs(self, actions: list[Action]) -> None:
+        self._retire(actions, lambda d: self.client.delete_cohort_sync(d.instance))
+
+    def _retire(self, actions: list[Action], call: Callable[[RetireSync], Any]) -> None:
+        for action in actions:
+            d = _of(RetireSync, action)
+            try:
+                call(d)
+            except MoodleError as err:
+                self.fail(action, err)
             else:
-                self.client.update_cohort_sync(action.details["instance"], status=1)
-        except MoodleError as err:
-            self.fail(action, err)
-        else:
-            self.ok(action, instance=action.details["instance"])
+                self.ok(action, instance=d.instance)
 
     def delete_cohorts(self, actions: list[Action]) -> None:
         self.batch(
             actions,
-            lambda b: self.client.delete_cohorts([a.details["cohortid"] for a in b]),
+            lambda b: self.client.delete_cohorts([_of(DeleteCohort, a).cohortid for a in b]),
             one_by_one_is_safe=True,
         )
 
 
+D = TypeVar("D")
+
+
+def _of(kind: type[D], action: Action) -> D:
+    """The action's details as the type its handler expects (the table guarantees it)."""
+    details = action.details
+    assert isinstance(details, kind), (action.kind, kind)
+    return details
+
+
+# One handler per action kind (``tests/test_action_kinds.py`` checks none is missing).
+HANDLERS: dict[str, Callable[[_Applier, list[Action]], None]] = {
+    "create_user": _Applier.create_users,
+    "create_cohort": _Applier.create_cohorts,
+    "update_cohort": _Applier.update_cohorts,
+    "add_members": _Applier.add_members,
+    "create_group": _Applier.create_groups,
+    "create_sync": _Applier.create_syncs,
+    "update_sync": _Applier.update_syncs,
+    "enrol_manual": _Applier.enrol_manual,
+    "remove_members": _Applier.remove_members,
+    "suspend_manual": _Applier.suspend_manual,
+    "disable_sync": _Applier.disable_syncs,
+    "delete_sync": _Applier.delete_syncs,
+    "delete_cohort": _Applier.delete_cohorts,
+}
+
+
 def apply_plan(
-    plan: Plan, client: Any, journal: Journal, progress: bool | None = None
+    plan: Plan,
+    client: MoodleWrites,
+    journal: Journal,
+    progress: ProgressCallback | None = None,
 ) -> ApplyResult:
-    """Execute ``plan`` (already checked: fresh, within failsafes or approved)."""
-    show = sys.stderr.isatty() if progress is None else progress
-    return _Applier(plan, client, journal, show).run()
+    """Execute ``plan`` (already checked: fresh, within failsafes or approved) with
+    ``client``'s writes, journaling each action and telling ``progress`` as each ends.
+    Moodle's refusals become failed actions, never exceptions."""
+    return _Applier(plan, client, journal, progress).run()

@@ -26,6 +26,8 @@ def _load(path: Path) -> list[dict]:
 
 
 def approve(plan: Plan, path: Path, by: str, hours: float, now: dt.datetime) -> dict:
+    """Record that ``by`` approves exactly ``plan`` (its digest) for ``hours`` from ``now``
+    (timezone-aware) in the JSON file ``path``; gives the entry written."""
     entry = {
         "digest": plan.digest(),
         "platform": plan.platform,

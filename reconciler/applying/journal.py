@@ -9,6 +9,9 @@ from typing import Any
 
 
 class Journal:
+    """Appends one JSON line per applied action to ``path`` (None: kept in ``entries``
+    only), with the UTC time, platform and commit."""
+
     def __init__(self, path: Path | None, platform: str, commit: str | None) -> None:
         self.path, self.platform, self.commit = path, platform, commit
         self.entries: list[dict[str, Any]] = []
@@ -16,6 +19,7 @@ class Journal:
             path.parent.mkdir(parents=True, exist_ok=True)
 
     def record(self, action: str, target: str, result: str, **extra: Any) -> None:
+        """One line: ``action`` (kind) on ``target`` ended ``result`` (ok/failed/skipped)."""
         entry = {
             "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "platform": self.platform,

@@ -17,41 +17,33 @@ from typing import Any
 from ..clock import today_in_paris
 from ..declarations.history import git_info
 from ..declarations.loader import DeclarationSet, load_declarations
+from ..errors import ConfigurationError, DeclarationErrors, ReconcilerError, StalePlan
 from ..moodle.client import MoodleClient
 from ..planning.desired import build_desired
+from ..planning.failsafe import FailsafeTripped
+from ..planning.grace import LeaversRecord, apply_grace
 from ..planning.plan import Plan
 from ..planning.planner import compute_plan
 from ..planning.reader import read_actual
+from ..planning.stale import stale_message, why_stale
+from ..planning.state import ActualState, DesiredState
 from ..planning.usermap import UserResolver, final_plan, map_file
 from ..settings import PlatformSettings, Settings
 from ..sources import SourceSnapshot, read_sources, record_good_run
 from ..sources.health import state_path
-from .applier import ApplyResult, apply_plan, required_functions
+from .applier import ApplyResult, ProgressCallback, apply_plan, required_functions
 from .approvals import DEFAULT_FILE as APPROVALS_FILE
 from .approvals import find_approval
 from .journal import Journal
+from .leavers import load_record, record_path, save_record
 
 JOURNAL_FILE = ".reconciler/journal.jsonl"
-
-
-class ConfigError(Exception):
-    """Missing token, unknown platform, declarations with errors: exit code 1."""
-
-
-class StalePlan(Exception):
-    """The saved plan was computed on data that moved since."""
-
-
-class FailsafeTripped(Exception):
-    def __init__(self, plan: Plan) -> None:
-        super().__init__("failsafe tripped")
-        self.plan = plan
 
 
 def _default_client(platform: PlatformSettings, environ: Mapping[str, str]) -> MoodleClient:
     token = platform.token(dict(environ))
     if not token:
-        raise ConfigError(
+        raise ConfigurationError(
             f"no web-service token for {platform.name}: set the environment variable "
             f"{platform.token_env}"
         )
@@ -60,55 +52,109 @@ def _default_client(platform: PlatformSettings, environ: Mapping[str, str]) -> M
 
 @dataclass
 class Environment:
-    """Where the data comes from. Defaults: the real endpoints named by the environment."""
+    """Where one run's data comes from and goes to. The defaults are the real endpoints
+    named by the process environment (``ECAMPUS_URL``/``ECAMPUS_TOKEN``..., ``APOGEE_URL``,
+    ``LDAP_URL``); the demo and the tests pass their own ``client_factory`` (a platform's
+    settings -> a context manager giving a Moodle client) and ``sources_reader``.
+
+    ``now`` is timezone-aware (UTC by default); expiry dates are judged on ``today``, its
+    Europe/Paris date. Declarations and sources are read once per environment.
+    """
 
     repo: Path
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     client_factory: Callable[[PlatformSettings], AbstractContextManager[Any]] | None = None
-    sources_reader: Callable[[Settings, list[str]], SourceSnapshot] | None = None
+    # (settings, platforms with general cohorts, today in Paris) -> what the sources say
+    sources_reader: Callable[[Settings, list[str], dt.date], SourceSnapshot] | None = None
     journal_path: Path | None = None
     approvals_path: Path | None = None
     # Where the user-id maps live (default: next to the source-health state, .reconciler/).
     user_map_dir: Path | None = None
-    _decls: DeclarationSet | None = None
-    _snapshot: SourceSnapshot | None = None
+    _decls: DeclarationSet | None = field(default=None, init=False, repr=False)
+    _snapshot: SourceSnapshot | None = field(default=None, init=False, repr=False)
+    # Per platform, the leavers record of the last plan, saved by apply (None: keep the file).
+    _leavers: dict[str, LeaversRecord | None] = field(
+        default_factory=dict, init=False, repr=False)
 
     @property
     def today(self) -> dt.date:
+        """``now``'s date in Europe/Paris (expiry dates are Paris days)."""
         return today_in_paris(self.now)
 
     def declarations(self) -> DeclarationSet:
+        """``cohorts/`` of ``repo``, loaded and schema-checked once. Raises
+        ``DeclarationErrors`` when ``platforms.yaml`` itself is unusable."""
         if self._decls is None:
             self._decls = load_declarations(self.repo / "cohorts", self.repo)
             if self._decls.settings is None:
-                raise ConfigError("cohorts/platforms.yaml has errors (run `reconcile validate`)")
+                raise DeclarationErrors(
+                    "cohorts/platforms.yaml has errors (run `reconcile validate`)"
+                )
         return self._decls
 
     @property
     def settings(self) -> Settings:
+        """The typed ``platforms.yaml`` (see ``declarations``)."""
         settings = self.declarations().settings
         assert settings is not None
         return settings
 
     def platform(self, name: str) -> PlatformSettings:
+        """One platform's settings; an unknown name raises ``ConfigurationError`` listing
+        the known ones."""
         try:
             return self.settings.platform(name)
         except KeyError as exc:
-            raise ConfigError(str(exc.args[0])) from None
+            raise ConfigurationError(str(exc.args[0])) from None
 
     def sources(self) -> SourceSnapshot:
-        """Both sources, read once for every platform with general cohorts."""
+        """APOGÉE and the directory, read once for every platform with general cohorts
+        (``read_sources``: a source failure is an unhealthy snapshot, never an exception)."""
         if self._snapshot is None:
             names = [n for n, p in self.settings.platforms.items() if p.general_cohorts.enabled]
             if self.sources_reader is not None:
-                self._snapshot = self.sources_reader(self.settings, names)
+                self._snapshot = self.sources_reader(self.settings, names, self.today)
             else:
-                self._snapshot = read_sources(self.settings, self.environ, platforms=names)
+                self._snapshot = read_sources(self.settings, self.environ, platforms=names,
+                                              today=self.today)
         return self._snapshot
+
+    @property
+    def sources_read(self) -> SourceSnapshot | None:
+        """The snapshot this environment has read so far, or None (nothing read yet)."""
+        return self._snapshot
+
+    def keep_leavers(self, platform: PlatformSettings, desired: DesiredState,
+                     actual: ActualState) -> DesiredState:
+        """``desired`` with the general cohorts' leavers kept through their grace period,
+        from the saved record; the new record waits for ``save_leavers``."""
+        record, problem = load_record(record_path(self.repo, platform.name))
+        outcome = apply_grace(desired, actual, platform, self.settings.academic_year,
+                              self.today, record, problem)
+        self._leavers[platform.name] = outcome.record
+        return outcome.desired
+
+    def save_leavers(self, platform: str) -> None:
+        """Save what the last plan of ``platform`` saw of its leavers (before any write:
+        the days first seen gone are facts, whether the apply then succeeds or stops).
+        Raises ConfigurationError when the file cannot be written."""
+        record = self._leavers.get(platform)
+        if record is None:
+            return
+        path = record_path(self.repo, platform)
+        try:
+            save_record(path, record)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot save the leavers record {path} ({exc.strerror or exc}); without it "
+                "grace periods would restart at every run") from None
 
     @contextmanager
     def client(self, platform: PlatformSettings) -> Iterator[Any]:
+        """A Moodle client for ``platform``, closed on exit. Without a ``client_factory``,
+        a ``MoodleClient`` on the platform's URL with the token its ``token_env`` names (a
+        missing token raises ``ConfigurationError``)."""
         if self.client_factory is not None:
             with self.client_factory(platform) as client:
                 yield client
@@ -117,6 +163,7 @@ class Environment:
                 yield client
 
     def journal(self, platform: str, commit: str | None) -> Journal:
+        """The apply journal (``.reconciler/journal.jsonl`` unless ``journal_path``)."""
         return Journal(self.journal_path or self.repo / JOURNAL_FILE, platform, commit)
 
     def user_map(self, platform: str) -> UserResolver:
@@ -125,15 +172,24 @@ class Environment:
         return UserResolver(map_file(folder, platform), platform, self.today)
 
     def approvals(self) -> Path:
+        """The approvals file (``.reconciler/approvals.json`` unless ``approvals_path``)."""
         return self.approvals_path or self.repo / APPROVALS_FILE
 
 
 def make_plan(env: Environment, platform_name: str) -> Plan:
-    """Read everything and compute the plan of one platform (no write anywhere)."""
+    """Read everything and compute the plan of one platform, writing nothing to Moodle.
+
+    Reads the declarations, the sources (platforms with general cohorts only), then Moodle
+    in bulk (``read_actual``, users through the platform's user-id map), and computes the
+    plan (``compute_plan``), final once every user its writes concern was looked up afresh
+    (``final_plan``), stamped with the git commit of ``env.repo``, whether ``cohorts/`` is
+    dirty, and ``env.now``. Saves the user-id map (the one file it writes). Raises
+    ``DeclarationErrors`` (declarations with errors: nothing is planned),
+    ``ConfigurationError`` (unknown platform, missing token) or ``MoodleError``."""
     platform = env.platform(platform_name)
     decls = env.declarations()
     if decls.has_errors:
-        raise ConfigError(
+        raise DeclarationErrors(
             "the declarations have errors (run `reconcile validate`); nothing planned"
         )
     snapshot = env.sources() if platform.general_cohorts.enabled else None
@@ -141,11 +197,13 @@ def make_plan(env: Environment, platform_name: str) -> Plan:
     users = env.user_map(platform_name)
     with env.client(platform) as client:
         actual = read_actual(client, platform, desired, users)
+
+        def compute() -> Plan:
+            kept = env.keep_leavers(platform, desired, actual)
+            return compute_plan(kept, actual, platform, env.today, env.settings.academic_year)
+
         # Final only once every user a write concerns was confirmed by Moodle tonight.
-        plan = final_plan(
-            lambda: compute_plan(desired, actual, platform, env.today, env.settings.academic_year),
-            users, client, actual,
-        )
+        plan = final_plan(compute, users, client, actual)
     users.save(actual, env.now)
     info = git_info(env.repo)
     plan.commit, plan.dirty = info.commit, info.dirty
@@ -153,21 +211,11 @@ def make_plan(env: Environment, platform_name: str) -> Plan:
     return plan
 
 
-def why_stale(saved: Plan, fresh: Plan) -> list[str]:
-    reasons = []
-    if saved.commit != fresh.commit:
-        reasons.append(f"the declarations moved: commit {saved.commit} -> {fresh.commit}")
-    if saved.source_digest != fresh.source_digest:
-        reasons.append("the APOGÉE/LDAP data changed since the plan was made")
-    if saved.moodle_fingerprint != fresh.moodle_fingerprint:
-        reasons.append("Moodle's state changed since the plan was made")
-    if not reasons and saved.digest() != fresh.digest():
-        reasons.append("the plan computed now differs from the saved one")
-    return reasons
-
-
 @dataclass
 class ApplyOutcome:
+    """What ``apply`` did: the fresh plan it applied, each action's result, and who approved
+    the plan when a failsafe tripped."""
+
     plan: Plan
     result: ApplyResult
     approved_by: str | None = None
@@ -178,36 +226,53 @@ def apply(
     platform_name: str,
     saved: Plan | None = None,
     allow_dirty: bool = False,
-    progress: bool | None = None,
+    progress: ProgressCallback | None = None,
 ) -> ApplyOutcome:
-    """Plan afresh, check (stale, dirty, failsafes), then apply. Raises before any write."""
-    fresh = make_plan(env, platform_name)
-    if saved is not None:
-        if saved.platform != platform_name:
-            raise ConfigError(f"the plan is for {saved.platform}, not {platform_name}")
-        reasons = why_stale(saved, fresh)
-        if reasons:
-            raise StalePlan("; ".join(reasons))
-    if fresh.dirty and not allow_dirty:
-        raise ConfigError("cohorts/ has uncommitted changes; commit them or pass --allow-dirty")
-    approved_by = None
-    if fresh.failsafe_tripped:
-        approved_by = find_approval(fresh, env.approvals(), env.now, env.environ)
-        if approved_by is None:
-            raise FailsafeTripped(fresh)
+    """Plan afresh, check (stale, dirty, failsafes, the token's write functions), then
+    apply. Every refusal is raised before the first write, with the note "nothing applied"
+    (``StalePlan``, ``FailsafeTripped``, ``ConfigurationError``, ``DeclarationErrors``,
+    ``MoodleError`` while reading). The leavers record of the grace periods is saved first,
+    whatever follows: a stopped apply must not restart anyone's grace."""
+    platform = env.platform(platform_name)
+    try:
+        fresh = make_plan(env, platform_name)
+        env.save_leavers(platform_name)
+        if saved is not None:
+            if saved.platform != platform_name:
+                raise ConfigurationError(f"the plan is for {saved.platform}, not {platform_name}")
+            reasons = why_stale(saved, fresh)
+            if reasons:
+                raise StalePlan(stale_message(saved, fresh, reasons))
+        if fresh.dirty and not allow_dirty:
+            raise ConfigurationError(
+                "cohorts/ has uncommitted changes; commit them or pass --allow-dirty"
+            )
+        approved_by = None
+        if fresh.failsafe_tripped:
+            approved_by = find_approval(fresh, env.approvals(), env.now, env.environ)
+            if approved_by is None:
+                raise FailsafeTripped(fresh)
+    except ReconcilerError as exc:
+        if not exc.multiline:
+            exc.add_note("nothing applied")
+        raise
     journal = env.journal(platform_name, fresh.commit)
     if not fresh.actions:
         result = ApplyResult()
     else:
-        with env.client(env.platform(platform_name)) as client:
-            missing = client.capabilities().missing(required_functions(fresh))
-            if missing:
-                raise ConfigError(
-                    f"the {platform_name} token may not call {', '.join(missing)}; nothing "
-                    "applied (add them to the token's web service, or use the write token)"
-                )
+        with env.client(platform) as client:
+            try:
+                missing = client.capabilities().missing(required_functions(fresh))
+                if missing:
+                    raise ConfigurationError(
+                        f"the {platform_name} token may not call {', '.join(missing)} (add "
+                        "them to the token's web service, or use the write token)"
+                    )
+            except ReconcilerError as exc:
+                exc.add_note("nothing applied")
+                raise
             result = apply_plan(fresh, client, journal, progress)
-    snapshot = env._snapshot
+    snapshot = env.sources_read
     if snapshot is not None and snapshot.healthy and result.ok:
         record_good_run(snapshot, env.settings, env.now)
     return ApplyOutcome(fresh, result, approved_by)

@@ -13,20 +13,19 @@ import yaml
 
 from ..emulator.config import EmulatorConfig
 from ..emulator.emulator import MoodleEmulator
+from ..errors import ConfigurationError
+from .options import INSTANT
 
 
 def _load_seed(path: Path) -> dict[str, Any]:
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".json":
-        return json.loads(text)
-    return yaml.safe_load(text) or {}
-
-
-def _parse_now(value: str | None) -> dt.datetime | None:
-    if not value:
-        return None
-    moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ConfigurationError(f"{path}: not a seed file ({exc})") from None
+    if not isinstance(data, dict | None):
+        raise ConfigurationError(f"{path}: not a seed file (a mapping of tables is expected)")
+    return data or {}
 
 
 @click.group()
@@ -36,23 +35,28 @@ def emulator() -> None:
 
 @emulator.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=0, show_default=True, help="0 = any free port.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0 = any free port."
+)
 @click.option("--token", required=True, help="The web-service token clients must send.")
 @click.option("--seed", "seed_file", type=click.Path(exists=True, dir_okay=False,
                                                       path_type=Path),
               help="YAML or JSON site data, the shape of MoodleEmulator.seed().")
 @click.option("--latency-ms", type=float, default=0.0, show_default=True)
-@click.option("--now", metavar="ISO-8601", help="Fix the clock, e.g. 2026-11-28T00:00:00Z.")
+@click.option("--now", type=INSTANT, help="Fix the clock, e.g. 2026-11-28T00:00:00Z.")
 @click.option("--debug", is_flag=True, help="Errors carry debuginfo (site debug=DEVELOPER).")
 def serve(host: str, port: int, token: str, seed_file: Path | None, latency_ms: float,
-          now: str | None, debug: bool) -> None:
+          now: dt.datetime | None, debug: bool) -> None:
     """Serve /webservice/rest/server.php until interrupted."""
     config = EmulatorConfig(token=token, host=host, port=port, latency_ms=latency_ms,
-                            now=_parse_now(now), debug=debug)
+                            now=now, debug=debug)
     emu = MoodleEmulator(config)
     if seed_file is not None:
         emu.seed(_load_seed(seed_file))
-    emu.start()
+    try:
+        emu.start()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     click.echo(emu.url, nl=True)
     try:
         while True:

@@ -1,8 +1,11 @@
-"""Exit codes, in the spirit of Terraform's -detailed-exitcode (documented in the README)."""
+"""Exit codes (``reconciler.errors.ExitCode``), by the names the tests and scripts use."""
 
-OK = 0  # nothing to do, or applied
-ERROR = 1  # bad input, configuration, Moodle errors, failed actions
-CHANGES = 2  # plan: changes pending
-FAILSAFE = 3  # a failsafe tripped and the plan is not approved: nothing applied
-UNHEALTHY = 4  # a source is unhealthy: general cohorts left unchanged
-STALE = 5  # the saved plan no longer matches the declarations, the sources or Moodle
+from ..errors import ExitCode
+
+OK = ExitCode.OK
+ERROR = ExitCode.ERROR
+CHANGES = ExitCode.CHANGES
+FAILSAFE = ExitCode.FAILSAFE
+UNHEALTHY = ExitCode.UNHEALTHY
+STALE = ExitCode.STALE
+OVER_LIMIT = ExitCode.OVER_LIMIT

@@ -4,48 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import click
 
+from ..applying.applier import Progress
 from ..applying.approvals import approve as record_approval
-from ..applying.runner import ConfigError, Environment, FailsafeTripped, StalePlan, apply, make_plan
-from ..declarations.history import GitError, changed_files, focus
-from ..moodle.errors import MoodleError
-from ..planning.desired import DeclarationErrors
-from ..planning.failsafe import tripped_report
-from ..planning.plan import Action, Plan
+from ..applying.runner import apply, make_plan
+from ..declarations.history import changed_files, focus
+from ..errors import ExitCode
+from ..planning.actions import Action
+from ..planning.failsafe import FailsafeTripped
+from ..planning.plan import Plan, read_plan
 from ..planning.render import render_json, render_markdown, render_text
-from . import exitcodes
+from .options import environment, now_option, plan_file_argument, platform_option
 
 FORMATS = {"text": render_text, "markdown": render_markdown, "json": render_json}
-
-
-def _now(value: str | None) -> dt.datetime:
-    if not value:
-        return dt.datetime.now(dt.UTC)
-    moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
-def _env(ctx: click.Context, now: str | None) -> Environment:
-    return Environment(repo=Path(ctx.obj["repo"]), now=_now(now))
-
-
-def _fail(message: str, code: int = exitcodes.ERROR) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-now_option = click.option(
-    "--now", metavar="ISO-TIME", help="Plan as if it were this moment (previews and tests)."
-)
-platform_option = click.option(
-    "--platform", "-p", "platform", required=True, help="Platform name (ecampus, collegium...)."
-)
 
 
 def focused_report(plan: Plan, repo: Path, ref: str, render: Callable[[Plan], str]) -> str:
@@ -54,7 +29,11 @@ def focused_report(plan: Plan, repo: Path, ref: str, render: Callable[[Plan], st
 
     def mine(action: Action) -> bool:
         d = action.details
-        return action.target in cohorts or d.get("cohort") in cohorts or d.get("course") in courses
+        return (
+            action.target in cohorts
+            or d.cohort_idnumber() in cohorts
+            or d.course_name() in courses
+        )
 
     shown = dataclasses.replace(plan, actions=[a for a in plan.actions if mine(a)])
     others = len(plan.actions) - len(shown.actions)
@@ -68,11 +47,13 @@ def focused_report(plan: Plan, repo: Path, ref: str, render: Callable[[Plan], st
     return "\n".join(head) + render(shown)
 
 
-def _load_plan(path: Path) -> Plan:
-    try:
-        return Plan.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{path}: not a usable plan ({exc})") from None
+def plan_exit_code(plan: Plan) -> ExitCode:
+    """4 unhealthy sources, 3 a tripped failsafe, 2 changes pending, 0 nothing to do."""
+    if plan.sources.get("healthy") is False:
+        return ExitCode.UNHEALTHY
+    if plan.failsafe_tripped:
+        return ExitCode.FAILSAFE
+    return ExitCode.CHANGES if plan.has_changes else ExitCode.OK
 
 
 @click.command("plan")
@@ -103,32 +84,25 @@ def plan_command(
     out: Path | None,
     markdown_out: Path | None,
     changed_since: str | None,
-    now: str | None,
+    now: dt.datetime | None,
 ) -> None:
     """Show what apply would change on one platform. Exit 0 no change, 2 changes pending."""
-    env = _env(ctx, now)
-    try:
-        plan = make_plan(env, platform)
-    except (ConfigError, DeclarationErrors) as exc:
-        _fail(str(exc))
-    except MoodleError as exc:
-        _fail(f"Moodle: {exc}")
+    env = environment(ctx, now)
+    plan = make_plan(env, platform)
     if changed_since and fmt != "json":
-        try:
-            click.echo(focused_report(plan, env.repo, changed_since, FORMATS[fmt]))
-        except GitError as exc:
-            _fail(str(exc))
+        click.echo(focused_report(plan, env.repo, changed_since, FORMATS[fmt]))
     else:
         click.echo(FORMATS[fmt](plan))
     if out:
         out.write_text(render_json(plan) + "\n", encoding="utf-8")
     if markdown_out:
         markdown_out.write_text(render_markdown(plan) + "\n", encoding="utf-8")
-    if plan.sources.get("healthy") is False:
-        sys.exit(exitcodes.UNHEALTHY)
-    if plan.failsafe_tripped:
-        sys.exit(exitcodes.FAILSAFE)
-    sys.exit(exitcodes.CHANGES if plan.has_changes else exitcodes.OK)
+    ctx.exit(plan_exit_code(plan))
+
+
+def _progress(event: Progress) -> None:
+    """One line per action on stderr, terminal or CI log alike."""
+    click.echo(event.line(), err=True)
 
 
 @click.command("apply")
@@ -144,26 +118,19 @@ def apply_command(
     plan_file: Path | None,
     platform: str | None,
     allow_dirty: bool,
-    now: str | None,
+    now: dt.datetime | None,
 ) -> None:
     """Apply a saved plan (refused once stale) or, with --platform, plan and apply."""
-    env = _env(ctx, now)
+    env = environment(ctx, now)
+    saved = read_plan(plan_file) if plan_file else None
+    name = saved.platform if saved else platform
+    if not name:
+        raise click.UsageError("give a saved plan file or --platform")
     try:
-        saved = _load_plan(plan_file) if plan_file else None
-        name = saved.platform if saved else platform
-        if not name:
-            raise ConfigError("give a saved plan file or --platform")
-        outcome = apply(env, name, saved, allow_dirty=allow_dirty)
-    except StalePlan as exc:
-        _fail(f"stale plan, nothing applied: {exc}. Make a new plan.", exitcodes.STALE)
+        outcome = apply(env, name, saved, allow_dirty=allow_dirty, progress=_progress)
     except FailsafeTripped as exc:
-        click.echo(render_text(exc.plan))
-        click.echo(tripped_report(exc.plan), err=True)
-        sys.exit(exitcodes.FAILSAFE)
-    except (ConfigError, DeclarationErrors) as exc:
-        _fail(str(exc))
-    except MoodleError as exc:
-        _fail(f"Moodle: {exc}; nothing applied")
+        click.echo(render_text(exc.plan))  # what was refused; the report follows on stderr
+        raise
     plan, result = outcome.plan, outcome.result
     click.echo(plan.summary())
     if outcome.approved_by:
@@ -180,32 +147,30 @@ def apply_command(
         if warning.code == "sources-unhealthy":
             click.echo(f"warning: {warning.message}", err=True)
     if not result.ok:
-        sys.exit(exitcodes.ERROR)
-    if plan.sources.get("healthy") is False:
-        sys.exit(exitcodes.UNHEALTHY)
-    sys.exit(exitcodes.OK)
+        ctx.exit(ExitCode.ERROR)
+    ctx.exit(ExitCode.UNHEALTHY if plan.sources.get("healthy") is False else ExitCode.OK)
 
 
 @click.command("approve")
-@click.argument("plan_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@plan_file_argument
 @click.option("--by", "by", required=True, help="Who approves (recorded with the approval).")
 @click.option(
-    "--hours", type=float, help="Validity (default: the platform's approval_valid_hours)."
+    "--hours",
+    type=click.FloatRange(min=0, min_open=True, max=24 * 366),
+    help="Validity (default: the platform's approval_valid_hours).",
 )
 @now_option
 @click.pass_context
 def approve_command(
-    ctx: click.Context, plan_file: Path, by: str, hours: float | None, now: str | None
+    ctx: click.Context, plan_file: Path, by: str, hours: float | None, now: dt.datetime | None
 ) -> None:
     """Approve one exact plan (its digest) through the failsafes, for a limited time."""
-    env = _env(ctx, now)
-    try:
-        plan = _load_plan(plan_file)
-        valid = hours or env.platform(plan.platform).failsafes.approval_valid_hours
-    except ConfigError as exc:
-        _fail(str(exc))
+    env = environment(ctx, now)
+    plan = read_plan(plan_file)
+    valid = hours or env.platform(plan.platform).failsafes.approval_valid_hours
     entry = record_approval(plan, env.approvals(), by, valid, env.now)
     click.echo(
         f"Approved {entry['digest']} for {plan.platform} until {entry['expires_at']} "
         f"({plan.summary()})"
     )
+

@@ -2,29 +2,30 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ..declarations.loader import PLATFORMS_FILE, load_platforms
+from ..errors import DeclarationErrors, ExitCode
 from ..settings import Settings
 from ..sources.model import SourceSnapshot
 from ..sources.snapshot import read_sources, record_good_run
-
-EXIT_UNHEALTHY = 4
+from .options import DAY
 
 
 def load_settings(repo: Path) -> Settings:
-    """Settings from cohorts/platforms.yaml, schema-checked; a bad file is a ClickException."""
+    """Settings from cohorts/platforms.yaml, schema-checked; a bad file raises
+    ``DeclarationErrors`` with its problems."""
     path = repo / "cohorts" / PLATFORMS_FILE
     settings, diags = load_platforms(path, str(path), repo.resolve())
     errors = [d for d in diags if d.severity == "error"]
     if settings is None or errors:
-        lines = "\n".join(f"{d.file}:{d.line}: {d.message}" for d in errors)
-        raise click.ClickException(f"invalid {path} (use --repo?):\n{lines}")
+        lines = "; ".join(f"{d.file}:{d.line}: {d.message}" for d in errors)
+        raise DeclarationErrors(f"invalid {path} (use --repo?): {lines}")
     return settings
 
 
@@ -47,6 +48,11 @@ def render_text(snap: SourceSnapshot, disabled: tuple[str, ...] = ()) -> str:
         )
     else:
         out.append(f"  APOGÉE: not read ({apo.get('error', 'unknown error')})")
+    if "previous_year" in apo:
+        last = apo["previous_year"]
+        out.append(f"  APOGÉE, year {last['academic_year']} (rollover overlap in force on "
+                   f"{', '.join(st.get('overlap', []))}): {last['rows']} IA rows in "
+                   f"{last.get('seconds', 0):.2f} s")
     if "entries" in ldp:
         out.append(
             f"  LDAP: {ldp['entries']} entries in {ldp.get('pages', 0)} page(s), "
@@ -71,11 +77,21 @@ def render_text(snap: SourceSnapshot, disabled: tuple[str, ...] = ()) -> str:
     if snap.healthy:
         for name in snap.general_cohorts:
             p = st["platforms"][name]
+            joined = (f"; {p['ia_with_account']} of {p['ia']} IAs find a directory account "
+                      f"({100.0 * p['ia_with_account'] / p['ia']:.1f}%)" if p.get("ia") else "")
             out.append(
                 f"Platform {name}: {p['cohorts']} general cohorts, {p['members']} members "
-                f"({p['memberships']} memberships); IA without directory account: "
+                f"({p['memberships']} memberships){joined}; IA without directory account: "
                 f"{_sample(p['ia_without_account'])}"
             )
+            old = p.get("overlap")
+            if old:
+                out.append(
+                    f"  rollover overlap in force ({st.get('today', '?')}): "
+                    f"{old['members']} more members ({old['memberships']} memberships in "
+                    f"{old['cohorts']} cohorts) from last year's IAs, not re-registered yet; "
+                    f"{old['ia_with_account']} of {old['ia']} of last year's IAs find a "
+                    "directory account")
             if p.get("uncertain"):
                 out.append(
                     f"  {p['uncertain']} accounts' memberships left as they are "
@@ -105,6 +121,7 @@ def render_json(snap: SourceSnapshot) -> str:
                     "cod_vrs_vet": c.cod_vrs_vet,
                     "cod_cmp": c.cod_cmp,
                     "members": len(c.members),
+                    "members_from_previous_year": len(c.from_previous_year),
                     "uncertain": len(c.uncertain),
                 }
                 for c in cohorts
@@ -133,8 +150,14 @@ def render_json(snap: SourceSnapshot) -> str:
     is_flag=True,
     help="When healthy, save the counts as the last good run (the health reference).",
 )
+@click.option(
+    "--today",
+    type=DAY,
+    help="Read as on this day (Europe/Paris): which rollover overlap windows are in force.",
+)
 @click.pass_context
-def sources(ctx: click.Context, platforms: tuple[str, ...], fmt: str, record: bool) -> None:
+def sources(ctx: click.Context, platforms: tuple[str, ...], fmt: str, record: bool,
+            today: dt.date | None) -> None:
     """Read APOGÉE and the directory; show source health and the general cohorts.
 
     Exit 0 when healthy, 4 when a source is unhealthy (general cohorts must stay unchanged).
@@ -147,7 +170,7 @@ def sources(ctx: click.Context, platforms: tuple[str, ...], fmt: str, record: bo
                 f"unknown platform {name!r} (known: {', '.join(sorted(settings.platforms))})",
                 param_hint="--platform",
             )
-    snap = read_sources(settings, platforms=platforms or None)
+    snap = read_sources(settings, platforms=platforms or None, today=today)
     disabled = tuple(
         name
         for name in (platforms or sorted(settings.platforms))
@@ -155,7 +178,10 @@ def sources(ctx: click.Context, platforms: tuple[str, ...], fmt: str, record: bo
     )
     click.echo(render_json(snap) if fmt == "json" else render_text(snap, disabled))
     if not snap.healthy:
-        sys.exit(EXIT_UNHEALTHY)
+        ctx.exit(ExitCode.UNHEALTHY)
     if record:
-        state = record_good_run(snap, settings)
+        try:
+            state = record_good_run(snap, settings)
+        except OSError as exc:
+            raise click.ClickException(f"cannot record the last good run: {exc}") from exc
         click.echo(f"Recorded the last good run ({state['recorded_at']}).", err=fmt == "json")

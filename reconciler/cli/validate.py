@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from pathlib import Path
 
 import click
 
 from ..clock import today_in_paris
 from ..declarations.diagnostics import render_json, render_text
-from ..declarations.history import GitError
 from ..declarations.validate import validate_tree
-
-
-def _today(value: str | None) -> dt.date:
-    return dt.date.fromisoformat(value) if value else today_in_paris()
+from ..errors import ConfigurationError, ExitCode
+from .options import DAY
 
 
 @click.command()
@@ -24,9 +20,7 @@ def _today(value: str | None) -> dt.date:
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 @click.option("--strict", is_flag=True, help="Warnings fail the run too.")
-@click.option(
-    "--today", metavar="YYYY-MM-DD", help="Check dates as if today were this day (Europe/Paris)."
-)
+@click.option("--today", type=DAY, help="Check dates as if today were this day (Europe/Paris).")
 @click.option(
     "--changed-since",
     metavar="REF",
@@ -38,21 +32,18 @@ def validate(
     paths: tuple[Path, ...],
     fmt: str,
     strict: bool,
-    today: str | None,
+    today: dt.date | None,
     changed_since: str | None,
 ) -> None:
     """Check declarations: schemas, then rules over the whole set (default: all of cohorts/)."""
     repo: Path = ctx.obj["repo"]
     if not (repo / "cohorts").is_dir():
-        raise click.ClickException(f"no cohorts/ folder in {repo.resolve()} (use --repo)")
-    try:
-        report = validate_tree(repo, _today(today), list(paths) or None, changed_since)
-    except GitError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise ConfigurationError(f"no cohorts/ folder in {repo.resolve()} (use --repo)")
+    report = validate_tree(repo, today or today_in_paris(), list(paths) or None, changed_since)
     click.echo(
         render_json(report.diagnostics)
         if fmt == "json"
         else render_text(report.diagnostics, report.files_checked)
     )
     failed = report.errors > 0 or (strict and report.warnings > 0)
-    sys.exit(1 if failed else 0)
+    ctx.exit(ExitCode.ERROR if failed else ExitCode.OK)

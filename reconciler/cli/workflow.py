@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
+import datetime as dt
 import os
-import re
-import sys
 from pathlib import Path
 
 import click
 
 from ..clock import today_in_paris
 from ..declarations.loader import load_declarations
+from ..errors import ConfigurationError
 from ..gitlab.expiring import (
     find_expiring,
     render_json,
@@ -19,17 +18,18 @@ from ..gitlab.expiring import (
     render_text,
     send_reminders,
 )
-from ..gitlab.notes import NOTE_LIMIT, GitLabError, MergeRequest, NotePoster, fit, marker
-from ..planning.plan import Plan
+from ..gitlab.notes import NOTE_LIMIT, MergeRequest, NotePoster, fit, marker
+from ..planning.plan import read_plan
 from ..planning.render import render_markdown as render_plan_markdown
+from .options import DAY, DAYS, plan_file_argument
 
 
 @click.command("mr-note")
-@click.argument("plan_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@plan_file_argument
 @click.option("--dry-run", is_flag=True, help="Print the note instead of posting it.")
 @click.option(
     "--limit",
-    type=int,
+    type=click.IntRange(min=200),
     default=NOTE_LIMIT,
     show_default=True,
     help="Longest note; longer plans are cut with a pointer to the artifact.",
@@ -40,34 +40,26 @@ def mr_note(plan_file: Path, dry_run: bool, limit: int) -> None:
     Uses CI_API_V4_URL, CI_PROJECT_ID, CI_MERGE_REQUEST_IID and GITLAB_NOTE_TOKEN (a project
     access token with the api scope); CI_JOB_URL points long plans to the job's artifacts.
     """
-    try:
-        plan = Plan.from_json(json.loads(plan_file.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise click.ClickException(f"{plan_file}: not a usable plan ({exc})") from None
+    plan = read_plan(plan_file)
     job = os.environ.get("CI_JOB_URL")
     artifact = f"{job}/artifacts/browse" if job else None
     body = render_plan_markdown(plan)
     if dry_run:
         click.echo(fit(f"{marker(plan.platform)}\n{body}", limit, artifact))
         return
-    try:
-        poster = NotePoster(MergeRequest.from_ci())
-        action, note = poster.upsert(plan.platform, body, artifact, limit)
-    except GitLabError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    poster = NotePoster(MergeRequest.from_ci())
+    action, note = poster.upsert(plan.platform, body, artifact, limit)
     click.echo(f"{action} note {note.get('id')} for {plan.platform}")
 
 
-def _days(value: str) -> int:
-    match = re.fullmatch(r"(\d+)\s*d?", value.strip())
-    if not match:
-        raise click.BadParameter("give a number of days, e.g. 14d")
-    return int(match.group(1))
-
-
 @click.command("expiring")
-@click.option("--within", default="14d", show_default=True, help="Window, in days (14d).")
+@click.option(
+    "--within",
+    type=DAYS,
+    default="14d",
+    show_default=True,
+    help="Window: days (14d) or weeks (2w).",
+)
 @click.option(
     "--format",
     "fmt",
@@ -75,20 +67,20 @@ def _days(value: str) -> int:
     default="text",
     show_default=True,
 )
-@click.option("--today", metavar="YYYY-MM-DD", help="As if today were this day (Europe/Paris).")
+@click.option("--today", type=DAY, help="As if today were this day (Europe/Paris).")
 @click.option(
     "--send-mail",
     is_flag=True,
     help="Mail each owner through RECONCILER_SMTP_RELAY (host:port), from RECONCILER_MAIL_FROM.",
 )
 @click.pass_context
-def expiring(ctx: click.Context, within: str, fmt: str, today: str | None, send_mail: bool) -> None:
+def expiring(
+    ctx: click.Context, within: int, fmt: str, today: dt.date | None, send_mail: bool
+) -> None:
     """List the syncs and manual cohorts that expire soon, with owners and who added them."""
-    import datetime as dt
-
     repo = Path(ctx.obj["repo"])
-    window = _days(within)
-    day = dt.date.fromisoformat(today) if today else today_in_paris()
+    window = within
+    day = today or today_in_paris()
     decls = load_declarations(repo / "cohorts", repo)
     items = find_expiring(decls, repo, day, window)
     out = {
@@ -103,6 +95,6 @@ def expiring(ctx: click.Context, within: str, fmt: str, today: str | None, send_
         relay = os.environ.get("RECONCILER_SMTP_RELAY")
         sender = os.environ.get("RECONCILER_MAIL_FROM", "moodle-reconciler@localhost")
         if not relay:
-            raise click.ClickException("--send-mail needs RECONCILER_SMTP_RELAY (host:port)")
+            raise ConfigurationError("--send-mail needs RECONCILER_SMTP_RELAY (host:port)")
         sent = send_reminders(items, relay, sender)
         click.echo(f"sent {sent} reminder mail(s) through {relay}", err=True)

@@ -9,11 +9,8 @@ from pathlib import Path, PurePosixPath
 import git
 import yaml
 
+from ..errors import GitError
 from .loader import DeclarationSet, ManualCohort, SyncDeclaration
-
-
-class GitError(Exception):
-    pass
 
 
 def _repo(path: Path) -> git.Repo:

@@ -14,6 +14,7 @@ from pathlib import PurePath
 from ..settings import PlatformSettings
 from .diagnostics import Diagnostic, Severity
 from .loader import DeclarationSet, Location, ManualCohort, SyncDeclaration
+from .windows import grace_rules
 
 # Moodle's PARAM_USERNAME without extended characters: lower case, digits, _ - . @
 USERNAME = re.compile(r"^[a-z0-9_.@-]+$")
@@ -81,13 +82,14 @@ def managed_prefix(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic
             continue
         prefix = platform.manual_idnumber_prefix
         general = platform.general_cohorts
-        if not cohort.idnumber.startswith(prefix):
+        if not cohort.idnumber.startswith(prefix) and not cohort.adopt:
             yield _diag(
                 cohort.location,
                 "error",
                 "idnumber-prefix",
                 f"manual cohort idnumber {cohort.idnumber!r} must start with {prefix!r}, "
-                "the managed prefix of this platform",
+                "the managed prefix of this platform (or say adopt: true to take over an "
+                "existing cohort with this idnumber as it is)",
             )
         elif general.enabled and general.idnumber_regex().match(cohort.idnumber):
             yield _diag(
@@ -271,6 +273,7 @@ RULES: dict[str, Rule] = {
     "duplicate-member": duplicate_members,
     "duplicate-sync": duplicate_syncs,
     "malformed-username": usernames,
+    "grace-too-long / grace-not-general / grace-shared": grace_rules,
 }
 
 

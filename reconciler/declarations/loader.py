@@ -13,7 +13,6 @@ file with errors contributes nothing to the declarations (so it cannot cause rem
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -22,11 +21,12 @@ from typing import Any, Literal
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from ..settings import Settings, settings_from_document
+from .. import resources
+from ..settings import TEMPLATES, Settings, settings_from_document, template_problem
 from .diagnostics import Diagnostic
+from .windows import platform_window_diagnostics
 from .yamlfile import YamlDocument, load_yaml_file
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 PLATFORMS_FILE = "platforms.yaml"
 FileKind = Literal["platforms", "cohort", "syncs"]
 SCHEMA_OF: dict[FileKind, str] = {
@@ -75,6 +75,7 @@ class SyncDeclaration:
     expires: dt.date | None = None
     adopt: bool = False
     owners: tuple[str, ...] = ()
+    grace_days: int | None = None  # general cohorts: days a leaver stays, for this course
 
 
 @dataclass
@@ -102,7 +103,7 @@ class DeclarationSet:
 
 @cache
 def validator(kind: FileKind) -> Draft202012Validator:
-    schema = json.loads((SCHEMA_DIR / SCHEMA_OF[kind]).read_text(encoding="utf-8"))
+    schema = resources.schema(SCHEMA_OF[kind])
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
@@ -196,7 +197,7 @@ def load_platforms(
     if problems:
         return None, diags + problems
     settings = settings_from_document(doc.data, root=repo_root)
-    return settings, diags + _template_diagnostics(doc)
+    return settings, diags + _template_diagnostics(doc) + platform_window_diagnostics(doc)
 
 
 def load_declarations(cohorts_dir: Path, repo_root: Path | None = None) -> DeclarationSet:
@@ -269,39 +270,19 @@ def load_declarations(cohorts_dir: Path, repo_root: Path | None = None) -> Decla
 
 
 def _template_diagnostics(doc: YamlDocument) -> list[Diagnostic]:
-    """Templates may only use the fields the general-cohort builder provides."""
-    from string import Formatter
-
-    id_fields = {"cod_anu", "cod_etp", "cod_vrs_vet", "cod_cmp"}
-    name_fields = id_fields | {"lib_web_vet", "lib_etp", "lic_etp"}
+    """Templates may only use the fields the general-cohort builder provides (one list)."""
     out = []
     for name, platform in doc.data.get("platforms", {}).items():
         general = platform.get("general_cohorts") or {}
-        for key, allowed in (("idnumber_template", id_fields), ("name_template", name_fields)):
+        for key in TEMPLATES:
             template = general.get(key)
             if template is None:
                 continue
-            path = ("platforms", name, "general_cohorts", key)
-            try:
-                used = {f for _, f, _, _ in Formatter().parse(template) if f is not None}
-            except ValueError as exc:
+            problem = template_problem(key, template)
+            if problem:
+                path = ("platforms", name, "general_cohorts", key)
                 out.append(
-                    Diagnostic(
-                        doc.file, *doc.locate(path), "error", "bad-template", f"{key}: {exc}"
-                    )
-                )
-                continue
-            unknown = sorted(used - allowed)
-            if unknown:
-                out.append(
-                    Diagnostic(
-                        doc.file,
-                        *doc.locate(path),
-                        "error",
-                        "bad-template",
-                        f"{key} uses unknown field(s) {', '.join(unknown)} "
-                        f"(available: {', '.join(sorted(allowed))})",
-                    )
+                    Diagnostic(doc.file, *doc.locate(path), "error", "bad-template", problem)
                 )
     return out
 
@@ -341,6 +322,7 @@ def _syncs(platform: str, doc: YamlDocument) -> list[SyncDeclaration]:
             expires=_date(item.get("expires")),
             adopt=item.get("adopt", False),
             owners=owners,
+            grace_days=item.get("grace_days"),
         )
         for i, item in enumerate(data["syncs"])
     ]

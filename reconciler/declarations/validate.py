@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import DeclarationErrors
 from .diagnostics import Diagnostic, sort_diagnostics
 from .history import new_entries
 from .lint import lint
@@ -33,7 +34,8 @@ def validate_tree(
     paths: list[Path] | None = None,
     changed_since: str | None = None,
 ) -> ValidationReport:
-    """Check the whole tree (rules need it); report only on ``paths`` when given.
+    """Check the whole tree (rules need it); report only on ``paths`` when given (a path
+    that matches no file of the tree raises ``DeclarationErrors``).
 
     With ``changed_since`` (a git reference), an entry added since then with an expiry date
     already past is an error (``expired-new``): nobody should add what the next apply removes.
@@ -63,6 +65,11 @@ def validate_tree(
         keep = lambda name: any(name == p or name.startswith(p.rstrip("/") + "/") for p in prefixes)  # noqa: E731
         diagnostics = [d for d in diagnostics if keep(d.file)]
         files = [f for f in files if keep(f)]
+        for path, prefix in zip(paths, prefixes, strict=True):
+            if not any(f == prefix or f.startswith(prefix.rstrip("/") + "/") for f in files):
+                raise DeclarationErrors(
+                    f"{path}: no declaration file there (give files or folders under cohorts/)"
+                )
     return ValidationReport(decls, sort_diagnostics(diagnostics), len(files))
 
 

@@ -1,10 +1,12 @@
 """``reconcile demo``: the whole job on a small fictional university, with no server at all.
 
-The shipped declarations (``cohorts/``) are copied into a scratch folder; APOGÉE is a sqlite
-database and the directory an in-process ldap3 server (both generated), and each platform is
-a Moodle emulator in this process. The demo then runs exactly the code of the nightly job:
-first plan and apply, a second plan with nothing to do, then a night later (an IA cancelled,
-a new student, a temporary sync expired) and that night's plan and apply.
+The demo's own declarations (``declarations/cohorts/``, shipped in the package so that the
+demo runs from an installed wheel, away from any checkout) are copied into a scratch folder;
+APOGÉE is a sqlite database and the directory an in-process ldap3 server (both generated),
+and each platform is a Moodle emulator in this process. The demo then runs exactly the code
+of the nightly job: first plan and apply, a second plan with nothing to do, then a night
+later (an IA cancelled, a new student, a temporary sync expired) and that night's plan and
+apply.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +90,8 @@ def _seed(platform: str, data: demo_data.DemoData, manual_members: set[str]) -> 
 def demo_world(workdir: Path, students: int = 300) -> Iterator[dict[str, Any]]:
     """Scratch repository, sources and one emulator per platform."""
     repo = workdir / "repo"
-    shutil.copytree(Path(__file__).resolve().parents[2] / "cohorts", repo / "cohorts")
+    with resources.as_file(resources.files(__package__) / "declarations" / "cohorts") as shipped:
+        shutil.copytree(shipped, repo / "cohorts")
     decls = load_declarations(repo / "cohorts", repo)
     settings: Settings = decls.settings  # type: ignore[assignment]
     manual_members = {m for c in decls.cohorts for m in c.members}
@@ -104,8 +108,9 @@ def demo_world(workdir: Path, students: int = 300) -> Iterator[dict[str, Any]]:
         def client(platform: PlatformSettings) -> MoodleClient:
             return MoodleClient(emulators[platform.name].url, TOKEN)
 
-        def sources(s: Settings, names: list[str]) -> SourceSnapshot:
-            return read_sources(s, {}, apogee_conn=apogee, ldap_conn=directory, platforms=names)
+        def sources(s: Settings, names: list[str], today: dt.date) -> SourceSnapshot:
+            return read_sources(s, {}, apogee_conn=apogee, ldap_conn=directory, platforms=names,
+                                today=today)
 
         yield {
             "repo": repo,
@@ -144,7 +149,7 @@ def _plan_and_apply(world: dict[str, Any], now: dt.datetime, show: str, do_apply
         else:
             click.echo(f"[{name}] {plan.summary()}")
         if do_apply and plan.has_changes:
-            outcome = apply(env, name, allow_dirty=True, progress=False)
+            outcome = apply(env, name, allow_dirty=True)
             r = outcome.result
             click.echo(
                 f"[{name}] applied {len(r.done)} actions, {len(r.failed)} failed, "

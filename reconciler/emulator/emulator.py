@@ -13,6 +13,7 @@ from . import sync
 from .config import EmulatorConfig
 from .dispatcher import Dispatcher, Response
 from .errors import WSError
+from .functions.services import is_write
 from .phpform import nest, truncate
 from .seed import seed_state
 from .server import Outcome, make_server
@@ -101,6 +102,12 @@ class MoodleEmulator:
         with self._lock:
             self.call_counts.clear()
             self.call_log.clear()
+
+    def write_calls(self) -> dict[str, int]:
+        """Calls received by each write function (``db/services.php`` type ``write``), even
+        refused ones: a test that must change nothing asserts this is empty."""
+        with self._lock:
+            return {f: n for f, n in self.call_counts.items() if n and is_write(f)}
 
     def inject_fault(self, kind: str, function: str | None = None, on_call: int = 1,
                      times: int = 1) -> None:

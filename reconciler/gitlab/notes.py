@@ -14,12 +14,10 @@ from typing import Any
 
 import requests
 
+from ..errors import GitLabError
+
 # GitLab refuses notes over 1,000,000 characters; stay well below it.
 NOTE_LIMIT = 900_000
-
-
-class GitLabError(Exception):
-    pass
 
 
 def marker(platform: str) -> str:

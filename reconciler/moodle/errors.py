@@ -11,8 +11,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..errors import ReconcilerError
 
-class MoodleError(Exception):
+
+class MoodleError(ReconcilerError):
     """Any failure of a Moodle web-service call. Never carries the token."""
 
     def __init__(

@@ -36,7 +36,6 @@ IS_READ: dict[str, bool] = {
     "core_user_delete_users": False,
     "core_course_create_categories": False,
     "core_course_create_courses": False,
-    "core_course_delete_courses": False,
     "enrol_manual_enrol_users": False,
     "enrol_manual_unenrol_users": False,
     "core_group_create_groups": False,

@@ -20,10 +20,12 @@ import urllib.parse
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
+from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_attempt
 
 from .encoding import Pair
 from .errors import (
@@ -173,19 +175,27 @@ class Transport:
         body = self.header(function, raw=is_read) + list(params)
         with self._stats_lock:
             self.calls += 1
-        attempt = 0
-        while True:
-            failure = self._attempt(function, body, is_read=is_read)
-            if not isinstance(failure, _Failure):
-                return failure
-            retryable = failure.never_sent or (is_read and failure.transient)
-            if not retryable or attempt >= self.retry.read_retries:
-                raise failure.error
-            delay = self.retry.delay(attempt)
-            log.warning("moodle %s: %s; retry %d/%d in %.2fs", function, failure.error.message,
-                        attempt + 1, self.retry.read_retries, delay)
-            self._sleep(delay)
-            attempt += 1
+        # tenacity runs the loop; what may be resent is decided here (_retryable), and the
+        # last failure is what the caller gets once the retries are spent.
+        retrying = Retrying(
+            stop=stop_after_attempt(self.retry.read_retries + 1),
+            retry=retry_if_result(partial(_retryable, is_read=is_read)),
+            wait=lambda state: self.retry.delay(state.attempt_number - 1),
+            sleep=self._sleep,
+            before_sleep=partial(self._log_retry, function),
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+        )
+        outcome = retrying(self._attempt, function, body, is_read=is_read)
+        if isinstance(outcome, _Failure):
+            raise outcome.error
+        return outcome
+
+    def _log_retry(self, function: str, state: RetryCallState) -> None:
+        failure = state.outcome.result() if state.outcome else None
+        delay = state.next_action.sleep if state.next_action else 0.0
+        message = failure.error.message if isinstance(failure, _Failure) else "?"
+        log.warning("moodle %s: %s; retry %d/%d in %.2fs", function, message,
+                    state.attempt_number, self.retry.read_retries, delay)
 
     def _attempt(self, function: str, body: list[Pair], *, is_read: bool) -> Any:
         fields = len(body)
@@ -309,6 +319,14 @@ class Transport:
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self.session.close()
+
+
+def _retryable(outcome: Any, *, is_read: bool) -> bool:
+    """Resend only what provably never left this host, and reads that failed transiently
+    (connection errors, timeouts, 5xx); a write that may have committed is never resent."""
+    return isinstance(outcome, _Failure) and (
+        outcome.never_sent or (is_read and outcome.transient)
+    )
 
 
 class _Skipped(Exception):

@@ -7,15 +7,13 @@ from typing import TYPE_CHECKING
 
 from ..clock import is_expired
 from ..declarations.loader import DeclarationSet
+from ..errors import DeclarationErrors
 from ..settings import Settings
+from .overlap import overlap_report
 from .state import DesiredCohort, DesiredState, DesiredSync
 
 if TYPE_CHECKING:
     from ..sources import SourceSnapshot
-
-
-class DeclarationErrors(Exception):
-    """Declarations with errors never become a desired state: a missing file is not a removal."""
 
 
 def build_desired(
@@ -25,6 +23,11 @@ def build_desired(
     today: dt.date,
     snapshot: SourceSnapshot | None,
 ) -> DesiredState:
+    """What ``platform_name`` should hold on ``today`` (a Europe/Paris date): its manual
+    cohorts and syncs from the declarations, its general cohorts from ``snapshot`` (left
+    frozen as Moodle has them when the snapshot is missing or unhealthy), minus what has
+    expired. Raises ``DeclarationErrors`` when the declarations have errors (a file with
+    errors must never read as a removal)."""
     if decls.has_errors:
         raise DeclarationErrors(
             "the declarations have errors (run `reconcile validate`); nothing is planned"
@@ -49,6 +52,9 @@ def build_desired(
                     category=None if gc.context in ("", "system") else gc.context,
                     uncertain=frozenset(gc.uncertain),
                 )
+        overlap = overlap_report(general, snapshot, platform_name, settings.academic_year, today)
+        if overlap:
+            desired.general_report["overlap"] = overlap
         if snapshot is not None:
             desired.source_digest = snapshot.digest
             desired.source_stats = {"healthy": snapshot.healthy, "reasons": list(snapshot.reasons)}
@@ -85,6 +91,7 @@ def build_desired(
             expires=decl.expires,
             adopt=decl.adopt,
             owners=decl.owners,
+            grace_days=decl.grace_days,
         )
         if is_expired(decl.expires, today) or decl.cohort in desired.expired_cohorts:
             desired.expired_syncs.append(sync)

@@ -6,24 +6,40 @@ a source outage, an empty query or a wrong academic year whatever caused it.
 
 from __future__ import annotations
 
+from ..errors import ExitCode, ReconcilerError
 from ..settings import Failsafes
 from .plan import FailsafeCheck, Plan
 
 
 def check_failsafes(plan: Plan, limits: Failsafes) -> list[FailsafeCheck]:
+    """Every check of ``limits`` on ``plan``: per-cohort removal shares first (in the order
+    of ``plan.actions``), then the global caps. A check is ``tripped`` when over its limit;
+    the caller decides (apply refuses a tripped plan unless that exact plan is approved).
+    Each action says what it weighs (``Details.weight``), so no kind is named here."""
     checks: list[FailsafeCheck] = []
-    memberships_removed = 0
-    emptied_or_deleted: set[str] = set()
-    syncs_removed = 0
+    weights = [(action.target, action.details.weight()) for action in plan.actions]
     added: dict[str, int] = {}
-    for action in plan.actions:
-        if action.kind == "add_members":
-            added[action.target] = added.get(action.target, 0) + len(action.details["usernames"])
+    for target, weight in weights:
+        added[target] = added.get(target, 0) + weight.members_added
+    memberships_removed = sum(w.memberships_removed for _, w in weights)
+    syncs_removed = sum(w.syncs_removed for _, w in weights)
+    emptied_or_deleted: set[str] = set()
 
-    def per_cohort(target: str, removed: int, size: int, detail: str) -> None:
+    for target, weight in weights:
+        loss = weight.cohort_loss
+        if loss is None:
+            continue
+        removed, size = loss.removed, loss.size_before
+        if loss.deleted or (removed >= size and added.get(target, 0) == 0):
+            emptied_or_deleted.add(target)
         percent = 100.0 * removed / size if size else 0.0
         exempt = size <= limits.small_cohort_size or removed <= limits.per_cohort_removal_floor
         limit = limits.per_cohort_max_removal_percent
+        detail = (
+            f"cohort deleted with its {size} members"
+            if loss.deleted
+            else f"{removed} of {size} members removed"
+        )
         checks.append(
             FailsafeCheck(
                 "per_cohort_removal_percent",
@@ -34,24 +50,6 @@ def check_failsafes(plan: Plan, limits: Failsafes) -> list[FailsafeCheck]:
                 detail,
             )
         )
-
-    for action in plan.actions:
-        d = action.details
-        if action.kind == "remove_members":
-            removed, size = len(d["usernames"]), int(d["size_before"])
-            memberships_removed += removed
-            if removed >= size and added.get(action.target, 0) == 0:
-                emptied_or_deleted.add(action.target)
-            per_cohort(action.target, removed, size, f"{removed} of {size} members removed")
-        elif action.kind == "suspend_manual":
-            memberships_removed += len(d["usernames"])
-        elif action.kind == "delete_cohort":
-            size = int(d["members"])
-            memberships_removed += size
-            emptied_or_deleted.add(action.target)
-            per_cohort(action.target, size, size, f"cohort deleted with its {size} members")
-        elif action.kind in ("disable_sync", "delete_sync"):
-            syncs_removed += 1
 
     def cap(name: str, value: int, limit: int, detail: str) -> None:
         checks.append(FailsafeCheck(name, "*", value, limit, value > limit, detail))
@@ -77,7 +75,22 @@ def check_failsafes(plan: Plan, limits: Failsafes) -> list[FailsafeCheck]:
     return checks
 
 
+class FailsafeTripped(ReconcilerError):
+    """A removal cap tripped and this exact plan is not approved: nothing is applied.
+
+    ``plan`` is the refused plan; ``str(error)`` is the report (which caps, by how much, and
+    how to approve exactly this plan)."""
+
+    exit_code = ExitCode.FAILSAFE
+    multiline = True
+
+    def __init__(self, plan: Plan) -> None:
+        super().__init__(tripped_report(plan))
+        self.plan = plan
+
+
 def tripped_report(plan: Plan) -> str:
+    """The tripped checks of ``plan``, one a line, and the command that approves it."""
     lines = ["Failsafe tripped: nothing was applied."]
     for c in plan.failsafe:
         if c.tripped:

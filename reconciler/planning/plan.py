@@ -8,54 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
 from typing import Any
 
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from ..errors import PlanFileError
+from ..resources import schema
+from .actions import Action
+
 FORMAT_VERSION = 1
-
-# Adds before removes (DESIGN §5.6): the order in which the applier runs action kinds.
-PHASES: dict[str, int] = {
-    "create_user": 1,
-    "create_cohort": 2,
-    "update_cohort": 2,
-    "add_members": 3,
-    "create_group": 4,
-    "create_sync": 5,
-    "update_sync": 5,
-    "enrol_manual": 6,
-    "remove_members": 7,
-    "suspend_manual": 8,
-    "disable_sync": 9,
-    "delete_sync": 9,
-    "delete_cohort": 10,
-}
-ADDS = {
-    "create_user",
-    "create_cohort",
-    "add_members",
-    "create_group",
-    "create_sync",
-    "enrol_manual",
-}
-CHANGES = {"update_cohort", "update_sync"}
-REMOVES = {"remove_members", "suspend_manual", "disable_sync", "delete_sync", "delete_cohort"}
-
-
-@dataclass(frozen=True)
-class Action:
-    kind: str
-    target: str
-    details: dict[str, Any]
-
-    @property
-    def phase(self) -> int:
-        return PHASES[self.kind]
-
-    @property
-    def weight(self) -> int:
-        """How many objects the action touches (members count one each)."""
-        users = self.details.get("usernames")
-        return len(users) if isinstance(users, list) else 1
 
 
 @dataclass(frozen=True)
@@ -86,6 +53,8 @@ class Plan:
     failsafe: list[FailsafeCheck] = field(default_factory=list)
     expiring: list[dict[str, Any]] = field(default_factory=list)
     sources: dict[str, Any] = field(default_factory=dict)
+    # The general cohorts' windows: rollover overlap in force, leavers in their grace period.
+    general: dict[str, Any] = field(default_factory=dict)
     source_digest: str = ""
     moodle_fingerprint: str = ""
     commit: str | None = None
@@ -97,13 +66,15 @@ class Plan:
     user_map: dict[str, Any] | None = None
 
     def sorted_actions(self) -> list[Action]:
+        """The actions in apply order: by phase (adds before removes), kind, target."""
         return sorted(self.actions, key=lambda a: (a.phase, a.kind, a.target))
 
     def counts(self) -> dict[str, int]:
-        add = sum(a.weight for a in self.actions if a.kind in ADDS)
-        change = sum(a.weight for a in self.actions if a.kind in CHANGES)
-        remove = sum(a.weight for a in self.actions if a.kind in REMOVES)
-        return {"add": add, "change": change, "remove": remove}
+        """``{"add", "change", "remove"}``: objects each effect touches (members one each)."""
+        counts = {"add": 0, "change": 0, "remove": 0}
+        for action in self.actions:
+            counts[action.effect] += action.weight
+        return counts
 
     @property
     def has_changes(self) -> bool:
@@ -118,7 +89,7 @@ class Plan:
         canon = {
             "platform": self.platform,
             "academic_year": self.academic_year,
-            "actions": [asdict(a) for a in self.sorted_actions()],
+            "actions": [a.to_json() for a in self.sorted_actions()],
             "source_digest": self.source_digest,
             "moodle_fingerprint": self.moodle_fingerprint,
         }
@@ -126,6 +97,7 @@ class Plan:
         return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
 
     def summary(self) -> str:
+        """The first line people read: ``Plan: 12 to add, 3 to change, 1 to remove; …``."""
         c = self.counts()
         if not self.actions:
             head = "Plan: no changes"
@@ -143,6 +115,7 @@ class Plan:
         return head + ("; " + "; ".join(extras) if extras else "") + "."
 
     def to_json(self) -> dict[str, Any]:
+        """The saved form (``schemas/plan.schema.json``), digest and summary included."""
         return {
             "format_version": self.format_version,
             "platform": self.platform,
@@ -159,31 +132,36 @@ class Plan:
                 "tripped": self.failsafe_tripped,
                 "checks": [asdict(c) for c in self.failsafe],
             },
-            "actions": [asdict(a) for a in self.sorted_actions()],
+            "actions": [a.to_json() for a in self.sorted_actions()],
             "warnings": [asdict(w) for w in self.warnings],
             "pending_users": sorted(self.pending_users),
             "unmanaged": self.unmanaged,
             "expiring": self.expiring,
             "sources": self.sources,
+            "general": self.general,
             "user_map": self.user_map,
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Plan:
+    def from_json(cls, data: dict[str, Any], verify: bool = True) -> Plan:
+        """The plan a ``to_json`` document describes. ``data`` must match the plan schema
+        (``read_plan`` checks it); raises ``PlanFileError`` when its digest does not match
+        its content (a modified file), unless ``verify`` is false."""
         if data.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
+            raise PlanFileError(
                 f"plan format_version {data.get('format_version')!r} is not {FORMAT_VERSION}"
             )
         plan = cls(
             platform=data["platform"],
             academic_year=data["academic_year"],
-            actions=[Action(**a) for a in data["actions"]],
+            actions=[Action.from_json(a) for a in data["actions"]],
             warnings=[Warning(**w) for w in data["warnings"]],
             pending_users=list(data["pending_users"]),
             unmanaged=list(data["unmanaged"]),
             failsafe=[FailsafeCheck(**c) for c in data["failsafe"]["checks"]],
             expiring=list(data["expiring"]),
             sources=dict(data["sources"]),
+            general=dict(data.get("general") or {}),
             source_digest=data["source_digest"],
             moodle_fingerprint=data["moodle_fingerprint"],
             commit=data["commit"],
@@ -191,6 +169,89 @@ class Plan:
             created_at=data["created_at"],
             user_map=data.get("user_map"),
         )
-        if plan.digest() != data["digest"]:
-            raise ValueError("plan file was modified: its digest does not match its content")
+        if verify and plan.digest() != data["digest"]:
+            raise PlanFileError("plan file was modified: its digest does not match its content")
         return plan
+
+
+# Deeper than any plan the planner writes (4 levels); refused before parsing, so a file of
+# 100,000 nested brackets costs a scan, not a RecursionError.
+MAX_DEPTH = 16
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _depth(text: str) -> int:
+    depth = deepest = 0
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in "]}":
+            depth -= 1
+    return deepest
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {text[:20]}")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_plan(data: bytes | str, name: str) -> Plan:
+    """The plan saved as ``data`` (the bytes of ``plan.json``), checked in order: UTF-8,
+    nesting depth, strict JSON (no NaN/Infinity, finite numbers), an object matching
+    ``schemas/plan.schema.json``, then its digest. Any failure raises ``PlanFileError``
+    naming ``name`` and what is wrong, in one line; nothing else is raised."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+    except UnicodeDecodeError as exc:
+        raise PlanFileError(f"{name}: not a saved plan: not UTF-8 (byte {exc.start})") from None
+    if _depth(text) > MAX_DEPTH:
+        raise PlanFileError(f"{name}: not a saved plan: nested deeper than {MAX_DEPTH} levels")
+    try:
+        doc = json.loads(text, parse_float=_finite, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        raise PlanFileError(f"{name}: not a saved plan: not JSON ({_short(exc)})") from None
+    if not isinstance(doc, dict):
+        raise PlanFileError(
+            f"{name}: not a saved plan: the file holds a JSON {_json_type(doc)}, "
+            "not the object `reconcile plan --out` writes"
+        )
+    error = best_match(_plan_validator().iter_errors(doc))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "the top level"
+        raise PlanFileError(f"{name}: not a saved plan: at {where}: {_short(error.message)}")
+    try:
+        return Plan.from_json(doc)
+    except PlanFileError as exc:
+        raise PlanFileError(f"{name}: {exc}") from None
+
+
+def read_plan(path: Path) -> Plan:
+    """The plan saved in ``path`` by ``reconcile plan --out`` (see ``parse_plan``)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PlanFileError(f"{path}: cannot read the plan ({exc.strerror})") from None
+    return parse_plan(data, str(path))
+
+
+@cache
+def _plan_validator() -> Draft202012Validator:
+    return Draft202012Validator(schema("plan.schema.json"))
+
+
+def _json_type(value: Any) -> str:
+    names = {list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), "number")
+
+
+def _short(exc: object, limit: int = 160) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -9,6 +9,7 @@ group or a manual-enrolment sync.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, Protocol
 
@@ -43,39 +44,48 @@ def read_actual(
     platform: PlatformSettings,
     desired: DesiredState,
     users: UserResolver | None = None,
+    *,
+    unmanaged_members: Callable[[Mapping[str, Any]], bool] | None = None,
 ) -> ActualState:
-    """What Moodle holds for ``platform``: managed cohorts and their members, the users the
-    plan needs (every username a desired cohort names, every member id), courses, groups,
-    cohort-sync instances and manual enrolments. ``users`` identifies them, through the
-    user-id map when it has one (default: everyone looked up). Raises MoodleError."""
+    """What Moodle holds for ``platform``, in a handful of bulk calls (module docstring).
+
+    A cohort is read as managed when its idnumber matches the platform's managed patterns,
+    or when ``desired`` declares it with ``adopt: true`` (an existing cohort adopted as it
+    is, outside the prefix). ``unmanaged_members`` (import and audit) picks, from Moodle's
+    ``core_cohort_get_cohorts`` records, the unmanaged cohorts whose members are read too,
+    in the same batched ``core_cohort_get_cohort_members`` and user look-ups; they land in
+    ``ActualState.unmanaged_cohorts`` and are never planned. ``users`` identifies the users
+    (every username a desired cohort names, every member id read), through the user-id map
+    when it has one (default: everyone looked up). Raises MoodleError.
+    """
     actual = ActualState()
     caps = client.capabilities()
     # Reading instances is all a plan needs: merge-request jobs hold read-only tokens whose
     # service lists only get_instances; the write functions are checked when applying.
     actual.plugin_available = not caps.missing([LIST_INSTANCES])
 
+    adopted = {idnumber for idnumber, c in desired.cohorts.items() if c.adopt}
     managed: list[dict[str, Any]] = []
+    others: list[dict[str, Any]] = []
     for cohort in client.get_cohorts():
         idnumber = cohort.get("idnumber") or ""
-        if idnumber and platform.is_managed_idnumber(idnumber):
+        if idnumber and (platform.is_managed_idnumber(idnumber) or idnumber in adopted):
             managed.append(cohort)
         else:
             actual.unmanaged_cohort_ids[int(cohort["id"])] = idnumber
-    members = client.get_cohort_members([int(c["id"]) for c in managed]) if managed else {}
+            if unmanaged_members is not None and unmanaged_members(cohort):
+                others.append(cohort)
+    wanted_ids = [int(c["id"]) for c in managed + others]
+    members = client.get_cohort_members(wanted_ids) if wanted_ids else {}
     for cohort in managed:
-        cid = int(cohort["id"])
-        actual.cohorts[cohort["idnumber"]] = ActualCohort(
-            id=cid,
-            idnumber=cohort["idnumber"],
-            name=cohort["name"],
-            description=cohort.get("description") or "",
-            visible=bool(cohort.get("visible", True)),
-            members=frozenset(members.get(cid, [])),
-        )
+        actual.cohorts[cohort["idnumber"]] = _cohort(cohort, members)
+    for cohort in others:
+        actual.unmanaged_cohorts[int(cohort["id"])] = _cohort(cohort, members)
 
-    # Users: everyone a desired cohort names, and whoever is a member.
+    # Users: everyone a desired cohort names, and whoever is a member of a cohort read.
     wanted = set().union(*(c.members for c in desired.cohorts.values()))
-    member_ids = set().union(*(c.members for c in actual.cohorts.values()))
+    read = [*actual.cohorts.values(), *actual.unmanaged_cohorts.values()]
+    member_ids = set().union(*(c.members for c in read))
     (users or UserResolver()).resolve(client, actual, caps.siteurl, wanted, member_ids)
 
     if actual.plugin_available:
@@ -126,6 +136,18 @@ def _read_courses(
             if int(course["id"]) != SITE_COURSE:
                 courses[course["shortname"]] = int(course["id"])
     return courses
+
+
+def _cohort(cohort: Mapping[str, Any], members: Mapping[int, list[int]]) -> ActualCohort:
+    cid = int(cohort["id"])
+    return ActualCohort(
+        id=cid,
+        idnumber=cohort.get("idnumber") or "",
+        name=cohort["name"],
+        description=cohort.get("description") or "",
+        visible=bool(cohort.get("visible", True)),
+        members=frozenset(members.get(cid, [])),
+    )
 
 
 def _instance(inst: CohortSyncInstance) -> ActualInstance:

@@ -1,74 +1,15 @@
-"""Plan renderers: text for terminals, Markdown for merge-request notes, JSON for machines."""
+"""Plan renderers: text for terminals, Markdown for merge-request notes, JSON for machines.
+
+Each action's line comes from its details (``actions.Details.describe``)."""
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable
 
-from .plan import Action, Plan
-
-SHOWN_NAMES = 5
-SYMBOL = {"add": "+", "change": "~", "remove": "-"}
-COHORT_KINDS = {"create_cohort", "update_cohort", "add_members", "remove_members", "delete_cohort"}
-
-
-def abbreviate(names: Iterable[str], shown: int = SHOWN_NAMES) -> str:
-    names = list(names)
-    head = ", ".join(names[:shown])
-    return head if len(names) <= shown else f"{head} … and {len(names) - shown} more"
-
-
-def _line(action: Action) -> tuple[str, str]:
-    """(symbol, description) of one action, without its target."""
-    d = action.details
-    users = d.get("usernames") or []
-    match action.kind:
-        case "create_user":
-            return "+", f"create user {d['username']} ({d['firstname']} {d['lastname']})"
-        case "create_cohort":
-            where = f" in category {d['category']}" if d.get("category") else ""
-            return "+", f"create cohort {d['name']!r}{where}"
-        case "update_cohort":
-            parts = [
-                f"{k} {v[0]!r} → {v[1]!r}" for k, v in d["changes"].items() if k != "description"
-            ]
-            if "description" in d["changes"]:
-                parts.append("description")
-            verb = "adopt and update" if d.get("adopt") else "update"
-            return "~", f"{verb} " + ", ".join(parts)
-        case "add_members":
-            return "+", f"add {len(users)} member{'s' * (len(users) != 1)}: {abbreviate(users)}"
-        case "remove_members":
-            return "-", (
-                f"remove {len(users)} of {d['size_before']} member"
-                f"{'s' * (d['size_before'] != 1)}: {abbreviate(users)}"
-            )
-        case "delete_cohort":
-            return "-", f"delete cohort ({d['members']} members)"
-        case "create_group":
-            return "+", f"create group {d['name']!r}"
-        case "create_sync":
-            group = f", group {d['group']!r}" if d.get("group") else ""
-            return "+", f"cohort sync of {d['cohort']} as {d['role']}{group}"
-        case "update_sync":
-            parts = [f"{k} {v[0]!r} → {v[1]!r}" for k, v in d["changes"].items()]
-            return "~", f"cohort sync of {d['cohort']} as {d['role']}: " + ", ".join(parts)
-        case "disable_sync":
-            return "-", f"disable cohort sync of {d['cohort']} as {d['role']} (enrolments kept)"
-        case "delete_sync":
-            return "-", f"delete cohort sync of {d['cohort']} as {d['role']} (unenrols its users)"
-        case "enrol_manual":
-            return "+", (
-                f"enrol {len(users)} member{'s' * (len(users) != 1)} of {d['cohort']} "
-                f"manually as {d['role']} until {d['expires']}: {abbreviate(users)}"
-            )
-        case "suspend_manual":
-            return "-", (
-                f"suspend the manual enrolment of {len(users)} former member"
-                f"{'s' * (len(users) != 1)} of {d['cohort']}: {abbreviate(users)}"
-            )
-    return "?", action.kind  # pragma: no cover - every kind is listed above
+from .actions import Action, abbreviate
+from .plan import Plan
+from .render_general import general_markdown, general_text
 
 
 def _grouped(plan: Plan) -> tuple[dict[str, list[Action]], dict[str, list[Action]], list[Action]]:
@@ -76,12 +17,13 @@ def _grouped(plan: Plan) -> tuple[dict[str, list[Action]], dict[str, list[Action
     courses: dict[str, list[Action]] = defaultdict(list)
     users: list[Action] = []
     for action in plan.sorted_actions():
-        if action.kind == "create_user":
+        section = action.spec.section
+        if section == "user":
             users.append(action)
-        elif action.kind in COHORT_KINDS:
+        elif section == "cohort":
             cohorts[action.target].append(action)
         else:
-            courses[str(action.details.get("course", action.target))].append(action)
+            courses[action.details.course_name() or action.target].append(action)
     return dict(sorted(cohorts.items())), dict(sorted(courses.items())), users
 
 
@@ -103,22 +45,25 @@ def _failsafe_lines(plan: Plan) -> list[str]:
 
 
 def render_text(plan: Plan) -> str:
+    """The plan for a terminal or a CI log: summary, header, warnings, actions grouped by
+    cohort, course and user (long name lists abbreviated), pending users, failsafes."""
     out = [plan.summary(), _header(plan)]
     if plan.warnings:
         out += ["", "Warnings:"] + [f"  ! {w.code}: {w.message}" for w in plan.warnings]
+    out += general_text(plan)
     cohorts, courses, users = _grouped(plan)
     if cohorts:
         out += ["", "Cohorts:"]
         for target, actions in cohorts.items():
             out.append(f"  {target}")
-            out += [f"    {sym} {text}" for sym, text in map(_line, actions)]
+            out += [f"    {sym} {text}" for sym, text in map(Action.line, actions)]
     if courses:
         out += ["", "Courses:"]
         for course, actions in courses.items():
             out.append(f"  {course}")
-            out += [f"    {sym} {text}" for sym, text in map(_line, actions)]
+            out += [f"    {sym} {text}" for sym, text in map(Action.line, actions)]
     if users:
-        out += ["", "Users:"] + [f"  {s} {t}" for s, t in map(_line, users)]
+        out += ["", "Users:"] + [f"  {s} {t}" for s, t in map(Action.line, users)]
     if plan.pending_users:
         out += [
             "",
@@ -137,6 +82,8 @@ def render_text(plan: Plan) -> str:
 
 
 def render_markdown(plan: Plan, details_limit: int | None = None) -> str:
+    """The plan as a merge-request note: summary and warnings, the actions in a collapsed
+    ``<details>`` cut at ``details_limit`` characters (a pointer to the artifact then)."""
     icon = "🛑" if plan.failsafe_tripped else ("📝" if plan.has_changes else "✅")
     out = [f"### {icon} `{plan.platform}`: {plan.summary()}", "", f"<sub>{_header(plan)}</sub>", ""]
     if plan.warnings:
@@ -144,6 +91,7 @@ def render_markdown(plan: Plan, details_limit: int | None = None) -> str:
     if plan.failsafe_tripped:
         out += ["**" + _failsafe_lines(plan)[0] + "**", ""]
         out += [f"- `{line.strip()}`" for line in _failsafe_lines(plan)[1:]] + [""]
+    out += general_markdown(plan)
     cohorts, courses, users = _grouped(plan)
     body: list[str] = []
     for title, groups in (("Cohorts", cohorts), ("Courses", courses)):
@@ -151,10 +99,10 @@ def render_markdown(plan: Plan, details_limit: int | None = None) -> str:
             body += [f"#### {title}", ""]
             for target, actions in groups.items():
                 body.append(f"- **{target}**")
-                body += [f"  - `{sym}` {text}" for sym, text in map(_line, actions)]
+                body += [f"  - `{sym}` {text}" for sym, text in map(Action.line, actions)]
             body.append("")
     if users:
-        body += ["#### Users", ""] + [f"- `{s}` {t}" for s, t in map(_line, users)] + [""]
+        body += ["#### Users", ""] + [f"- `{s}` {t}" for s, t in map(Action.line, users)] + [""]
     if plan.pending_users:
         body += [
             f"**Pending users** ({len(plan.pending_users)}): {abbreviate(plan.pending_users, 10)}",
@@ -171,4 +119,5 @@ def render_markdown(plan: Plan, details_limit: int | None = None) -> str:
 
 
 def render_json(plan: Plan) -> str:
+    """The plan as saved for ``apply`` (``Plan.to_json``), complete, indented."""
     return json.dumps(plan.to_json(), ensure_ascii=False, indent=2, sort_keys=False)

@@ -35,6 +35,8 @@ class DesiredCohort:
     # Logins the sources cannot vouch for either way (two accounts, one student number):
     # neither added nor removed.
     uncertain: frozenset[str] = frozenset()
+    # Leavers in their grace period (general cohorts): members kept, never added.
+    kept: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class DesiredSync:
     expires: dt.date | None = None
     adopt: bool = False
     owners: tuple[str, ...] = ()
+    grace_days: int | None = None  # general cohorts: this course's grace for leavers
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -93,6 +96,11 @@ class DesiredState:
     accounts: Mapping[str, AccountDetails] = field(default_factory=dict)
     source_digest: str = ""
     source_stats: dict = field(default_factory=dict)
+    # What the plan says about the general cohorts' windows (``Plan.general``): the rollover
+    # overlap and the leavers in their grace period.
+    general_report: dict = field(default_factory=dict)
+    # (code, message) warnings the desired side has for the plan.
+    notices: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -131,6 +139,9 @@ class ActualInstance:
 class ActualState:
     cohorts: dict[str, ActualCohort] = field(default_factory=dict)
     unmanaged_cohort_ids: dict[int, str] = field(default_factory=dict)  # id -> idnumber
+    # Unmanaged cohorts whose members were read on request (import, audit): never planned,
+    # not part of the fingerprint.
+    unmanaged_cohorts: dict[int, ActualCohort] = field(default_factory=dict)  # id -> cohort
     users: dict[str, int] = field(default_factory=dict)  # username -> id
     usernames: dict[int, str] = field(default_factory=dict)  # id -> username
     courses: dict[str, int] = field(default_factory=dict)  # shortname -> id

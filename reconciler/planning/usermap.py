@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from .actions import AddMembers, EnrolManual, RemoveMembers, SuspendManual
 from .plan import Plan, Warning
 from .state import ActualState
 
@@ -48,9 +49,9 @@ VERSION = 1
 VERIFY_DAYS = 7
 # Corrections listed in the plan (all are counted).
 SHOWN_CORRECTIONS = 100
-# Action kinds whose users are written: added/enrolled by username, removed/suspended by id.
-ADDS_BY_USERNAME = frozenset({"add_members", "enrol_manual"})
-REMOVES_BY_ID = frozenset({"remove_members", "suspend_manual"})
+# Actions whose users are written: added/enrolled by username, removed/suspended by id.
+ADDS_BY_USERNAME = (AddMembers, EnrolManual)
+REMOVES_BY_ID = (RemoveMembers, SuspendManual)
 
 
 class UserLookups(Protocol):
@@ -328,11 +329,10 @@ class UserResolver:
         ids: set[int] = set()
         for action in plan.actions:
             d = action.details
-            if action.kind in ADDS_BY_USERNAME:
-                names.update(u for u in d["usernames"] if u not in self.fresh_names)
-            elif action.kind in REMOVES_BY_ID:
-                ids.update(int(i) for i in d["userids"]
-                           if i is not None and int(i) not in self.fresh_ids)
+            if isinstance(d, ADDS_BY_USERNAME):
+                names.update(u for u in d.usernames if u not in self.fresh_names)
+            elif isinstance(d, REMOVES_BY_ID):
+                ids.update(i for i in d.userids if i is not None and i not in self.fresh_ids)
         return names, ids
 
     def recheck(self, client: UserLookups, actual: ActualState, plan: Plan) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from ..settings import ApogeeSettings
-from .model import IaRow, SourceError
+from .model import IaRow, SourceError, describe
 
 SOURCE = "APOGÉE"
 
@@ -66,23 +66,23 @@ def connect(settings: ApogeeSettings, environ: Mapping[str, str]) -> Any:
         try:
             # Read-only: the reconciler never writes to APOGÉE, not even a local copy.
             return sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True)
-        except sqlite3.Error as exc:
-            raise SourceError(SOURCE, f"cannot open {path}: {exc}") from exc
+        except Exception as exc:  # the driver's errors and any other: "not read"
+            raise SourceError(SOURCE, f"cannot open {path}: {describe(exc)}") from exc
     if parts.scheme == "oracle":
-        import oracledb  # imported here: only production needs it
-
         password = environ.get(settings.password_env)
         if not password:
             raise SourceError(SOURCE, f"environment variable {settings.password_env} is not set")
         dsn = f"{parts.hostname}:{parts.port or 1521}{parts.path}"
         try:
+            import oracledb  # imported here: only production needs it
+
             conn = oracledb.connect(
                 user=unquote(parts.username or ""), password=password, dsn=dsn,
                 tcp_connect_timeout=min(settings.timeout_seconds, 60),
             )
-        except oracledb.Error as exc:
-            raise SourceError(SOURCE, f"cannot connect to {dsn}: {exc}") from exc
-        conn.call_timeout = int(settings.timeout_seconds * 1000)  # per round trip, in ms
+            conn.call_timeout = int(settings.timeout_seconds * 1000)  # per round trip, in ms
+        except Exception as exc:  # oracledb.Error, socket errors, anything: "not read"
+            raise SourceError(SOURCE, f"cannot connect to {dsn}: {describe(exc)}") from exc
         return conn
     raise SourceError(SOURCE, f"unsupported URL scheme {parts.scheme!r} (oracle:// or sqlite:///)")
 
@@ -127,7 +127,7 @@ def read_ia(conn: Any, academic_year: str, settings: ApogeeSettings) -> list[IaR
     except SourceError:
         raise
     except Exception as exc:  # DB-API drivers have no common base class
-        raise SourceError(SOURCE, f"query failed: {type(exc).__name__}: {exc}") from exc
+        raise SourceError(SOURCE, f"query failed: {describe(exc)}") from exc
     finally:
         if isinstance(conn, sqlite3.Connection):
             conn.set_progress_handler(None, 0)
@@ -138,4 +138,4 @@ def open_years(conn: Any) -> list[str]:
     try:
         return [_text(row[0]) for row in _fetch(conn, OPEN_YEAR_SQL, {}, 100)]
     except Exception as exc:
-        raise SourceError(SOURCE, f"reading ANNEE_UNI failed: {type(exc).__name__}: {exc}") from exc
+        raise SourceError(SOURCE, f"reading ANNEE_UNI failed: {describe(exc)}") from exc

@@ -1,4 +1,8 @@
-"""Source health (DESIGN §5.2): minimum counts and comparison with the last good run.
+"""Source health (DESIGN §5.2): minimum counts, the join, and the last good run.
+
+Three kinds of rule: each source's minimum count; the join itself (the share of IAs in force
+that find a directory account), judged on every run including the first; and drops compared
+with the last good run.
 
 The state file is small JSON kept between runs (by CI as a cache). It records the academic
 year so that counts are only compared within one year: after an explicit change of the year
@@ -15,12 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..settings import HealthSettings, Settings
+from ..settings import HealthSettings, Settings, previous_year
 
 FORMAT_VERSION = 1
 
 
 def state_path(settings: Settings) -> Path:
+    """The last-good-run file: ``sources.health.state_file``, relative to the repository."""
     path = Path(settings.sources.health.state_file)
     return path if path.is_absolute() else settings.root / path
 
@@ -36,6 +41,9 @@ def load_state(path: Path) -> tuple[dict[str, Any] | None, str | None]:
         int(state["apogee_rows"])
         int(state["ldap_entries"])
         str(state["academic_year"])
+        if "previous_year" in state:  # written while a rollover overlap was in force
+            int(state["previous_year"]["apogee_rows"])
+            str(state["previous_year"]["academic_year"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return None, (f"last-good-run state {path} is unreadable ({exc}); fix or delete it "
                       "to start comparisons afresh")
@@ -54,6 +62,8 @@ def save_state(path: Path, state: dict[str, Any]) -> None:
 
 @dataclass
 class Verdict:
+    """Why the sources are unhealthy (``reasons``) and what is worth knowing (``notes``)."""
+
     reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -69,20 +79,77 @@ def _drop(health: HealthSettings, what: str, now: int, before: int, when: str) -
             f"{percent:.1f}% > max_drop_percent {health.max_drop_percent:g}")
 
 
+def join_reasons(settings: Settings, platforms: dict[str, Any] | None) -> list[str]:
+    """One reason per platform (and per year read) whose IAs find too few directory accounts.
+
+    ``platforms`` holds each platform's builder statistics (``ia``, ``ia_with_account``, see
+    ``general.build_platform``; during a rollover overlap the same figures for last year's
+    IAs under ``overlap``, re-registered students included). A platform with no IA in its
+    étapes is not judged here (the empty-answer rule and the "no étape selected" note cover
+    it). Needs no reference counts: a renamed or emptied student-id attribute is caught on
+    the very first run.
+    """
+    health = settings.sources.health
+    attribute = settings.sources.ldap.student_id_attr
+    reasons = []
+    for name, figures in sorted((platforms or {}).items()):
+        judged = [("IAs in force", figures)]
+        if "overlap" in figures:
+            judged.append((f"IAs of {previous_year(settings.academic_year)} (rollover "
+                           "overlap)", figures["overlap"]))
+        for what, item in judged:
+            total, found = int(item.get("ia", 0)), int(item.get("ia_with_account", 0))
+            if total <= 0:
+                continue
+            percent = 100.0 * found / total
+            if percent < health.min_join_percent:
+                reasons.append(
+                    f"{name}: only {found} of {total} {what} ({percent:.1f}%) find a "
+                    f"directory account by {attribute}, below min_join_percent "
+                    f"{health.min_join_percent:g} (is the student-id attribute filled and "
+                    "named right?)")
+    return reasons
+
+
+def reference_rows(state: dict[str, Any], year: str) -> int | None:
+    """APOGÉE's IA rows for ``year`` at the last good run, when it read that year."""
+    if str(state["academic_year"]) == year:
+        return int(state["apogee_rows"])
+    previous = state.get("previous_year") or {}
+    if str(previous.get("academic_year")) == year:
+        return int(previous["apogee_rows"])
+    return None
+
+
 def check(
     settings: Settings, state: dict[str, Any] | None,
     apogee_rows: int | None, ldap_entries: int | None, platforms: dict[str, Any] | None,
+    previous_rows: int | None = None,
 ) -> Verdict:
-    """Health of the counts; ``None`` counts mean the source failed (reported elsewhere)."""
+    """Health of the counts and of the join.
+
+    ``apogee_rows`` / ``ldap_entries``: what each source returned, ``None`` when it failed
+    (reported elsewhere). ``previous_rows``: APOGÉE's IA rows of the year before, read only
+    while a rollover overlap is in force (``None`` otherwise); judged by the same rules
+    (empty answer, min_rows, the join, the drop against the last good run of that year).
+    ``platforms``: each platform's builder statistics, ``None`` when the cohorts were not
+    built. ``state``: the last good run, or ``None`` on a first run.
+    """
     health = settings.sources.health
     year = settings.academic_year
     verdict = Verdict()
-    for source, count, minimum in (("APOGÉE", apogee_rows, health.min_rows_apogee),
-                                   ("LDAP", ldap_entries, health.min_rows_ldap)):
+    counts = [("APOGÉE", year, apogee_rows, health.min_rows_apogee),
+              ("LDAP", year, ldap_entries, health.min_rows_ldap)]
+    if previous_rows is not None:
+        counts.append(("APOGÉE", f"{previous_year(year)} (rollover overlap)", previous_rows,
+                       health.min_rows_apogee))
+    for source, which, count, minimum in counts:
         if count == 0:
-            verdict.reasons.append(f"{source}: empty answer (0 rows) for year {year}")
+            verdict.reasons.append(f"{source}: empty answer (0 rows) for year {which}")
         elif count is not None and count < minimum:
-            verdict.reasons.append(f"{source}: {count} rows < min_rows {minimum}")
+            what = "" if which == year else f" for year {which}"
+            verdict.reasons.append(f"{source}: {count} rows{what} < min_rows {minimum}")
+    verdict.reasons += join_reasons(settings, platforms)
     if state is None:
         verdict.notes.append("no last good run recorded: counts not compared")
         return verdict
@@ -90,6 +157,13 @@ def check(
     same_year = str(state["academic_year"]) == year
     if ldap_entries is not None:
         reason = _drop(health, "LDAP entries", ldap_entries, int(state["ldap_entries"]), when)
+        if reason:
+            verdict.reasons.append(reason)
+    if previous_rows is not None:
+        last = previous_year(year)
+        before = reference_rows(state, last)
+        reason = _drop(health, f"APOGÉE IA rows of {last} (rollover overlap)",
+                       previous_rows, before, when) if before is not None else None
         if reason:
             verdict.reasons.append(reason)
     if not same_year:
@@ -101,8 +175,7 @@ def check(
         reason = _drop(health, "APOGÉE IA rows", apogee_rows, int(state["apogee_rows"]), when)
         if reason:
             verdict.reasons.append(reason)
-    # The join itself is checked too: a renamed attribute keeps the counts above but
-    # matches nobody, which would empty every cohort.
+    # Members compared with the last good run: a join that degrades slowly, above the floor.
     for name, now in sorted((platforms or {}).items()):
         before = (state.get("platforms") or {}).get(name) or {}
         if "members" in before:
@@ -114,9 +187,15 @@ def check(
 
 
 def new_state(settings: Settings, apogee_rows: int, ldap_entries: int,
-              platforms: dict[str, Any], digest: str, now: dt.datetime | None = None) -> dict:
+              platforms: dict[str, Any], digest: str, now: dt.datetime | None = None,
+              previous: dict[str, Any] | None = None) -> dict:
+    """The state of a good run: counts per source and per platform, the digest, the time
+    (``now``, default the current UTC time, ISO 8601 to the second); ``previous``
+    (``{"academic_year", "apogee_rows"}``) the rows of the year before when they were read."""
     recorded = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
+    extra = {"previous_year": previous} if previous else {}
     return {
+        **extra,
         "format_version": FORMAT_VERSION,
         "academic_year": settings.academic_year,
         "recorded_at": recorded.isoformat(),

@@ -5,11 +5,40 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+MAX_MESSAGE = 400  # characters: a reason stays one readable line in a job log
+
+
+def one_line(text: str) -> str:
+    """``text`` with every run of whitespace (newlines included) made one space, shortened."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= MAX_MESSAGE else flat[: MAX_MESSAGE - 1] + "…"
+
+
+def describe(exc: BaseException) -> str:
+    """``ExceptionType: message`` on one line, without repeating a type the message names.
+
+    A lower-case type name is qualified by its module (``struct.error``, ``socket.gaierror``),
+    since ``error: ...`` alone says nothing.
+    """
+    kind = type(exc)
+    name = kind.__name__
+    if name.islower() and kind.__module__ not in ("builtins", "__main__"):
+        name = f"{kind.__module__.split('.')[0].lstrip('_')}.{name}"
+    text = one_line(str(exc))
+    if not text:
+        return name
+    return text if text.startswith(name) else f"{name}: {text}"
+
 
 class SourceError(Exception):
-    """A source could not be read completely. Never turned into an empty result."""
+    """A source could not be read completely. Never turned into an empty result.
+
+    ``source`` names the source (``LDAP``, ``APOGÉE``); ``message`` is one line (newlines of
+    driver messages are flattened) so that reasons print as one line each.
+    """
 
     def __init__(self, source: str, message: str) -> None:
+        message = one_line(message)
         super().__init__(f"{source}: {message}")
         self.source = source
         self.message = message
@@ -38,14 +67,25 @@ class IaRow(NamedTuple):
 
 
 class DirectoryEntry(NamedTuple):
-    """One directory account in the configured base (values already decoded)."""
+    """One directory account in the configured base (values already decoded).
+
+    LDAP attributes may hold several values in no promised order, so the two attributes the
+    join depends on keep *every* value, sorted: ``student_ids`` (stripped, non-empty) and
+    ``usernames`` (stripped, lower-cased, distinct). The names and the mail address are one
+    value each, chosen by the reader (see ``ldap.read_entries``).
+    """
 
     dn: str
-    student_id: str | None
-    username: str | None  # lower-cased
+    student_ids: tuple[str, ...]
+    usernames: tuple[str, ...]
     firstname: str
     lastname: str
     email: str
+
+    @property
+    def username(self) -> str | None:
+        """The Moodle username when the entry has exactly one, else None (none or undecidable)."""
+        return self.usernames[0] if len(self.usernames) == 1 else None
 
 
 @dataclass(frozen=True)
@@ -56,7 +96,7 @@ class Person:
     firstname: str
     lastname: str
     email: str
-    student_id: str
+    student_ids: tuple[str, ...]  # every student number of the directory entry
 
 
 @dataclass(frozen=True)
@@ -77,6 +117,8 @@ class GeneralCohort:
     cod_vrs_vet: str
     cod_cmp: str = ""
     uncertain: frozenset[str] = frozenset()
+    # Rollover overlap: the members only last year's IAs bring (a subset of ``members``).
+    from_previous_year: frozenset[str] = frozenset()
 
 
 @dataclass

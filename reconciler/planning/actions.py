@@ -1,0 +1,493 @@
+"""Action kinds, one table: what each kind of change is, does, writes with and weighs.
+
+A plan is a list of :class:`Action`; each carries typed details (one frozen dataclass per
+kind, below) and its kind's :class:`ActionKind` entry in :data:`KINDS`. Everything else
+reads this table instead of naming kinds: the planner builds the details, the applier runs
+the kinds phase by phase in the table's order (one handler per kind), the renderers ask the
+details for their line, the failsafes ask them for their :class:`Weight`, and
+``schemas/plan.schema.json`` has one ``details`` shape per kind (a test holds them together).
+
+To add a kind: a details class here, its ``KINDS`` entry, its shape in the plan schema, its
+handler in ``applying.applier`` (``tests/test_action_kinds.py`` lists whatever is missing).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+Effect = Literal["add", "change", "remove"]
+Section = Literal["cohort", "course", "user"]
+SHOWN_NAMES = 5
+
+
+def abbreviate(names: Iterable[str], shown: int = SHOWN_NAMES) -> str:
+    """``a, b, c … and N more``: the first ``shown`` names of a long list."""
+    names = list(names)
+    head = ", ".join(names[:shown])
+    return head if len(names) <= shown else f"{head} … and {len(names) - shown} more"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' * (n != 1)}"
+
+
+@dataclass(frozen=True)
+class CohortLoss:
+    """Members one action takes out of one cohort (the per-cohort failsafe)."""
+
+    removed: int
+    size_before: int
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class Weight:
+    """What one action counts for in the failsafes (DESIGN §5.1)."""
+
+    memberships_removed: int = 0  # cohort memberships or course enrolments ended
+    syncs_removed: int = 0  # cohort-sync instances disabled or deleted
+    members_added: int = 0  # an emptied cohort that also gains members is not "emptied"
+    cohort_loss: CohortLoss | None = None
+
+
+NO_WEIGHT = Weight()
+
+
+@dataclass(frozen=True)
+class Details:
+    """Base of every kind's details: what the applier needs, with ids read from Moodle."""
+
+    KIND: ClassVar[str]
+
+    def count(self) -> int:
+        """Objects this action touches in the plan's counts (each member counts one)."""
+        return 1
+
+    def weight(self) -> Weight:
+        """What the action counts for in the failsafes (nothing unless it removes)."""
+        return NO_WEIGHT
+
+    def describe(self) -> str:
+        """The action's line in the text and Markdown renderings, without its target."""
+        raise NotImplementedError
+
+    def course_name(self) -> str | None:
+        """The course shortname the action is about, if any (grouping and focus)."""
+        return getattr(self, "course", None)
+
+    def cohort_idnumber(self) -> str | None:
+        """The cohort idnumber the action is about, if any (focus on a merge request)."""
+        return getattr(self, "cohort", None)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON values, fields in declaration order (tuples become lists)."""
+        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Details:
+        """The details of a saved plan (already checked against the plan schema)."""
+        return cls(**{f.name: _frozen(data[f.name]) for f in dataclasses.fields(cls)})
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, Mapping):
+        return {k: _frozen(v) for k, v in value.items()}
+    return value
+
+
+# -- users ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateUser(Details):
+    """A Moodle account for a student the directory knows (``accounts.create``)."""
+
+    KIND = "create_user"
+    username: str
+    firstname: str
+    lastname: str
+    email: str
+    auth: str
+
+    def describe(self) -> str:
+        return f"create user {self.username} ({self.firstname} {self.lastname})"
+
+
+# -- cohorts ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateCohort(Details):
+    """A new cohort with the reconciler's marker; its members follow in ``add_members``."""
+
+    KIND = "create_cohort"
+    idnumber: str
+    name: str
+    description: str
+    visible: bool
+    category: str | None  # category idnumber; None: system context
+    cohort_kind: Literal["general", "manual"]
+
+    def cohort_idnumber(self) -> str | None:
+        return self.idnumber
+
+    def describe(self) -> str:
+        where = f" in category {self.category}" if self.category else ""
+        return f"create cohort {self.name!r}{where}"
+
+
+@dataclass(frozen=True)
+class UpdateCohort(Details):
+    """Name, description or visibility back to the declaration (or an adoption)."""
+
+    KIND = "update_cohort"
+    cohortid: int
+    idnumber: str
+    name: str
+    description: str
+    visible: bool
+    category: str | None
+    changes: Mapping[str, tuple[Any, Any]]  # field -> (Moodle's value, the declared value)
+    adopt: bool
+
+    def cohort_idnumber(self) -> str | None:
+        return self.idnumber
+
+    def describe(self) -> str:
+        parts = [f"{k} {v[0]!r} → {v[1]!r}" for k, v in self.changes.items() if k != "description"]
+        if "description" in self.changes:
+            parts.append("description")
+        verb = "adopt and update" if self.adopt else "update"
+        return f"{verb} " + ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class AddMembers(Details):
+    """Members to add; ``cohortid``/``userids`` are None for what this plan creates."""
+
+    KIND = "add_members"
+    cohort: str
+    cohortid: int | None
+    usernames: tuple[str, ...]
+    userids: tuple[int | None, ...]
+    size_before: int
+
+    def count(self) -> int:
+        return len(self.usernames)
+
+    def weight(self) -> Weight:
+        return Weight(members_added=len(self.usernames))
+
+    def describe(self) -> str:
+        n = len(self.usernames)
+        return f"add {n} member{'s' * (n != 1)}: {abbreviate(self.usernames)}"
+
+
+@dataclass(frozen=True)
+class RemoveMembers(Details):
+    """Members Moodle names that the declaration or the sources no longer list."""
+
+    KIND = "remove_members"
+    cohort: str
+    cohortid: int
+    usernames: tuple[str, ...]
+    userids: tuple[int, ...]
+    size_before: int
+
+    def count(self) -> int:
+        return len(self.usernames)
+
+    def weight(self) -> Weight:
+        removed = len(self.usernames)
+        return Weight(
+            memberships_removed=removed, cohort_loss=CohortLoss(removed, int(self.size_before))
+        )
+
+    def describe(self) -> str:
+        return (
+            f"remove {len(self.usernames)} of {_plural(self.size_before, 'member')}: "
+            f"{abbreviate(self.usernames)}"
+        )
+
+
+@dataclass(frozen=True)
+class DeleteCohort(Details):
+    """A managed cohort nothing declares or uses any more, deleted with its members."""
+
+    KIND = "delete_cohort"
+    cohort: str
+    cohortid: int
+    members: int
+
+    def weight(self) -> Weight:
+        size = int(self.members)
+        return Weight(memberships_removed=size, cohort_loss=CohortLoss(size, size, deleted=True))
+
+    def describe(self) -> str:
+        return f"delete cohort ({self.members} members)"
+
+
+# -- courses ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateGroup(Details):
+    """A course group a sync declares and the course lacks."""
+
+    KIND = "create_group"
+    course: str
+    courseid: int
+    name: str
+
+    def describe(self) -> str:
+        return f"create group {self.name!r}"
+
+
+@dataclass(frozen=True)
+class CreateSync(Details):
+    """A cohort-sync instance (``enrol_cohort``) named ``reconciler: <cohort> (<role>)``;
+    ids are None for a cohort or group this plan creates."""
+
+    KIND = "create_sync"
+    course: str
+    courseid: int
+    cohort: str
+    cohortid: int | None
+    role: str
+    roleid: int
+    group: str | None
+    groupid: int | None
+    name: str
+    reason: str
+
+    def describe(self) -> str:
+        group = f", group {self.group!r}" if self.group else ""
+        return f"cohort sync of {self.cohort} as {self.role}{group}"
+
+
+@dataclass(frozen=True)
+class UpdateSync(Details):
+    """The reconciler's own instance back to its declaration (enabled, group, name)."""
+
+    KIND = "update_sync"
+    instance: int
+    course: str
+    courseid: int
+    cohort: str
+    role: str
+    group: str | None
+    groupid: int | None
+    name: str
+    changes: Mapping[str, tuple[Any, Any]]  # field -> (Moodle's value, the declared value)
+
+    def describe(self) -> str:
+        parts = [f"{k} {v[0]!r} → {v[1]!r}" for k, v in self.changes.items()]
+        return f"cohort sync of {self.cohort} as {self.role}: " + ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class RetireSync(Details):
+    """Shared fields of the two ways an instance no longer declared goes."""
+
+    instance: int
+    course: str
+    cohort: str
+    role: str
+
+    def weight(self) -> Weight:
+        return Weight(syncs_removed=1)
+
+
+@dataclass(frozen=True)
+class DisableSync(RetireSync):
+    """``sync_policy.on_removal: disable`` (the default): enrolments stay, suspended."""
+
+    KIND = "disable_sync"
+
+    def describe(self) -> str:
+        return f"disable cohort sync of {self.cohort} as {self.role} (enrolments kept)"
+
+
+@dataclass(frozen=True)
+class DeleteSync(RetireSync):
+    """``sync_policy.on_removal: delete``: Moodle unenrols the instance's users."""
+
+    KIND = "delete_sync"
+
+    def describe(self) -> str:
+        return f"delete cohort sync of {self.cohort} as {self.role} (unenrols its users)"
+
+
+@dataclass(frozen=True)
+class ManualEnrolments(Details):
+    """Shared fields of ``method: manual`` syncs: one course, one role, one ``timeend``
+    (Unix time of 23:59:59 Europe/Paris on the last day in force)."""
+
+    course: str
+    courseid: int
+    cohort: str
+    role: str
+    roleid: int
+    timeend: int
+    usernames: tuple[str, ...]
+    userids: tuple[int | None, ...]
+
+    def count(self) -> int:
+        return len(self.usernames)
+
+
+@dataclass(frozen=True)
+class EnrolManual(ManualEnrolments):
+    """Members of the cohort not yet enrolled with the role (``enrol_manual``)."""
+
+    KIND = "enrol_manual"
+    expires: str  # the declared last day, YYYY-MM-DD
+
+    def describe(self) -> str:
+        n = len(self.usernames)
+        return (
+            f"enrol {n} member{'s' * (n != 1)} of {self.cohort} manually as {self.role} "
+            f"until {self.expires}: {abbreviate(self.usernames)}"
+        )
+
+
+@dataclass(frozen=True)
+class SuspendManual(ManualEnrolments):
+    """Members leaving the cohort in this run lose this course's manual enrolment."""
+
+    KIND = "suspend_manual"
+
+    def weight(self) -> Weight:
+        return Weight(memberships_removed=len(self.usernames))
+
+    def describe(self) -> str:
+        n = len(self.usernames)
+        return (
+            f"suspend the manual enrolment of {n} former member{'s' * (n != 1)} of "
+            f"{self.cohort}: {abbreviate(self.usernames)}"
+        )
+
+
+# -- the table --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActionKind:
+    """One kind of action: when it runs, what it does, which Moodle functions it writes with."""
+
+    name: str
+    phase: int  # adds before removes (DESIGN §5.6); kinds of one phase are independent
+    effect: Effect
+    writes: tuple[str, ...]  # web-service functions (checked against the token before applying)
+    details: type[Details]
+    section: Section  # where the renderers list it: under its cohort, its course or users
+    summary: str  # one line for people (ARCHITECTURE.md, reviews)
+
+    @property
+    def symbol(self) -> str:
+        return SYMBOL[self.effect]
+
+
+SYMBOL: dict[Effect, str] = {"add": "+", "change": "~", "remove": "-"}
+
+# In the order the applier runs them.
+_TABLE: tuple[ActionKind, ...] = (
+    ActionKind("create_user", 1, "add", ("core_user_create_users",), CreateUser, "user",
+               "create the Moodle account of a student the directory knows"),
+    ActionKind("create_cohort", 2, "add", ("core_cohort_create_cohorts",), CreateCohort,
+               "cohort", "create a declared or general cohort, marked as the reconciler's"),
+    ActionKind("update_cohort", 2, "change", ("core_cohort_update_cohorts",), UpdateCohort,
+               "cohort", "bring a cohort's name, description, visibility back (or adopt it)"),
+    ActionKind("add_members", 3, "add", ("core_cohort_add_cohort_members",), AddMembers,
+               "cohort", "add members to a cohort"),
+    ActionKind("create_group", 4, "add", ("core_group_create_groups",), CreateGroup, "course",
+               "create a course group a sync declares"),
+    ActionKind("create_sync", 5, "add", ("local_ws_enrolcohort_add_instance",), CreateSync,
+               "course", "create a cohort-sync instance in a course"),
+    ActionKind("update_sync", 5, "change", ("local_ws_enrolcohort_update_instance",),
+               UpdateSync, "course", "re-enable, regroup or rename the reconciler's instance"),
+    ActionKind("enrol_manual", 6, "add", ("enrol_manual_enrol_users",), EnrolManual, "course",
+               "enrol cohort members manually with an end date (method: manual)"),
+    ActionKind("remove_members", 7, "remove", ("core_cohort_delete_cohort_members",),
+               RemoveMembers, "cohort", "remove members from a cohort"),
+    ActionKind("suspend_manual", 8, "remove", ("enrol_manual_enrol_users",), SuspendManual,
+               "course", "suspend the manual enrolment of members who left the cohort"),
+    ActionKind("disable_sync", 9, "remove", ("local_ws_enrolcohort_update_instance",),
+               DisableSync, "course", "disable an instance no longer declared (the default)"),
+    ActionKind("delete_sync", 9, "remove", ("local_ws_enrolcohort_delete_instance",),
+               DeleteSync, "course", "delete an instance no longer declared (unenrols)"),
+    ActionKind("delete_cohort", 10, "remove", ("core_cohort_delete_cohorts",), DeleteCohort,
+               "cohort", "delete a managed cohort nothing declares or uses"),
+)  # fmt: skip
+KINDS: dict[str, ActionKind] = {k.name: k for k in _TABLE}
+
+
+@dataclass(frozen=True)
+class Action:
+    """One change of a plan: its kind, what it is about (``target``) and typed details.
+
+    ``target`` is a cohort idnumber, ``course/cohort/role``, ``course/group`` or a username.
+    """
+
+    kind: str
+    target: str
+    details: Details
+
+    def __post_init__(self) -> None:
+        expected = KINDS[self.kind].details
+        if type(self.details) is not expected:
+            raise TypeError(f"{self.kind} takes {expected.__name__}, not {self.details!r}")
+
+    @classmethod
+    def of(cls, target: str, details: Details) -> Action:
+        """The action whose kind is its details' kind."""
+        return cls(details.KIND, target, details)
+
+    @property
+    def spec(self) -> ActionKind:
+        return KINDS[self.kind]
+
+    @property
+    def phase(self) -> int:
+        return self.spec.phase
+
+    @property
+    def effect(self) -> Effect:
+        return self.spec.effect
+
+    @property
+    def weight(self) -> int:
+        """How many objects the action touches (members count one each)."""
+        return self.details.count()
+
+    def line(self) -> tuple[str, str]:
+        """(symbol, description) of the action as the renderers show it, without target."""
+        return self.spec.symbol, self.details.describe()
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"kind", "target", "details"}`` as the plan schema describes an action."""
+        return {"kind": self.kind, "target": self.target, "details": self.details.to_json()}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Action:
+        """The action a ``to_json`` document describes (already checked by the schema)."""
+        kind = KINDS[data["kind"]]
+        return cls(kind.name, data["target"], kind.details.from_json(data["details"]))
+
+
+def write_functions(actions: Sequence[Action]) -> list[str]:
+    """Every web-service function ``actions`` write with, sorted (checked before applying)."""
+    return sorted({f for a in actions for f in a.spec.writes})

@@ -1,0 +1,281 @@
+"""The planner's sync phase: every declared cohort sync or manual enrolment checked against
+Moodle, one function per concern, then the reconciler's instances no declaration keeps."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..clock import end_of_day_timestamp
+from ..settings import PlatformSettings
+from .actions import (
+    CreateGroup,
+    CreateSync,
+    DeleteSync,
+    DisableSync,
+    EnrolManual,
+    SuspendManual,
+    UpdateSync,
+)
+from .findings import Cohorts, Findings, instance_name, resolve
+from .state import ActualInstance, ActualState, DesiredState, DesiredSync
+
+
+@dataclass(frozen=True)
+class _SyncInputs:
+    """What every sync is planned against (read-only)."""
+
+    desired: DesiredState
+    actual: ActualState
+    platform: PlatformSettings
+    creating: frozenset[str]
+    cohorts: Cohorts
+    instances: Mapping[tuple[int, int, int], list[ActualInstance]]  # (course, cohort, role)
+    cohort_ids: Mapping[str, int]  # idnumber -> id, managed or not
+
+
+def plan_syncs(
+    desired: DesiredState,
+    actual: ActualState,
+    platform: PlatformSettings,
+    creating: frozenset[str],
+    cohorts: Cohorts,
+) -> Findings:
+    """Every declared sync (cohort sync or manual enrolments) checked against Moodle, then
+    the reconciler's instances no sync keeps retired (``sync_policy.on_removal``)."""
+    instances: dict[tuple[int, int, int], list[ActualInstance]] = defaultdict(list)
+    for inst in actual.instances:
+        instances[(inst.courseid, inst.cohortid, inst.roleid)].append(inst)
+    cohort_ids = {c.idnumber: c.id for c in actual.cohorts.values()}
+    cohort_ids.update({v: k for k, v in actual.unmanaged_cohort_ids.items()})
+    given = _SyncInputs(desired, actual, platform, creating, cohorts, instances, cohort_ids)
+
+    out = Findings()
+    kept: set[int] = set()  # instances a declared sync accounts for
+    groups_created: set[tuple[int, str]] = set()
+    for sync in sorted(desired.syncs, key=lambda s: s.key):
+        _discouraged(out, sync, platform)
+        courseid = _ready(out, sync, given)
+        if courseid is None:
+            continue
+        if sync.method == "manual":
+            _manual_sync(out, sync, courseid, given)
+        else:
+            kept |= _cohort_sync(out, sync, courseid, given, groups_created)
+    for inst in actual.instances:
+        if inst.owned and inst.id not in kept:
+            _retire_sync(out, inst, platform)
+    return out
+
+
+def _discouraged(out: Findings, sync: DesiredSync, platform: PlatformSettings) -> None:
+    if platform.sync_policy.cohort_sync == "discouraged" and sync.method == "cohort":
+        out.warn(
+            "cohort-sync-discouraged",
+            f"{sync.course}: cohort sync of {sync.cohort} is discouraged on this "
+            "platform; prefer method: manual with an expiry date",
+            sync.source,
+        )
+
+
+def _ready(out: Findings, sync: DesiredSync, given: _SyncInputs) -> int | None:
+    """The course id when everything the sync needs exists (or is being created); else
+    None, with the warning that says what it waits for."""
+    courseid = given.actual.courses.get(sync.course)
+    if courseid is None:
+        out.warn(
+            "course-missing",
+            f"course {sync.course} does not exist in Moodle; sync of {sync.cohort} waits for it",
+            sync.source,
+        )
+        return None
+    if sync.cohort not in given.cohort_ids and sync.cohort not in given.cohorts.created:
+        out.warn(
+            "cohort-missing",
+            f"{sync.course}: cohort {sync.cohort} does not exist "
+            "in Moodle yet (sources unhealthy or no members); sync waits",
+            sync.source,
+        )
+        return None
+    if sync.method == "cohort" and not given.actual.plugin_available:
+        out.warn(
+            "plugin-missing",
+            f"{sync.course}: cannot create or check the cohort sync "
+            f"of {sync.cohort} without the local_ws_enrolcohort plugin",
+            sync.source,
+        )
+        return None
+    return courseid
+
+
+def _cohort_sync(
+    out: Findings,
+    sync: DesiredSync,
+    courseid: int,
+    given: _SyncInputs,
+    groups_created: set[tuple[int, str]],
+) -> set[int]:
+    """Create, update or leave alone the instance of one cohort sync; the ids of the
+    instances it accounts for (never retired)."""
+    cohortid = given.cohort_ids.get(sync.cohort)
+    existing = given.instances.get((courseid, cohortid or -1, sync.roleid), [])
+    mine = [i for i in existing if i.owned] or ([existing[0]] if existing and sync.adopt else [])
+    groupid = _group(out, sync, courseid, mine, given.actual, groups_created)
+    if mine:
+        _update_sync(out, sync, mine[0], groupid)
+        return {mine[0].id}
+    if existing:
+        out.unmanaged.append(
+            {
+                "kind": "cohort_sync",
+                "id": existing[0].id,
+                "course": sync.course,
+                "cohort": sync.cohort,
+                "role": sync.role,
+                "reason": "declared, but the existing instance is not the reconciler's",
+            }
+        )
+        out.warn(
+            "unmanaged-lookalike",
+            f"{sync.course}: an instance syncing {sync.cohort} as {sync.role} exists "
+            "but was not created by the reconciler; left alone (declare adopt: true)",
+            sync.source,
+        )
+        return {i.id for i in existing}
+    out.add(
+        f"{sync.course}/{sync.cohort}/{sync.role}",
+        CreateSync(
+            course=sync.course,
+            courseid=courseid,
+            cohort=sync.cohort,
+            cohortid=cohortid,
+            role=sync.role,
+            roleid=sync.roleid,
+            group=sync.group,
+            groupid=groupid or None,
+            name=instance_name(sync),
+            reason=sync.reason,
+        ),
+    )
+    return set()
+
+
+def _group(
+    out: Findings,
+    sync: DesiredSync,
+    courseid: int,
+    mine: list[ActualInstance],
+    actual: ActualState,
+    groups_created: set[tuple[int, str]],
+) -> int:
+    """The id of the sync's group (0: none, or created by this plan: ``create_group``)."""
+    if not sync.group:
+        return 0
+    if mine and mine[0].group == sync.group and mine[0].groupid:
+        return mine[0].groupid  # Moodle already shows this group on the instance
+    groupid = actual.groups.get(courseid, {}).get(sync.group, 0)
+    if not groupid and (courseid, sync.group) not in groups_created:
+        groups_created.add((courseid, sync.group))
+        out.add(
+            f"{sync.course}/{sync.group}",
+            CreateGroup(course=sync.course, courseid=courseid, name=sync.group),
+        )
+    return groupid
+
+
+def _update_sync(out: Findings, sync: DesiredSync, inst: ActualInstance, groupid: int) -> None:
+    changes: dict[str, tuple[Any, Any]] = {}
+    if inst.status != 0:
+        changes["status"] = (inst.status, 0)
+    if sync.group and (not groupid or inst.groupid != groupid):
+        changes["group"] = (inst.groupid, sync.group)
+    if not sync.group and inst.groupid:
+        changes["group"] = (inst.groupid, None)
+    if inst.name != instance_name(sync):
+        changes["name"] = (inst.name, instance_name(sync))
+    if changes:
+        out.add(
+            f"{sync.course}/{sync.cohort}/{sync.role}",
+            UpdateSync(
+                instance=inst.id,
+                course=sync.course,
+                courseid=inst.courseid,
+                cohort=sync.cohort,
+                role=sync.role,
+                group=sync.group,
+                groupid=groupid or None,
+                name=instance_name(sync),
+                changes=changes,
+            ),
+        )
+
+
+def _retire_sync(out: Findings, inst: ActualInstance, platform: PlatformSettings) -> None:
+    course = inst.course or str(inst.courseid)
+    cohort = inst.cohort or str(inst.cohortid)
+    role = {rid: name for name, rid in platform.roles.items()}.get(inst.roleid, str(inst.roleid))
+    target = f"{course}/{cohort}/{role}"
+    if platform.sync_policy.on_removal == "delete":
+        out.add(target, DeleteSync(instance=inst.id, course=course, cohort=cohort, role=role))
+    elif inst.status == 0:
+        out.add(target, DisableSync(instance=inst.id, course=course, cohort=cohort, role=role))
+
+
+def _followed_members(idnumber: str, desired: DesiredState, actual: ActualState) -> frozenset[str]:
+    """Members a sync follows: the desired ones, or Moodle's when the cohort is frozen."""
+    want = desired.cohorts.get(idnumber)
+    if want is not None:
+        return want.members
+    have = actual.cohorts.get(idnumber)
+    if have is None:
+        return frozenset()
+    return frozenset(actual.usernames[u] for u in have.members if u in actual.usernames)
+
+
+def _manual_sync(out: Findings, sync: DesiredSync, courseid: int, given: _SyncInputs) -> None:
+    """``method: manual``: enrol the members not yet enrolled with the role, and suspend
+    this course's enrolment of members who leave the cohort in this run."""
+    actual = given.actual
+    enrolled = actual.enrolled.get(courseid, {})
+    members = _followed_members(sync.cohort, given.desired, actual)
+    names, ids, pending = resolve(members, actual, given.creating)
+    out.pending |= pending
+    missing = [
+        (n, i)
+        for n, i in zip(names, ids, strict=True)
+        if i is None or sync.roleid not in enrolled.get(i, frozenset())
+    ]
+    assert sync.expires is not None  # lint: manual-needs-expires
+    target = f"{sync.course}/{sync.cohort}/{sync.role}"
+    common: dict[str, Any] = dict(
+        course=sync.course,
+        courseid=courseid,
+        cohort=sync.cohort,
+        role=sync.role,
+        roleid=sync.roleid,
+        timeend=end_of_day_timestamp(sync.expires),
+    )
+    if missing:
+        out.add(
+            target,
+            EnrolManual(
+                **common,
+                usernames=tuple(n for n, _ in missing),
+                userids=tuple(i for _, i in missing),
+                expires=sync.expires.isoformat(),
+            ),
+        )
+    leaving = [(n, u) for n, u in given.cohorts.removed.get(sync.cohort, ()) if u in enrolled]
+    if leaving:
+        out.add(
+            target,
+            SuspendManual(
+                **common,
+                usernames=tuple(n for n, _ in leaving),
+                userids=tuple(u for _, u in leaving),
+            ),
+        )
+
+
