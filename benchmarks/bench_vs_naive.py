@@ -161,7 +161,7 @@ def bench_size(students: int, args: argparse.Namespace, model: CostModel, tmp: P
 # -- report -----------------------------------------------------------------------------------
 
 def ratio(a: float, b: float) -> str:
-    return f"{b / a:,.1f}×" if a else "–"
+    return f"{b / a:,.1f}×" if a and b else "–"
 
 
 def table(results: dict[int, list[Night]]) -> str:

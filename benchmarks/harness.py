@@ -131,8 +131,9 @@ def product_night(job: dict[str, Any]) -> dict[str, Any]:
     """
     import gc
 
-    from reconciler.applying.runner import Environment, FailsafeTripped, apply, make_plan
+    from reconciler.applying.runner import Environment, apply, make_plan
     from reconciler.moodle.client import MoodleClient
+    from reconciler.planning.failsafe import FailsafeTripped
 
     snapshot = pickle.loads(Path(job["snapshot"]).read_bytes())
     env = Environment(
@@ -160,7 +161,7 @@ def product_night(job: dict[str, Any]) -> dict[str, Any]:
     tripped = False
     if job["mode"] == "apply":
         try:
-            outcome = apply(env, PLATFORM, progress=False)
+            outcome = apply(env, PLATFORM)
             plan, ok = outcome.plan, outcome.result.ok
         except FailsafeTripped as exc:
             plan, ok, tripped = exc.plan, False, True
