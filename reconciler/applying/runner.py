@@ -16,8 +16,20 @@ from typing import Any
 
 from ..clock import today_in_paris
 from ..declarations.history import git_info
+from ..declarations.lint import plan_blocking
 from ..declarations.loader import DeclarationSet, load_declarations
-from ..errors import ConfigurationError, DeclarationErrors, ReconcilerError, StalePlan
+from ..errors import (
+    ConfigurationError,
+    DeclarationErrors,
+    ExitCode,
+    ReconcilerError,
+    StalePlan,
+    most_severe,
+)
+from ..history.entries import courses_by_cohort
+from ..history.record import Recorder
+from ..history.spool import DEFAULT_DIR as HISTORY_DIR
+from ..history.spool import Spool
 from ..moodle.client import MoodleClient
 from ..planning.desired import build_desired
 from ..planning.failsafe import FailsafeTripped
@@ -30,7 +42,7 @@ from ..planning.state import ActualState, DesiredState
 from ..planning.usermap import UserResolver, final_plan, map_file
 from ..settings import PlatformSettings, Settings
 from ..sources import SourceSnapshot, read_sources, record_good_run
-from ..sources.health import state_path
+from ..sources.health import load_state, state_path
 from .applier import ApplyResult, ProgressCallback, apply_plan, required_functions
 from .approvals import DEFAULT_FILE as APPROVALS_FILE
 from .approvals import find_approval
@@ -71,6 +83,7 @@ class Environment:
     approvals_path: Path | None = None
     # Where the user-id maps live (default: next to the source-health state, .reconciler/).
     user_map_dir: Path | None = None
+    history_path: Path | None = None
     _decls: DeclarationSet | None = field(default=None, init=False, repr=False)
     _snapshot: SourceSnapshot | None = field(default=None, init=False, repr=False)
     # Per platform, the leavers record of the last plan, saved by apply (None: keep the file).
@@ -89,7 +102,8 @@ class Environment:
             self._decls = load_declarations(self.repo / "cohorts", self.repo)
             if self._decls.settings is None:
                 raise DeclarationErrors(
-                    "cohorts/platforms.yaml has errors (run `reconcile validate`)"
+                    "cohorts/platforms.yaml has errors (run `reconcile validate`): "
+                    + self._decls.error_summary()
                 )
         return self._decls
 
@@ -175,6 +189,36 @@ class Environment:
         """The approvals file (``.reconciler/approvals.json`` unless ``approvals_path``)."""
         return self.approvals_path or self.repo / APPROVALS_FILE
 
+    def history(self) -> Spool:
+        """History entries not pushed yet (``.reconciler/history/`` unless
+        ``history_path``); ``reconcile history push`` sends them to the history branch."""
+        return Spool(self.history_path or self.repo / HISTORY_DIR)
+
+    def recorder(self, platform: str) -> Recorder:
+        """What ``apply`` writes to the history for ``platform``: entries at ``now``, with
+        the courses that sync each cohort, the year of the last good run if it differs
+        (the rollover) and the commits that removed declarations (looked up in ``repo``)."""
+        settings = self.settings
+        state, _ = load_state(state_path(settings))
+        previous = str(state["academic_year"]) if state else None
+        return Recorder(
+            self.history(),
+            self.now,
+            courses_by_cohort(self.declarations().syncs_of(platform)),
+            previous if previous and previous != settings.academic_year else None,
+            self.repo,
+        )
+
+
+@dataclass
+class Planned:
+    """A plan with the two states it was computed from (checks that need the names Moodle
+    and the sources know, such as a merge request's typos, read them here)."""
+
+    plan: Plan
+    desired: DesiredState
+    actual: ActualState
+
 
 def make_plan(env: Environment, platform_name: str) -> Plan:
     """Read everything and compute the plan of one platform, writing nothing to Moodle.
@@ -186,11 +230,18 @@ def make_plan(env: Environment, platform_name: str) -> Plan:
     dirty, and ``env.now``. Saves the user-id map (the one file it writes). Raises
     ``DeclarationErrors`` (declarations with errors: nothing is planned),
     ``ConfigurationError`` (unknown platform, missing token) or ``MoodleError``."""
+    return plan_with_states(env, platform_name).plan
+
+
+def plan_with_states(env: Environment, platform_name: str) -> Planned:
+    """``make_plan``, keeping the desired and actual states next to the plan (same errors)."""
     platform = env.platform(platform_name)
     decls = env.declarations()
-    if decls.has_errors:
+    blocking = plan_blocking(decls, env.today) if decls.settings else []
+    if decls.has_errors or blocking:
         raise DeclarationErrors(
-            "the declarations have errors (run `reconcile validate`); nothing planned"
+            "the declarations have errors (run `reconcile validate`); nothing planned: "
+            + decls.error_summary(blocking)
         )
     snapshot = env.sources() if platform.general_cohorts.enabled else None
     desired = build_desired(decls, env.settings, platform_name, env.today, snapshot)
@@ -208,7 +259,7 @@ def make_plan(env: Environment, platform_name: str) -> Plan:
     info = git_info(env.repo)
     plan.commit, plan.dirty = info.commit, info.dirty
     plan.created_at = env.now.isoformat(timespec="seconds")
-    return plan
+    return Planned(plan, desired, actual)
 
 
 @dataclass
@@ -219,6 +270,16 @@ class ApplyOutcome:
     plan: Plan
     result: ApplyResult
     approved_by: str | None = None
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """What ``reconcile apply`` exits with once it applied (refusals raise before):
+        1 an action failed or was skipped, 4 a source unhealthy, 7 the plan incomplete,
+        else 0; the most severe wins (``errors.PRECEDENCE``)."""
+        codes = self.plan.exit_codes() - {ExitCode.CHANGES, ExitCode.FAILSAFE}
+        if not self.result.ok:
+            codes.add(ExitCode.ERROR)
+        return most_severe(codes)
 
 
 def apply(
@@ -251,6 +312,7 @@ def apply(
         if fresh.failsafe_tripped:
             approved_by = find_approval(fresh, env.approvals(), env.now, env.environ)
             if approved_by is None:
+                env.recorder(platform_name).refused(fresh)
                 raise FailsafeTripped(fresh)
     except ReconcilerError as exc:
         if not exc.multiline:
@@ -272,6 +334,9 @@ def apply(
                 exc.add_note("nothing applied")
                 raise
             result = apply_plan(fresh, client, journal, progress)
+    env.recorder(platform_name).applied(
+        fresh, result.done, len(result.failed), len(result.skipped), approved_by
+    )
     snapshot = env.sources_read
     if snapshot is not None and snapshot.healthy and result.ok:
         record_good_run(snapshot, env.settings, env.now)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from . import adoption, demo, emulator, plan, sources, validate, workflow
+from . import adoption, ci, demo, emulator, helpdesk, plan, sources, validate, workflow
 from .errors import ReconcileGroup
 
 
@@ -43,3 +43,7 @@ main.add_command(workflow.expiring)
 main.add_command(emulator.emulator)
 main.add_command(adoption.import_command)
 main.add_command(adoption.audit_command)
+main.add_command(ci.ci)
+main.add_command(helpdesk.explain_command)
+main.add_command(helpdesk.history_command)
+main.add_command(helpdesk.history_push_command)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import DeclarationErrors
 from .diagnostics import Diagnostic, sort_diagnostics
-from .history import new_entries
+from .history import fork_point, new_entries
 from .lint import lint
 from .loader import DeclarationSet, load_declarations
 
@@ -44,7 +44,8 @@ def validate_tree(
     decls = load_declarations(repo / "cohorts", repo)
     diagnostics = decls.diagnostics + (lint(decls, today) if decls.settings else [])
     if changed_since:
-        new = new_entries(repo, changed_since, decls)
+        # Counted from where this branch forked: what landed on the target since is not new here.
+        new = new_entries(repo, fork_point(repo, changed_since), decls)
         diagnostics = [
             Diagnostic(
                 d.file,

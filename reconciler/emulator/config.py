@@ -11,6 +11,9 @@ class EmulatorConfig:
     """What differs between emulated sites. Defaults are the recorded 4.5.5+ site's."""
 
     token: str = "TOKEN"
+    # A second token for the read-only service (the realmoodle bundle's
+    # cohortsync_reconciler_ro: READONLY_SERVICE); None = no such token.
+    readonly_token: str | None = None
     latency_ms: float = 0.0
     debug: bool = False
     exception_style: str = "4.5"  # "4.5": core\exception\... class names; "4.1": bare names
@@ -25,3 +28,6 @@ class EmulatorConfig:
     host: str = "127.0.0.1"
     webservices_enabled: bool = True  # False: HTTP 403 with an empty body, as server.php does
     siteurl: str | None = None  # base URL shown in answers; None = the served URL
+    # Mail sending fails (SMTP unreachable): a welcome mail owed by enrol_manual_enrol_users
+    # (course with a contact) makes it answer "Message was not sent." after its commit.
+    mail_fails: bool = False

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from ..clock import is_expired
 from ..declarations.loader import DeclarationSet
 from ..errors import DeclarationErrors
+from ..paramtext import safe_text
 from ..settings import Settings
 from .overlap import overlap_report
 from .state import DesiredCohort, DesiredState, DesiredSync
@@ -44,7 +45,7 @@ def build_desired(
             for gc in snapshot.general_cohorts.get(platform_name, []):
                 desired.cohorts[gc.idnumber] = DesiredCohort(
                     idnumber=gc.idnumber,
-                    name=gc.name,
+                    name=_safe(desired, "cohort", gc.idnumber, gc.name),
                     kind="general",
                     members=frozenset(gc.members),
                     source=f"APOGÉE {gc.cod_etp}-{gc.cod_vrs_vet}",
@@ -57,7 +58,16 @@ def build_desired(
             desired.general_report["overlap"] = overlap
         if snapshot is not None:
             desired.source_digest = snapshot.digest
-            desired.source_stats = {"healthy": snapshot.healthy, "reasons": list(snapshot.reasons)}
+            desired.source_stats = {
+                "healthy": snapshot.healthy,
+                "reasons": list(snapshot.reasons),
+                "notes": list(snapshot.notes),
+            }
+            if snapshot.rollover_from is not None:
+                desired.source_stats["rollover"] = {
+                    "from": snapshot.rollover_from,
+                    "to": snapshot.academic_year,
+                }
             # The directory's people as they are: the planner reads one only for an account
             # it creates (a copy per person cost 0.4 s at 100,000 students).
             desired.accounts = snapshot.people
@@ -68,7 +78,7 @@ def build_desired(
             continue
         desired.cohorts[cohort.idnumber] = DesiredCohort(
             idnumber=cohort.idnumber,
-            name=cohort.name,
+            name=_safe(desired, "cohort", cohort.idnumber, cohort.name),
             kind="manual",
             members=frozenset(cohort.members),
             source=str(cohort.location),
@@ -87,7 +97,7 @@ def build_desired(
             method=decl.method,
             reason=decl.reason,
             source=str(decl.location),
-            group=decl.group,
+            group=_safe(desired, "group", decl.course, decl.group) if decl.group else None,
             expires=decl.expires,
             adopt=decl.adopt,
             owners=decl.owners,
@@ -98,3 +108,16 @@ def build_desired(
         else:
             desired.syncs.append(sync)
     return desired
+
+
+def _safe(desired: DesiredState, kind: str, where: str, name: str) -> str:
+    """The name Moodle will be sent: ``name`` if Moodle can return it unchanged, else its
+    safe form (``reconciler.paramtext.safe_text``), recorded in ``desired.unsafe_names``
+    under (kind, cohort idnumber or course shortname, safe name) for the plan's warnings. A
+    cohort name with markup breaks local_ws_enrolcohort for the whole platform once synced
+    (issue 10); the lint rule ``markup-in-name`` refuses it in the files, and names built
+    from APOGÉE labels by the name template are only ever made safe here."""
+    safe = safe_text(name)
+    if safe != name:
+        desired.unsafe_names[(kind, where, safe)] = name
+    return safe

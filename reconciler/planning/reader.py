@@ -9,10 +9,12 @@ group or a manual-enrolment sync.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, Protocol
 
+from ..moodle.errors import SITE_WIDE_ERRORS, MoodleError
 from ..moodle.types import Capabilities, CohortSyncInstance
 from ..settings import PlatformSettings
 from .state import ActualCohort, ActualInstance, ActualState, DesiredState, DesiredSync
@@ -23,6 +25,7 @@ LIST_INSTANCES = "local_ws_enrolcohort_get_instances"
 # course of the site is read in one call.
 COURSES_ONE_BY_ONE = 50
 SITE_COURSE = 1  # never a sync target
+log = logging.getLogger("reconciler.reader")
 
 
 class MoodleReads(Protocol):
@@ -34,6 +37,9 @@ class MoodleReads(Protocol):
     def get_users_by_field(self, field: str, values: Any) -> list[dict[str, Any]]: ...
     def get_courses_by_field(self, field: str = "", value: Any = "") -> list[dict[str, Any]]: ...
     def cohort_sync_instances(self, courseid: int = -1) -> list[CohortSyncInstance]: ...
+    def cohort_sync_instances_by_course(
+        self, course_ids: Any
+    ) -> tuple[list[CohortSyncInstance], dict[int, MoodleError]]: ...
     def get_course_groups(self, courseid: int) -> list[dict[str, Any]]: ...
     def get_enrolled_users(self, courseid: int, **options: Any) -> list[dict[str, Any]]: ...
     def run_concurrently(self, calls: Any) -> list[Any]: ...
@@ -89,8 +95,8 @@ def read_actual(
     (users or UserResolver()).resolve(client, actual, caps.siteurl, wanted, member_ids)
 
     if actual.plugin_available:
-        actual.instances = [_instance(i) for i in client.cohort_sync_instances(-1)]
-    actual.courses = _read_courses(client, desired, actual.instances)
+        actual.instances = [_instance(i) for i in _all_instances(client, actual)]
+    actual.courses = actual.courses or _read_courses(client, desired, actual.instances)
 
     declared = [s for s in desired.syncs if s.course in actual.courses]
     group_courses = sorted(_courses_needing_groups(actual, declared))
@@ -136,6 +142,32 @@ def _read_courses(
             if int(course["id"]) != SITE_COURSE:
                 courses[course["shortname"]] = int(course["id"])
     return courses
+
+
+def _all_instances(client: MoodleReads, actual: ActualState) -> list[CohortSyncInstance]:
+    """Every cohort-sync instance of the site in one call; if that call fails because of one
+    course's data (a name holding markup answers ``invalidresponse`` for the course and for
+    the whole site, issue 10), course by course, recording the courses that cannot be read
+    in ``actual.unreadable_courses`` so that the plan warns instead of stopping. The course
+    by course reading needs every course: it reads them all into ``actual.courses`` first
+    (one call; only on this rare path)."""
+    try:
+        return client.cohort_sync_instances(-1)
+    except SITE_WIDE_ERRORS:
+        raise
+    except MoodleError as err:
+        log.warning("get_instances for all courses failed (%s); reading course by course", err)
+        actual.courses = {
+            c["shortname"]: int(c["id"])
+            for c in client.get_courses_by_field()
+            if int(c["id"]) != SITE_COURSE
+        }
+        instances, broken = client.cohort_sync_instances_by_course(
+            sorted(actual.courses.values()))
+        if len(actual.courses) != 1 and len(broken) == len(actual.courses):
+            raise  # no course answers: not one course's data
+        actual.unreadable_courses = {cid: str(e) for cid, e in broken.items()}
+        return instances
 
 
 def _cohort(cohort: Mapping[str, Any], members: Mapping[int, list[int]]) -> ActualCohort:

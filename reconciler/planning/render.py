@@ -44,10 +44,12 @@ def _failsafe_lines(plan: Plan) -> list[str]:
     return lines
 
 
-def render_text(plan: Plan) -> str:
-    """The plan for a terminal or a CI log: summary, header, warnings, actions grouped by
-    cohort, course and user (long name lists abbreviated), pending users, failsafes."""
-    out = [plan.summary(), _header(plan)]
+def render_text(plan: Plan, notices: list[str] | None = None) -> str:
+    """The plan for a terminal or a CI log: summary, notices (a rollover, what the failsafes
+    expect, the sources' notes: ``Plan.notices``, unless ``notices`` is given), header,
+    warnings, actions grouped by cohort, course and user (long name lists abbreviated),
+    pending users, failsafes."""
+    out = [plan.summary(), *(plan.notices() if notices is None else notices), _header(plan)]
     if plan.warnings:
         out += ["", "Warnings:"] + [f"  ! {w.code}: {w.message}" for w in plan.warnings]
     out += general_text(plan)
@@ -81,11 +83,18 @@ def render_text(plan: Plan) -> str:
     return "\n".join(out)
 
 
-def render_markdown(plan: Plan, details_limit: int | None = None) -> str:
-    """The plan as a merge-request note: summary and warnings, the actions in a collapsed
-    ``<details>`` cut at ``details_limit`` characters (a pointer to the artifact then)."""
+def render_markdown(
+    plan: Plan, details_limit: int | None = None, notices: list[str] | None = None
+) -> str:
+    """The plan as a merge-request note: summary, notices (``Plan.notices`` unless
+    ``notices`` is given) and warnings, the actions in a collapsed ``<details>`` cut at
+    ``details_limit`` characters (a pointer to the artifact then)."""
     icon = "🛑" if plan.failsafe_tripped else ("📝" if plan.has_changes else "✅")
-    out = [f"### {icon} `{plan.platform}`: {plan.summary()}", "", f"<sub>{_header(plan)}</sub>", ""]
+    out = [f"### {icon} `{plan.platform}`: {plan.summary()}", ""]
+    lines = plan.notices() if notices is None else notices
+    if lines:
+        out += [f"> - {line}" for line in lines] + [""]
+    out += [f"<sub>{_header(plan)}</sub>", ""]
     if plan.warnings:
         out += ["**Warnings**", ""] + [f"- ⚠️ `{w.code}` {w.message}" for w in plan.warnings] + [""]
     if plan.failsafe_tripped:
@@ -121,3 +130,19 @@ def render_markdown(plan: Plan, details_limit: int | None = None) -> str:
 def render_json(plan: Plan) -> str:
     """The plan as saved for ``apply`` (``Plan.to_json``), complete, indented."""
     return json.dumps(plan.to_json(), ensure_ascii=False, indent=2, sort_keys=False)
+
+
+# -- the pieces other renderings (the merge-request note) compose ------------------------------
+
+
+def group_actions(
+    plan: Plan,
+) -> tuple[dict[str, list[Action]], dict[str, list[Action]], list[Action]]:
+    """(actions by cohort idnumber, actions by course shortname, user creations), each sorted
+    in the order the applier runs them."""
+    return _grouped(plan)
+
+
+def failsafe_lines(plan: Plan) -> list[str]:
+    """"Failsafes: all within limits." or the tripped line followed by one line a check."""
+    return _failsafe_lines(plan)

@@ -94,6 +94,9 @@ class DesiredState:
     # username -> details, for the accounts the plan may create (read only when one is
     # missing in Moodle; the directory's people are shared, not copied).
     accounts: Mapping[str, AccountDetails] = field(default_factory=dict)
+    # Names Moodle could not return as written (markup for its PARAM_TEXT), made safe:
+    # ("cohort", idnumber, safe name) or ("group", course, safe name) -> the name as written.
+    unsafe_names: dict[tuple[str, str, str], str] = field(default_factory=dict)
     source_digest: str = ""
     source_stats: dict = field(default_factory=dict)
     # What the plan says about the general cohorts' windows (``Plan.general``): the rollover
@@ -151,6 +154,9 @@ class ActualState:
         default_factory=dict
     )  # course -> user -> roles
     plugin_available: bool = True
+    # Courses whose cohort-sync instances Moodle could not return (course id -> the error):
+    # the site-wide read failed and the course-by-course fallback failed for these.
+    unreadable_courses: dict[int, str] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
         """A digest of everything the planner read: a saved plan is stale once it moves."""
@@ -172,6 +178,7 @@ class ActualState:
                 for cid, users in self.enrolled.items()
             ),
             "plugin": self.plugin_available,
+            "unreadable": sorted(self.unreadable_courses),
         }
         blob = json.dumps(canon, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
