@@ -106,7 +106,9 @@ def test_mr_note_command_posts_and_dry_runs(gitlab: FakeGitLab, tmp_path: Path) 
     result = CliRunner().invoke(main, ["mr-note", str(plan)], env=env)
     assert result.exit_code == 0, result.output
     assert "created note" in result.output
-    assert "Plan: 1 to add" in gitlab.notes[-1]["body"]
+    # The same note format as `reconcile ci plan` (gitlab.review.render_note).
+    assert "`ecampus`: this plan: 1 to add" in gitlab.notes[-1]["body"]
+    assert "- **Digest** of the saved plan: `sha256:" in gitlab.notes[-1]["body"]
     result = CliRunner().invoke(main, ["mr-note", str(plan), "--dry-run"], env={})
     assert result.exit_code == 0 and result.output.startswith(marker("ecampus"))
     result = CliRunner().invoke(main, ["mr-note", str(plan)], env={"GITLAB_NOTE_TOKEN": ""})

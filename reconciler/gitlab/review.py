@@ -300,9 +300,11 @@ def render_note(plan: Plan, facts: NoteFacts) -> str:
     for action in plan.sorted_actions():
         owned = focus is not None and focus.owns(plan.platform, action, facts.members)
         (mine if owned else rest).append(action)
-    icon = "🛑" if plan.failsafe_tripped else ("📝" if mine else "✅")
-    who = "this merge request" if focus is not None else "this commit"
-    out = [f"### {icon} `{plan.platform}`: {who}: {_counts(plan, mine)}", ""]
+    # Without a merge request to focus on, the whole plan is the subject of the summary.
+    subject = mine if focus is not None else rest
+    icon = "🛑" if plan.failsafe_tripped else ("📝" if subject else "✅")
+    who = "this merge request" if focus is not None else "this plan"
+    out = [f"### {icon} `{plan.platform}`: {who}: {_counts(plan, subject)}", ""]
     # A rollover, the digest a tripped failsafe expects, the sources' notes: first.
     if plan.notices():
         out += [f"> - {line}" for line in plan.notices()] + [""]
