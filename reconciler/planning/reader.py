@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, Protocol
 
-from ..moodle.errors import SITE_WIDE_ERRORS, MoodleError
+from ..moodle.errors import InvalidResponse, MoodleError
 from ..moodle.types import Capabilities, CohortSyncInstance
 from ..settings import PlatformSettings
 from .state import ActualCohort, ActualInstance, ActualState, DesiredState, DesiredSync
@@ -153,9 +153,9 @@ def _all_instances(client: MoodleReads, actual: ActualState) -> list[CohortSyncI
     (one call; only on this rare path)."""
     try:
         return client.cohort_sync_instances(-1)
-    except SITE_WIDE_ERRORS:
-        raise
-    except MoodleError as err:
+    except InvalidResponse as err:
+        # Only Moodle's own check of its answer says "one course's data": any other failure
+        # (an answer of the wrong shape, the transport, the token) stops the plan as before.
         log.warning("get_instances for all courses failed (%s); reading course by course", err)
         actual.courses = {
             c["shortname"]: int(c["id"])
