@@ -248,10 +248,10 @@ def test_a_revoked_token_stops_the_run_instead_of_failing_every_action(tmp_path:
     fake = Revoked()
     plan = [
         members("man-a", 7, ["u1"], [1]),
-        Action.of("man-b", RemoveMembers("man-b", 8, ("u9",), (9,), 5)),
-        Action.of("man-c", RemoveMembers("man-c", 9, ("u8",), (8,), 5)),
-        Action.of("C1/man-a/student", DisableSync(20, "C1", "man-a", "student")),
-        Action.of("C2/man-a/student", DisableSync(21, "C2", "man-a", "student")),
+        act("man-b", RemoveMembers("man-b", 8, ("u9",), (9,), 5)),
+        act("man-c", RemoveMembers("man-c", 9, ("u8",), (8,), 5)),
+        act("C1/man-a/student", DisableSync(20, "C1", "man-a", "student", 10)),
+        act("C2/man-a/student", DisableSync(21, "C2", "man-a", "student", 11)),
     ]
     result, _ = run(plan, fake, tmp_path)
     assert fake.functions() == ["core_cohort_add_cohort_members",

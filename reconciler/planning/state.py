@@ -178,8 +178,9 @@ class ActualState:
                 for cid, users in self.enrolled.items()
             ),
             "plugin": self.plugin_available,
-            "unreadable": sorted(self.unreadable_courses),
         }
+        if self.unreadable_courses:  # only then: the digest of a healthy state stays as it was
+            canon["unreadable"] = sorted(self.unreadable_courses)
         blob = json.dumps(canon, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
 
