@@ -407,7 +407,7 @@ def test_a_sync_waiting_for_its_course_holds_the_enrolment(world: World) -> None
     repo = git.Repo(world.repo)
     repo.git.add(A=True)
     repo.index.commit("a course to come")
-    # The rest is applied; the sync waiting for its course leaves the plan incomplete.
+    # The declared course is missing: the plan is incomplete (exit 7), the rest applied.
     assert world.run("apply", "-p", "ecampus", "--now", NOW)[0] == exitcodes.INCOMPLETE
     doc = explain(world, "e22409001", "--course", "HIST-L2-NEW")
     ecampus = doc["platforms"]["ecampus"]

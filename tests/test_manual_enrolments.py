@@ -143,9 +143,10 @@ def test_an_end_cut_by_a_moodle_fault_is_finished_by_the_next_run(
     plan still owes the end (the cohort no longer shows any removal), and a clean run ends it."""
     world = emu_world
     # A short client timeout, and an emulator that holds a "timeout" fault a little longer.
-    monkeypatch.setattr(runner, "_default_client", lambda platform, environ: MoodleClient(
-        platform.effective_url(dict(environ)), platform.token(dict(environ)) or "",
-        timeout=1.0, backoff=0.01))
+    monkeypatch.setattr(runner, "_default_client", lambda platform, environ, use="write":
+                        MoodleClient(platform.effective_url(dict(environ)),
+                                     platform.token(dict(environ), use) or "",
+                                     timeout=1.0, backoff=0.01))
     world.emu.fault_timeout_s = 2.0
     assert world.run("apply", "-p", "ecampus", "--now", NOW)[0] == exitcodes.OK
     drop_member(world, "e22409003")

@@ -14,10 +14,19 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import given
+from hypothesis import strategies as st
 
 from reconciler.moodle import errors
 from reconciler.moodle.client import IS_READ, MoodleClient, is_read
-from reconciler.moodle.encoding import count_fields, encode, pack_batches, scalar
+from reconciler.moodle.encoding import (
+    count_fields,
+    encode,
+    encode_item,
+    item_suffixes,
+    pack_batches,
+    scalar,
+)
 from reconciler.moodle.transport import Secret, redact
 from reconciler.moodle.types import (
     Capabilities,
@@ -125,6 +134,51 @@ def test_pack_batches_respects_budget_and_order() -> None:
     assert batches == [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]
     with pytest.raises(ValueError):
         pack_batches("members", items, budget=1)
+
+
+_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8))
+_item = st.recursive(
+    _leaf,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.text("abcdef", min_size=1, max_size=4), inner, max_size=3),
+    ),
+    max_leaves=8,
+)
+
+
+@given(items=st.lists(_item, max_size=6), key=st.sampled_from(["values", "members", "x"]))
+def test_items_encoded_once_give_the_same_pairs_at_any_position(items: list[Any],
+                                                               key: str) -> None:
+    """The client encodes each list item once (item_suffixes) to size and to send a batch:
+    the pairs it sends must be exactly those of encoding the item in place."""
+    for position in (0, 7, 1234):
+        for item in items:
+            placed = [(f"{key}[{position}]" + suffix, value)
+                      for suffix, value in item_suffixes(item)]
+            assert placed == encode_item(key, position, item)
+
+
+def test_batched_read_sends_the_values_in_order_within_max_input_vars() -> None:
+    sent: list[list[tuple[str, str]]] = []
+
+    class Recording(requests.Session):
+        def post(self, url: Any, data: Any = None, json: Any = None, **kw: Any) -> Any:
+            sent.append(list(data))
+            response = requests.Response()
+            response.status_code = 200
+            response._content = b"[]"
+            return response
+
+    names = [f"user{n:04d}" for n in range(2500)]
+    with MoodleClient("http://moodle.invalid", "T", session=Recording(),
+                      max_input_vars=1000, concurrency=1) as client:
+        client.get_users_by_field("username", names)
+    assert all(len(body) <= 1000 for body in sent)
+    values = [v for body in sent for k, v in body if k.startswith("values[")]
+    keys = [[k for k, _ in body if k.startswith("values[")] for body in sent]
+    assert values == names
+    assert all(k == [f"values[{n}]" for n in range(len(k))] for k in keys)
 
 
 # ---------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -410,6 +411,49 @@ def test_members_moodle_did_not_identify_are_never_removed() -> None:
     plan = plan_of(DesiredState("ecampus", cohorts={want.idnumber: want}), actual)
     assert [(a.kind, a.details.userids) for a in plan.actions] == [("remove_members", (101,))]
     assert [w.code for w in plan.warnings] == ["unidentified-members"]
+
+
+def test_desired_state_shares_the_directory_people_and_creates_from_them() -> None:
+    """No per-person copy is made (issue 14: 0.4 s at 100,000 students): the planner reads
+    the directory's Person only for the account it creates."""
+    from reconciler.declarations.loader import DeclarationSet
+    from reconciler.planning.desired import build_desired
+    from reconciler.settings import AccountSettings, Settings
+    from reconciler.sources import GeneralCohort, Person, SourceSnapshot
+
+    people = {
+        f"e{n}": Person(f"e{n}", f"First{n}", f"Last{n}", f"e{n}@etu.example.org", str(n))
+        for n in range(50)
+    }
+    gc = GeneralCohort("etp-A-1", "VET A", "", "system", frozenset(["e1", "e2"]), "A", "1")
+    snapshot = SourceSnapshot("2026", True, general_cohorts={"ecampus": [gc]}, people=people)
+    settings = Settings(platforms={"ecampus": PLATFORM}, academic_year="2026")
+    desired = build_desired(DeclarationSet(Path("."), settings=settings), settings, "ecampus", TODAY,
+                            snapshot)
+    assert all(desired.accounts[u] is p for u, p in people.items())
+    creating = dataclasses.replace(PLATFORM, accounts=AccountSettings(create=True, auth="cas"))
+    plan = plan_of(desired, actual_with({"e1": 7}), creating)
+    create = next(a for a in plan.actions if a.kind == "create_user")
+    assert create.details.to_json() == {"username": "e2", "firstname": "First2",
+                                        "lastname": "Last2", "email": "e2@etu.example.org",
+                                        "auth": "cas"}
+
+
+def test_moodle_fingerprint_is_unchanged_by_how_it_is_computed() -> None:
+    """Saved plans stay valid across versions: the fingerprint of a fixed state is the value
+    the reconciler has always computed for it (instances once went through asdict)."""
+    a = ActualState()
+    a.cohorts["etp-X-1"] = ActualCohort(7, "etp-X-1", "X", "d", True, frozenset({3, 1}))
+    a.users, a.usernames = {"alice": 1, "bob": 3}, {1: "alice", 3: "bob"}
+    a.courses, a.groups = {"C1": 10}, {10: {"G": 4}}
+    a.instances = [
+        ActualInstance(20, 10, 7, 5, 4, "reconciler: etp-X-1 (student)", 0, "C1", "etp-X-1", "G"),
+        ActualInstance(21, 10, 7, 4, 0, "other", 1),
+    ]
+    a.enrolled = {10: {1: frozenset({5})}}
+    assert a.fingerprint() == "8fc42d878a4a1cb440bd4ad05cc00b028291c0daea7a4ab8b5e3b8aa63cf0c19"
+    a.instances[1] = dataclasses.replace(a.instances[1], status=0)
+    assert a.fingerprint() != "8fc42d878a4a1cb440bd4ad05cc00b028291c0daea7a4ab8b5e3b8aa63cf0c19"
 
 
 def test_adopt_outside_the_prefix_takes_over_but_never_creates() -> None:

@@ -40,7 +40,8 @@ from ..planning.planner import compute_plan
 from ..planning.reader import read_actual
 from ..planning.stale import stale_message, why_stale
 from ..planning.state import ActualState, DesiredState
-from ..settings import PlatformSettings, Settings
+from ..planning.usermap import UserResolver, final_plan, map_file
+from ..settings import PlatformSettings, Settings, TokenUse
 from ..sources import SourceSnapshot, read_sources, record_good_run
 from ..sources.health import load_state, state_path
 from .applier import ApplyResult, ProgressCallback, apply_plan, required_functions
@@ -54,12 +55,22 @@ STATE_DIR = ".reconciler"
 JOURNAL_FILE = f"{STATE_DIR}/journal.jsonl"
 
 
-def _default_client(platform: PlatformSettings, environ: Mapping[str, str]) -> MoodleClient:
-    token = platform.token(dict(environ))
+def _default_client(
+    platform: PlatformSettings, environ: Mapping[str, str], use: TokenUse = "write"
+) -> MoodleClient:
+    token = platform.token(dict(environ), use)
     if not token:
+        if use == "read-only":
+            raise ConfigurationError(
+                f"no read-only web-service token for {platform.name}: set the environment "
+                f"variable {platform.readonly_token_env} (a merge request's plan never uses "
+                f"the write token {platform.token_env})"
+            )
+        also = "" if use == "write" else (
+            f" (or {platform.readonly_token_env}, which this command prefers)")
         raise ConfigurationError(
             f"no web-service token for {platform.name}: set the environment variable "
-            f"{platform.token_env}"
+            f"{platform.token_env}{also}"
         )
     return MoodleClient(platform.effective_url(dict(environ)), token)
 
@@ -84,7 +95,12 @@ class Environment:
     journal_path: Path | None = None
     approvals_path: Path | None = None
     ledger_dir: Path | None = None
+    # Where the user-id maps live (default: next to the source-health state, .reconciler/).
+    user_map_dir: Path | None = None
     history_path: Path | None = None
+    # Which token the default client presents: ``write`` (apply), ``read`` (commands that
+    # only read: the read-only token when set) or ``read-only`` (a merge request's plan).
+    token_use: TokenUse = "write"
     _decls: DeclarationSet | None = field(default=None, init=False, repr=False)
     _snapshot: SourceSnapshot | None = field(default=None, init=False, repr=False)
     # Per platform, the leavers record of the last plan, saved by apply (None: keep the file).
@@ -166,20 +182,26 @@ class Environment:
                 "grace periods would restart at every run") from None
 
     @contextmanager
-    def client(self, platform: PlatformSettings) -> Iterator[Any]:
+    def client(self, platform: PlatformSettings, use: TokenUse | None = None) -> Iterator[Any]:
         """A Moodle client for ``platform``, closed on exit. Without a ``client_factory``,
-        a ``MoodleClient`` on the platform's URL with the token its ``token_env`` names (a
-        missing token raises ``ConfigurationError``)."""
+        a ``MoodleClient`` on the platform's URL with the token ``use`` selects (default
+        ``token_use``; ``PlatformSettings.token``); a missing token raises
+        ``ConfigurationError`` naming the variable to set."""
         if self.client_factory is not None:
             with self.client_factory(platform) as client:
                 yield client
         else:
-            with _default_client(platform, self.environ) as client:
+            with _default_client(platform, self.environ, use or self.token_use) as client:
                 yield client
 
     def journal(self, platform: str, commit: str | None) -> Journal:
         """The apply journal (``.reconciler/journal.jsonl`` unless ``journal_path``)."""
         return Journal(self.journal_path or self.repo / JOURNAL_FILE, platform, commit)
+
+    def user_map(self, platform: str) -> UserResolver:
+        """The user look-ups of one plan, with the platform's map (planning/usermap.py)."""
+        folder = self.user_map_dir or state_path(self.settings).parent
+        return UserResolver(map_file(folder, platform), platform, self.today)
 
     def approvals(self) -> Path:
         """The approvals file (``.reconciler/approvals.json`` unless ``approvals_path``)."""
@@ -226,14 +248,16 @@ class Planned:
 
 
 def make_plan(env: Environment, platform_name: str) -> Plan:
-    """Read everything and compute the plan of one platform, writing nowhere.
+    """Read everything and compute the plan of one platform, writing nothing to Moodle.
 
     Reads the declarations, the sources (platforms with general cohorts only), the
-    manual-enrolment ledger, then Moodle in bulk (``read_actual``), and computes the plan
-    (``compute_plan``) stamped with the git commit of ``env.repo``, whether ``cohorts/`` is
-    dirty, and ``env.now``. Raises ``DeclarationErrors`` (declarations with errors: nothing
-    is planned), ``ConfigurationError`` (unknown platform, missing token, unreadable ledger)
-    or ``MoodleError``."""
+    manual-enrolment ledger, then Moodle in bulk (``read_actual``, users through the
+    platform's user-id map), and computes the plan (``compute_plan``), final once every user
+    its writes concern was looked up afresh (``final_plan``), stamped with the git commit of
+    ``env.repo``, whether ``cohorts/`` is dirty, and ``env.now``. Saves the user-id map (the
+    one file it writes). Raises ``DeclarationErrors`` (declarations with errors: nothing is
+    planned), ``ConfigurationError`` (unknown platform, missing token, unreadable ledger) or
+    ``MoodleError``."""
     return plan_with_states(env, platform_name).plan
 
 
@@ -251,14 +275,22 @@ def plan_with_states(env: Environment, platform_name: str) -> Planned:
     snapshot = env.sources() if platform.general_cohorts.enabled else None
     desired = build_desired(decls, env.settings, platform_name, env.today, snapshot)
     store = env.ledger(platform)
+    users = env.user_map(platform_name)
     with env.client(platform) as client:
-        actual = read_actual(
-            client, platform, desired, recorded_courses=store.ledger.courses()
-        )
-    desired = env.keep_leavers(platform, desired, actual)
-    plan = compute_plan(
-        desired, actual, platform, env.today, env.settings.academic_year, ledger=store.ledger
-    )
+        actual = read_actual(client, platform, desired, users,
+                             recorded_courses=store.ledger.courses())
+
+        planned_from = [desired]  # the desired state of the last computation (grace kept)
+
+        def compute() -> Plan:
+            planned_from[0] = env.keep_leavers(platform, desired, actual)
+            return compute_plan(planned_from[0], actual, platform, env.today,
+                                env.settings.academic_year, ledger=store.ledger)
+
+        # Final only once every user a write concerns was confirmed by Moodle tonight.
+        plan = final_plan(compute, users, client, actual)
+    users.save(actual, env.now)
+    desired = planned_from[0]
     info = git_info(env.repo)
     plan.commit, plan.dirty = info.commit, info.dirty
     plan.created_at = env.now.isoformat(timespec="seconds")
@@ -341,7 +373,7 @@ def apply(
     if not fresh.actions:
         result = ApplyResult()
     else:
-        with env.client(platform) as client:
+        with env.client(platform, "write") as client:
             try:
                 missing = client.capabilities().missing(required_functions(fresh))
                 if missing:

@@ -101,6 +101,13 @@ def run_validate(
 PosterFactory = Callable[[], NotePoster]
 
 
+def _course_shortnames(env: Environment, platform: str) -> list[str]:
+    """Every course shortname of ``platform`` (one ``core_course_get_courses_by_field`` call):
+    the candidates of "did you mean" for a course the merge request names wrongly."""
+    with env.client(env.platform(platform)) as client:
+        return [c["shortname"] for c in client.get_courses_by_field() if int(c["id"]) != 1]
+
+
 def _default_poster(env: Environment) -> PosterFactory:
     return lambda: NotePoster(MergeRequest.from_ci(env.environ))
 
@@ -147,7 +154,9 @@ def run_plan(
     outcome.out.append(render_text(plan))
     problems, warnings = [], []
     if focus is not None:
-        problems, warnings = unknown_names(focus, platform, planned.desired, planned.actual)
+        problems, warnings = unknown_names(
+            focus, platform, planned.desired, planned.actual,
+            lambda: _course_shortnames(env, platform))
         outcome.out.insert(0, f"Focus: the changes of {focus.label} ({focus.base[:12]}).")
     if problems:
         n = len(problems)

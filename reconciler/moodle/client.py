@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
-from .encoding import Pair, encode, encode_item, pack_batches
+from .encoding import Pair, encode, item_suffixes, pack_sizes
 from .errors import (
-    SITE_WIDE_ERRORS,
     InvalidParameter,
+    InvalidResponse,
     MessageNotSent,
     MoodleError,
     RecordNotFound,
@@ -154,21 +154,25 @@ class MoodleClient:
         read = is_read(function)
         fixed_pairs = encode(fixed or {})
         budget = self.max_input_vars - self.transport.header_size(raw=read) - len(fixed_pairs)
+        # Each item is encoded once, without its position: the sizes pack the batches, and
+        # "list_key[n]" + suffix gives its keys where the batch puts it.
+        encoded = [item_suffixes(item) for item in items]
+        sizes = [len(pairs) for pairs in encoded]
         if read and self.transport.concurrency > 1:
             # Spread a read over the pool: one 1,000-value request costs a real Moodle ~3.5 s
             # where four parallel 250-value ones take ~1 s (OBSERVED §6). Never below
             # READ_SPLIT_MIN_FIELDS per request, never above max_input_vars.
-            total = sum(len(encode_item(list_key, 0, item)) for item in items)
-            share = -(-total // self.transport.concurrency)
+            share = -(-sum(sizes) // self.transport.concurrency)
             budget = min(budget, max(share, READ_SPLIT_MIN_FIELDS))
         if read:
             budget = min(budget, READ_MAX_FIELDS.get(function, budget))
-        batches = pack_batches(list_key, items, budget=budget)
+        batches = pack_sizes(list_key, sizes, budget=budget)
 
         def send(indices: list[int]) -> Any:
             pairs = list(fixed_pairs)
             for n, i in enumerate(indices):
-                pairs.extend(encode_item(list_key, n, items[i]))
+                prefix = f"{list_key}[{n}]"
+                pairs.extend((prefix + suffix, value) for suffix, value in encoded[i])
             try:
                 return self.transport.call(function, pairs, is_read=read)
             except MoodleError as err:
@@ -272,7 +276,7 @@ class MoodleClient:
         info = self.site_info()
         names = frozenset(str(f.get("name")) for f in info.get("functions") or [])
         return Capabilities(functions=names, release=info.get("release"),
-                            version=info.get("version"))
+                            version=info.get("version"), siteurl=info.get("siteurl"))
 
     # -- cohorts ----------------------------------------------------------------------------
 
@@ -631,17 +635,16 @@ class MoodleClient:
         data: a cohort, course or group name holding markup makes ``get_instances`` answer
         ``invalidresponse`` for that course and for ``-1`` (issue 10, finding 1). Returns the
         instances of the courses that answered, and the error of each course that did not.
-        Raises the first error when it is one of the whole site (token, access, transport,
-        maintenance): reading course by course would only repeat it.
+        Only ``invalidresponse`` marks a course as unreadable; any other error (the whole
+        site's: token, access, transport, maintenance; or an answer of the wrong shape) is
+        raised, since reading on would only repeat it or hide it.
         """
         ids = _unique(int(c) for c in course_ids)
 
         def one(courseid: int) -> list[CohortSyncInstance] | MoodleError:
             try:
                 return self.cohort_sync_instances(courseid)
-            except SITE_WIDE_ERRORS:
-                raise
-            except MoodleError as err:
+            except InvalidResponse as err:
                 return err
 
         instances: list[CohortSyncInstance] = []

@@ -62,6 +62,9 @@ class Plan:
     dirty: bool = False
     created_at: str = ""
     format_version: int = FORMAT_VERSION
+    # How users were identified (the user-id map: used or why not, what it corrected);
+    # see planning/usermap.py. Not part of the digest: it says how, not what.
+    user_map: dict[str, Any] | None = None
 
     def sorted_actions(self) -> list[Action]:
         """The actions in apply order: by phase (adds before removes), kind, target."""
@@ -185,6 +188,7 @@ class Plan:
             "expiring": self.expiring,
             "sources": self.sources,
             "general": self.general,
+            "user_map": self.user_map,
         }
 
     @classmethod
@@ -212,6 +216,7 @@ class Plan:
             commit=data["commit"],
             dirty=data["dirty"],
             created_at=data["created_at"],
+            user_map=data.get("user_map"),
         )
         if verify and plan.digest() != data["digest"]:
             raise PlanFileError("plan file was modified: its digest does not match its content")

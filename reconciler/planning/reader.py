@@ -1,8 +1,9 @@
 """Actual state of one platform, read from Moodle in bulk.
 
 A no-op nightly plan costs a handful of calls whatever the number of cohorts: one for site
-info, one for every cohort, a few batched member reads, batched user look-ups, one for every
-course, one for every cohort-sync instance of the site, plus one per course that declares a
+info, one for every cohort, a few batched member reads, batched look-ups of the users the
+user-id map cannot vouch for tonight (planning/usermap.py), one for every cohort-sync
+instance of the site (which name their courses), plus one per course that declares a
 group or a manual-enrolment sync or that the manual-enrolment ledger names.
 """
 
@@ -17,8 +18,13 @@ from ..moodle.errors import InvalidResponse, MoodleError, RecordNotFound
 from ..moodle.types import Capabilities, CohortSyncInstance
 from ..settings import PlatformSettings
 from .state import ActualCohort, ActualInstance, ActualState, DesiredState, DesiredSync
+from .usermap import UserResolver
 
 LIST_INSTANCES = "local_ws_enrolcohort_get_instances"
+# Declared courses no instance shows yet, asked one by one up to this many; more, and every
+# course of the site is read in one call.
+COURSES_ONE_BY_ONE = 50
+SITE_COURSE = 1  # never a sync target
 log = logging.getLogger("reconciler.reader")
 
 
@@ -43,6 +49,7 @@ def read_actual(
     client: MoodleReads,
     platform: PlatformSettings,
     desired: DesiredState,
+    users: UserResolver | None = None,
     *,
     unmanaged_members: Callable[[Mapping[str, Any]], bool] | None = None,
     recorded_courses: Iterable[int] = (),
@@ -54,9 +61,11 @@ def read_actual(
     is, outside the prefix). ``unmanaged_members`` (import and audit) picks, from Moodle's
     ``core_cohort_get_cohorts`` records, the unmanaged cohorts whose members are read too,
     in the same batched ``core_cohort_get_cohort_members`` and user look-ups; they land in
-    ``ActualState.unmanaged_cohorts`` and are never planned. ``recorded_courses`` (course
-    ids the manual-enrolment ledger names) have their active enrolments read as the courses
-    of declared manual syncs do; those Moodle no longer has land in
+    ``ActualState.unmanaged_cohorts`` and are never planned. ``users`` identifies the users
+    (every username a desired cohort names, every member id read), through the user-id map
+    when it has one (default: everyone looked up). ``recorded_courses`` (course ids the
+    manual-enrolment ledger names) have their active enrolments read as the courses of
+    declared manual syncs do; those Moodle no longer has land in
     ``ActualState.missing_courses``. Raises MoodleError.
     """
     actual = ActualState()
@@ -83,23 +92,15 @@ def read_actual(
     for cohort in others:
         actual.unmanaged_cohorts[int(cohort["id"])] = _cohort(cohort, members)
 
-    # Users: everyone a desired cohort names, then whoever is a member but was not named.
-    wanted = sorted(set().union(*(c.members for c in desired.cohorts.values())))
-    for user in client.get_users_by_field("username", wanted) if wanted else []:
-        actual.users[user["username"]] = int(user["id"])
-        actual.usernames[int(user["id"])] = user["username"]
+    # Users: everyone a desired cohort names, and whoever is a member of a cohort read.
+    wanted = set().union(*(c.members for c in desired.cohorts.values()))
     read = [*actual.cohorts.values(), *actual.unmanaged_cohorts.values()]
-    member_ids = set().union(*(c.members for c in read)) if read else set()
-    unknown = sorted(member_ids - set(actual.usernames))
-    for user in client.get_users_by_field("id", unknown) if unknown else []:
-        actual.usernames[int(user["id"])] = user["username"]
-
-    for course in client.get_courses_by_field():
-        if int(course["id"]) != 1:  # the site course is never a sync target
-            actual.courses[course["shortname"]] = int(course["id"])
+    member_ids = set().union(*(c.members for c in read))
+    (users or UserResolver()).resolve(client, actual, caps.siteurl, wanted, member_ids)
 
     if actual.plugin_available:
         actual.instances = [_instance(i) for i in _all_instances(client, actual)]
+    actual.courses = actual.courses or _read_courses(client, desired, actual.instances)
 
     declared = [s for s in desired.syncs if s.course in actual.courses]
     group_courses = sorted(_courses_needing_groups(actual, declared))
@@ -140,19 +141,51 @@ def _read_enrolments(
     actual.missing_courses = frozenset(missing)
 
 
+def _read_courses(
+    client: MoodleReads, desired: DesiredState, instances: list[ActualInstance]
+) -> dict[str, int]:
+    """Shortname -> id of every course a declared sync names that exists, and of every
+    course a cohort-sync instance is in.
+
+    The instances already name their course: a converged site costs no course call (reading
+    every course costs a real Moodle about 3 ms a course, with all its details). A declared
+    course no instance shows is asked by shortname; when there are more than
+    ``COURSES_ONE_BY_ONE`` (a first run), every course is read in one call instead.
+    """
+    courses = {i.course: i.courseid for i in instances if i.course and i.courseid != SITE_COURSE}
+    missing = sorted({s.course for s in desired.syncs} - courses.keys())
+    if len(missing) > COURSES_ONE_BY_ONE:
+        answers = [client.get_courses_by_field()]
+    else:
+        answers = client.run_concurrently(
+            [partial(client.get_courses_by_field, "shortname", name) for name in missing]
+        )
+    for found in answers:
+        for course in found:
+            if int(course["id"]) != SITE_COURSE:
+                courses[course["shortname"]] = int(course["id"])
+    return courses
+
+
 def _all_instances(client: MoodleReads, actual: ActualState) -> list[CohortSyncInstance]:
     """Every cohort-sync instance of the site in one call; if that call fails because of one
     course's data (a name holding markup answers ``invalidresponse`` for the course and for
     the whole site, issue 10), course by course, recording the courses that cannot be read
-    in ``actual.unreadable_courses`` so that the plan warns instead of stopping.
-
-    Only Moodle's own ``invalidresponse`` is read as one course's data: any other failure (the
-    site, the token, an answer that is not what the function declares) is raised, here or
-    from the course-by-course pass, and stops the plan with one line naming the function."""
+    in ``actual.unreadable_courses`` so that the plan warns instead of stopping. The course
+    by course reading needs every course: it reads them all into ``actual.courses`` first
+    (one call; only on this rare path)."""
     try:
         return client.cohort_sync_instances(-1)
     except InvalidResponse as err:
+        # Only Moodle's own check of its answer says "one course's data": any other failure
+        # (an answer of the wrong shape, the transport, the token), here or from the course
+        # by course pass, stops the plan as before.
         log.warning("get_instances for all courses failed (%s); reading course by course", err)
+        actual.courses = {
+            c["shortname"]: int(c["id"])
+            for c in client.get_courses_by_field()
+            if int(c["id"]) != SITE_COURSE
+        }
         instances, broken = client.cohort_sync_instances_by_course(
             sorted(actual.courses.values()))
         other = next((e for e in broken.values() if not isinstance(e, InvalidResponse)), None)

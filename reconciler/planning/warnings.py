@@ -51,10 +51,10 @@ _TABLE: tuple[WarningKind, ...] = (
     WarningKind("unidentified-members", True,
                 "Moodle did not name some members of a managed cohort; they are neither kept "
                 "nor removed on the strength of a missing answer"),
-    WarningKind("course-unreadable", True,
+    WarningKind("course-unreadable", False,
                 "Moodle could not answer for a course's enrolment instances (a name holding "
-                "markup there, issue 10): its syncs wait and no managed cohort is deleted while "
-                "an unseen instance might use it"),
+                "markup there, issue 10): no managed cohort is deleted while an unseen "
+                "instance might use it; a declared sync there is sync-waits (incomplete)"),
     WarningKind("sync-waits", True,
                 "a declared sync of a course Moodle cannot read waits until it can be read"),
     WarningKind("manual-enrolled-otherwise", True,
@@ -74,6 +74,12 @@ _TABLE: tuple[WarningKind, ...] = (
     WarningKind("name-made-safe", False,
                 "a declared name holds what Moodle's PARAM_TEXT would strip (markup): it is "
                 "written in a form Moodle keeps as is"),
+    WarningKind("user-map-ignored", False,
+                "the user-id map could not be used (unreadable, edited, another platform's or "
+                "another site's): every user was looked up afresh"),
+    WarningKind("user-map-corrected", False,
+                "the night's re-verification found stale user-id map entries and corrected "
+                "them; no write ever rested on them"),
     WarningKind("expiring", False, "a sync expires within the platform's warning window"),
     WarningKind("expired", False, "a sync is past its expiry date: it is retired"),
     WarningKind("cohort-sync-discouraged", False,
