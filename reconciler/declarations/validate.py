@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import DeclarationErrors
 from .diagnostics import Diagnostic, sort_diagnostics
-from .history import new_entries
+from .history import changed_files, new_entries
 from .lint import lint
 from .loader import DeclarationSet, load_declarations
 
@@ -38,7 +38,9 @@ def validate_tree(
     that matches no file of the tree raises ``DeclarationErrors``).
 
     With ``changed_since`` (a git reference), an entry added since then with an expiry date
-    already past is an error (``expired-new``): nobody should add what the next apply removes.
+    already past is an error (``expired-new``): nobody should add what the next apply removes;
+    and a file changed since then that does not start with its schema hint is warned about
+    (``schema-hint``).
     """
     repo = repo.resolve()
     decls = load_declarations(repo / "cohorts", repo)
@@ -59,6 +61,8 @@ def validate_tree(
             else d
             for d in diagnostics
         ]
+        changed = changed_files(repo, changed_since)
+        diagnostics += [d for d in decls.hint_problems if d.file in changed]
     files = decls.files
     if paths:
         prefixes = [_relative(p, repo) for p in paths]

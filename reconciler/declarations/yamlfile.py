@@ -41,6 +41,7 @@ class YamlDocument:
     data: Any
     marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     key_marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    first_line: str = ""  # the file's first line as written (the schema hint's place)
 
     def locate(self, path: Path_) -> tuple[int, int]:
         """Line and column (1-based) of the value at ``path``, or of its nearest parent."""
@@ -201,7 +202,7 @@ def load_yaml_file(
             column,
         )
 
-    doc = YamlDocument(file=display, data=None)
+    doc = YamlDocument(file=display, data=None, first_line=text.split("\n", 1)[0])
     try:
         doc.data = _Walker(doc).build(node, ())
     except _Refused as exc:
