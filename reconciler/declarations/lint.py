@@ -14,6 +14,9 @@ from pathlib import PurePath
 from ..settings import PlatformSettings
 from .diagnostics import Diagnostic, Severity
 from .loader import DeclarationSet, Location, ManualCohort, SyncDeclaration
+from .owners import owner_rules
+from .patterns import pattern_rules
+from .reviews import review_rules
 from .windows import grace_rules
 
 # Moodle's PARAM_USERNAME without extended characters: lower case, digits, _ - . @
@@ -113,7 +116,7 @@ def cohort_references(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnos
     if decls.settings is None:
         return
     declared = {(c.platform, c.idnumber) for c in decls.cohorts}
-    for sync in decls.syncs:
+    for sync in decls.all_syncs():
         platform = _platform(decls, sync.platform)
         if platform is None or (sync.platform, sync.cohort) in declared:
             continue
@@ -139,7 +142,7 @@ def cohort_references(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnos
 
 
 def roles(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
-    for sync in decls.syncs:
+    for sync in decls.all_syncs():
         platform = _platform(decls, sync.platform)
         if platform is not None and sync.role not in platform.roles:
             yield _diag(
@@ -151,7 +154,7 @@ def roles(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
 
 
 def expiry(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
-    items: list[ManualCohort | SyncDeclaration] = [*decls.cohorts, *decls.syncs]
+    items: list[ManualCohort | SyncDeclaration] = [*decls.cohorts, *decls.all_syncs()]
     for item in items:
         if item.expires is not None and today > item.expires:
             yield _diag(
@@ -164,7 +167,7 @@ def expiry(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
 
 
 def temporary_length(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
-    for sync in decls.syncs:
+    for sync in decls.all_syncs():
         platform = _platform(decls, sync.platform)
         if platform is None or sync.expires is None:
             continue
@@ -181,7 +184,7 @@ def temporary_length(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnost
 
 
 def sync_policy(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
-    for sync in decls.syncs:
+    for sync in decls.all_syncs():
         platform = _platform(decls, sync.platform)
         if platform is None:
             continue
@@ -230,7 +233,7 @@ def duplicate_members(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnos
 
 def duplicate_syncs(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
     seen: dict[tuple[str, str, str, str], SyncDeclaration] = {}
-    for sync in decls.syncs:
+    for sync in decls.all_syncs():
         key = (sync.platform, sync.course, sync.cohort, sync.role)
         first = seen.setdefault(key, sync)
         if first is not sync:
@@ -274,6 +277,9 @@ RULES: dict[str, Rule] = {
     "duplicate-sync": duplicate_syncs,
     "malformed-username": usernames,
     "grace-too-long / grace-not-general / grace-shared": grace_rules,
+    "pattern-too-broad / unknown-pattern / exclude-pattern-no-effect": pattern_rules,
+    "review-due / review-overdue / reviewed-future / review-with-expires": review_rules,
+    "owner-format": owner_rules,
 }
 
 
