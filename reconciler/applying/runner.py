@@ -22,9 +22,10 @@ from ..moodle.client import MoodleClient
 from ..planning.desired import build_desired
 from ..planning.failsafe import FailsafeTripped
 from ..planning.grace import LeaversRecord, apply_grace
+from ..planning.patterns import expand_patterns
 from ..planning.plan import Plan
 from ..planning.planner import compute_plan
-from ..planning.reader import read_actual
+from ..planning.reader import read_actual, read_courses
 from ..planning.stale import stale_message, why_stale
 from ..planning.state import ActualState, DesiredState
 from ..settings import PlatformSettings, Settings
@@ -185,12 +186,41 @@ def make_plan(env: Environment, platform_name: str) -> Plan:
     desired = build_desired(decls, env.settings, platform_name, env.today, snapshot)
     with env.client(platform) as client:
         actual = read_actual(client, platform, desired)
+    desired = expand_patterns(desired, actual)  # before the grace: its syncs ask for grace too
     desired = env.keep_leavers(platform, desired, actual)
     plan = compute_plan(desired, actual, platform, env.today, env.settings.academic_year)
     info = git_info(env.repo)
     plan.commit, plan.dirty = info.commit, info.dirty
     plan.created_at = env.now.isoformat(timespec="seconds")
     return plan
+
+
+@dataclass
+class PatternExplanation:
+    """What ``explain_patterns`` read and found: each pattern's report (``expand_patterns``:
+    courses, left out, overridden, unresolved), the number of courses Moodle listed, and
+    whether the categories were read."""
+
+    platform: str
+    patterns: list[dict[str, Any]]
+    courses: int
+    categories_read: bool
+
+
+def explain_patterns(env: Environment, platform_name: str) -> PatternExplanation:
+    """Which courses each course pattern of ``platform_name`` matches today, read from
+    Moodle (courses, and categories when a pattern names one: one or two calls after the
+    site info; read-only). Raises ``DeclarationErrors``, ``ConfigurationError``, MoodleError."""
+    platform = env.platform(platform_name)
+    decls = env.declarations()
+    desired = build_desired(decls, env.settings, platform_name, env.today, None)
+    actual = ActualState()
+    if desired.patterns:
+        with env.client(platform) as client:
+            read_courses(client, client.capabilities(), desired, actual)
+    expanded = expand_patterns(desired, actual)
+    return PatternExplanation(platform_name, expanded.pattern_report, len(actual.courses),
+                              actual.categories is not None)
 
 
 @dataclass

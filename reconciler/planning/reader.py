@@ -2,8 +2,9 @@
 
 A no-op nightly plan costs a handful of calls whatever the number of cohorts: one for site
 info, one for every cohort, a few batched member reads, batched user look-ups, one for every
-course, one for every cohort-sync instance of the site, plus one per course that declares a
-group or a manual-enrolment sync.
+course, one for every course category when a course pattern names a category, one for every
+cohort-sync instance of the site, plus one per course that declares a group or a
+manual-enrolment sync (the course patterns' syncs included).
 """
 
 from __future__ import annotations
@@ -14,9 +15,18 @@ from typing import Any, Protocol
 
 from ..moodle.types import Capabilities, CohortSyncInstance
 from ..settings import PlatformSettings
-from .state import ActualCohort, ActualInstance, ActualState, DesiredState, DesiredSync
+from .patterns import expand_patterns, needs_categories
+from .state import (
+    ActualCategory,
+    ActualCohort,
+    ActualInstance,
+    ActualState,
+    DesiredState,
+    DesiredSync,
+)
 
 LIST_INSTANCES = "local_ws_enrolcohort_get_instances"
+GET_CATEGORIES = "core_course_get_categories"
 
 
 class MoodleReads(Protocol):
@@ -27,6 +37,7 @@ class MoodleReads(Protocol):
     def get_cohort_members(self, cohort_ids: Any) -> dict[int, list[int]]: ...
     def get_users_by_field(self, field: str, values: Any) -> list[dict[str, Any]]: ...
     def get_courses_by_field(self, field: str = "", value: Any = "") -> list[dict[str, Any]]: ...
+    def get_categories(self, criteria: Any = None) -> list[dict[str, Any]]: ...
     def cohort_sync_instances(self, courseid: int = -1) -> list[CohortSyncInstance]: ...
     def get_course_groups(self, courseid: int) -> list[dict[str, Any]]: ...
     def get_enrolled_users(self, courseid: int, **options: Any) -> list[dict[str, Any]]: ...
@@ -84,14 +95,14 @@ def read_actual(
     for user in client.get_users_by_field("id", unknown) if unknown else []:
         actual.usernames[int(user["id"])] = user["username"]
 
-    for course in client.get_courses_by_field():
-        if int(course["id"]) != 1:  # the site course is never a sync target
-            actual.courses[course["shortname"]] = int(course["id"])
+    read_courses(client, caps, desired, actual)
 
     if actual.plugin_available:
         actual.instances = [_instance(i) for i in client.cohort_sync_instances(-1)]
 
-    declared = [s for s in desired.syncs if s.course in actual.courses]
+    # The course patterns' syncs count as declared ones for what is read next.
+    expanded = expand_patterns(desired, actual)
+    declared = [s for s in expanded.syncs if s.course in actual.courses]
     group_courses = sorted(_courses_needing_groups(actual, declared))
     manual_courses = sorted({actual.courses[s.course] for s in declared if s.method == "manual"})
     answers = client.run_concurrently([partial(client.get_course_groups, c) for c in group_courses])
@@ -109,6 +120,43 @@ def read_actual(
             for u in enrolled
         }
     return actual
+
+
+def read_courses(client: MoodleReads, caps: Capabilities, desired: DesiredState,
+                 actual: ActualState) -> None:
+    """Fill ``actual``'s courses (the site course left out) with their categories, in one
+    ``core_course_get_courses_by_field`` call, and the categories themselves in one more when
+    a course pattern of ``desired`` names a category (``read_categories``). Raises
+    MoodleError."""
+    for course in client.get_courses_by_field():
+        if int(course["id"]) != 1:  # the site course is never a sync target
+            actual.courses[course["shortname"]] = int(course["id"])
+            actual.course_categories[course["shortname"]] = int(course.get("categoryid") or 0)
+    if needs_categories(desired):
+        actual.categories, actual.categories_problem = read_categories(client, caps)
+
+
+def read_categories(client: MoodleReads, caps: Capabilities
+                    ) -> tuple[dict[int, ActualCategory], str | None]:
+    """Every course category in one ``core_course_get_categories`` call (no criteria), and
+    why they cannot place courses by idnumber, if so: the token's service lacks the function,
+    or Moodle gives no ``idnumber`` key, as it does to a token without
+    ``moodle/category:manage`` (course/externallib.php, "Some fields only returned for
+    admin"). Raises MoodleError."""
+    if caps.missing([GET_CATEGORIES]):
+        return {}, f"the token's web service lacks {GET_CATEGORIES}"
+    found = client.get_categories()
+    if any("idnumber" not in c for c in found):
+        return {}, ("Moodle gives this token no category idnumbers (its user needs "
+                    "moodle/category:manage)")
+    return {
+        int(c["id"]): ActualCategory(
+            id=int(c["id"]),
+            idnumber=c.get("idnumber") or None,
+            path=tuple(int(p) for p in str(c.get("path") or "").split("/") if p),
+        )
+        for c in found
+    }, None
 
 
 def _cohort(cohort: Mapping[str, Any], members: Mapping[int, list[int]]) -> ActualCohort:

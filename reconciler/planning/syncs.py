@@ -43,8 +43,9 @@ def plan_syncs(
     creating: frozenset[str],
     cohorts: Cohorts,
 ) -> Findings:
-    """Every declared sync (cohort sync or manual enrolments) checked against Moodle, then
-    the reconciler's instances no sync keeps retired (``sync_policy.on_removal``)."""
+    """Every declared sync (cohort sync or manual enrolments, the course patterns' expanded)
+    checked against Moodle, then the reconciler's instances no sync keeps retired
+    (``sync_policy.on_removal``), except those an unresolved pattern holds."""
     instances: dict[tuple[int, int, int], list[ActualInstance]] = defaultdict(list)
     for inst in actual.instances:
         instances[(inst.courseid, inst.cohortid, inst.roleid)].append(inst)
@@ -64,8 +65,11 @@ def plan_syncs(
             _manual_sync(out, sync, courseid, given)
         else:
             kept |= _cohort_sync(out, sync, courseid, given, groups_created)
+    # Unresolved course patterns hold the instances of their cohorts and roles as they are.
+    held = {(cohort_ids.get(cohort), platform.roles.get(role))
+            for cohort, role in desired.held_syncs}
     for inst in actual.instances:
-        if inst.owned and inst.id not in kept:
+        if inst.owned and inst.id not in kept and (inst.cohortid, inst.roleid) not in held:
             _retire_sync(out, inst, platform)
     return out
 
