@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from . import adoption, demo, emulator, plan, sources, validate, workflow
+from . import adoption, demo, emulator, owners, plan, scaffold, sources, validate, workflow
 from .errors import ReconcileGroup
 
 
@@ -43,3 +43,5 @@ main.add_command(workflow.expiring)
 main.add_command(emulator.emulator)
 main.add_command(adoption.import_command)
 main.add_command(adoption.audit_command)
+main.add_command(owners.codeowners)
+main.add_command(scaffold.new)
