@@ -12,7 +12,7 @@ import click
 from ..applying.applier import Progress
 from ..applying.approvals import approve as record_approval
 from ..applying.runner import apply, make_plan
-from ..declarations.history import changed_files, focus
+from ..declarations.history import changed_files, changed_patterns, focus
 from ..errors import ExitCode
 from ..planning.actions import Action
 from ..planning.failsafe import FailsafeTripped
@@ -25,7 +25,13 @@ FORMATS = {"text": render_text, "markdown": render_markdown, "json": render_json
 
 def focused_report(plan: Plan, repo: Path, ref: str, render: Callable[[Plan], str]) -> str:
     """The full summary, then only the actions that come from the files changed since ref."""
-    cohorts, courses = focus(changed_files(repo, ref))
+    changed = changed_files(repo, ref)
+    cohorts, courses = focus(changed)
+    patterns = changed_patterns(changed)
+    for item in plan.patterns:  # a changed pattern: the courses it gives or takes its syncs
+        if item["name"] in patterns:
+            courses |= {*item["courses"], *item["losing"],
+                        *(e["course"] for e in item["excluded"])}
 
     def mine(action: Action) -> bool:
         d = action.details

@@ -232,8 +232,11 @@ def _describe(doc: YamlDocument, error: ValidationError) -> list[Diagnostic]:
     if error.validator == "anyOf" and all("required" in alt for alt in error.validator_value):
         keys = " or ".join(repr(k) for alt in error.validator_value for k in alt["required"])
         message = f"{_where(path)}: give {keys}"
-    elif error.validator == "dependentRequired":
-        message = f"{_where(path)}: {error.message}"
+    elif error.validator == "dependentRequired" and isinstance(error.instance, dict):
+        needs = [f"{key!r} needs {dep!r} as well"
+                 for key, deps in error.validator_value.items() if key in error.instance
+                 for dep in deps if dep not in error.instance]
+        message = f"{_where(path)}: {'; '.join(needs) or error.message}"
     elif error.validator == "required":
         message = f"{_where(path)}: missing required key {error.message.split(' is a required')[0]}"
     elif error.validator in ("pattern", "format") and isinstance(error.instance, str):
