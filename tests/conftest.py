@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from support import fake_gitlab
 from support.slapd import Slapd, slapd_available, start_slapd
 from support.world import World, make_repo, open_world, shipped_seed
 
@@ -76,3 +77,11 @@ def world(tmp_path: Path, slapd: Slapd, sources_data: demo_data.DemoData) -> Ite
     with open_world(tmp_path, repo, sources_data, slapd.environ(),
                     shipped_seed(sources_data)) as world:
         yield world
+
+
+@pytest.fixture
+def gitlab() -> Iterator[fake_gitlab.FakeGitLab]:
+    """A fake GitLab (merge-request notes API) on 127.0.0.1 for one test."""
+    server = fake_gitlab.start()
+    yield server
+    fake_gitlab.stop(server)

@@ -25,7 +25,8 @@ ALLOWED: dict[str, set[str]] = {
     "emulator": set(),
     "planning": SOURCES,
     "applying": SOURCES | {"planning"},
-    "gitlab": SOURCES | {"planning"},
+    # The CI jobs plan and apply (reconcile ci), so the GitLab side sits above applying.
+    "gitlab": SOURCES | {"planning", "applying"},
     "adoption": SOURCES | {"planning", "applying"},
     "demo": SOURCES | {"planning", "applying", "emulator"},
     "cli": SOURCES | {"planning", "applying", "gitlab", "demo", "emulator", "adoption"},

@@ -6,16 +6,13 @@ from __future__ import annotations
 import json
 import socketserver
 import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import git
 import pytest
 import yaml
 from click.testing import CliRunner
+from support.fake_gitlab import FakeGitLab
 
 from reconciler.cli import main
 from reconciler.gitlab.notes import GitLabError, MergeRequest, NotePoster, marker
@@ -23,88 +20,6 @@ from reconciler.planning.actions import Action, AddMembers
 from reconciler.planning.plan import Plan
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-# -- a fake GitLab ----------------------------------------------------------------------
-
-
-class FakeGitLab(ThreadingHTTPServer):
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.notes: list[dict[str, Any]] = [
-            {"id": n, "body": f"a human comment {n}"} for n in range(1, 5)
-        ]
-        self.requests: list[tuple[str, str, dict[str, str], Any]] = []
-        self.status: int | None = None  # force an error status
-        self.page_size = 2
-
-    @property
-    def api(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/api/v4"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: FakeGitLab
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _answer(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _handle(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        payload = json.loads(self.rfile.read(length)) if length else None
-        self.server.requests.append((method, self.path, dict(self.headers), payload))
-        if self.server.status:
-            self._answer(self.server.status, {"message": "no"})
-            return
-        base = "/api/v4/projects/group%2Fcohorts/merge_requests/7/notes"
-        if self.headers.get("PRIVATE-TOKEN") != "note-token" or not self.path.startswith(base):
-            self._answer(404, {"message": "404 Not Found"})
-            return
-        notes = self.server.notes
-        if method == "GET":
-            page = int(parse_qs(urlsplit(self.path).query)["page"][0])
-            size = self.server.page_size
-            chunk = notes[(page - 1) * size : page * size]
-            more = page * size < len(notes)
-            self._answer(200, chunk, {"X-Next-Page": str(page + 1) if more else ""})
-        elif method == "POST":
-            note = {"id": 100 + len(notes), "body": payload["body"]}
-            notes.append(note)
-            self._answer(201, note)
-        elif method == "PUT":
-            note_id = int(self.path.rsplit("/", 1)[1])
-            note = next(n for n in notes if n["id"] == note_id)
-            note["body"] = payload["body"]
-            self._answer(200, note)
-
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
-    def do_PUT(self) -> None:
-        self._handle("PUT")
-
-
-@pytest.fixture
-def gitlab() -> Iterator[FakeGitLab]:
-    server = FakeGitLab()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 def _poster(gitlab: FakeGitLab, token: str = "note-token") -> NotePoster:
@@ -360,40 +275,73 @@ def test_gitlab_ci_has_the_workflow() -> None:
     def job(name: str) -> dict:
         merged: dict = {}
         for parent in ci[name].get("extends", []):
-            merged.update(ci[parent])
+            merged.update(job(parent))
         merged.update(ci[name])
         return merged
 
     def rule_ifs(name: str) -> list[str]:
-        return [r["if"] for r in ci[name]["rules"]]
+        return [r["if"] for r in job(name)["rules"]]
+
+    def script(name: str) -> str:
+        return "\n".join(job(name)["script"])
+
+    # No shell line decides an exit code: each job is one reconcile command (DESIGN §5.8).
+    text = (REPO / ".gitlab-ci.yml").read_text(encoding="utf-8")
+    lines = [
+        line for spec in ci.values() if isinstance(spec, dict) for line in spec.get("script", [])
+    ]
+    assert lines and not any(glue in line for line in lines for glue in ("$?", "set +e", "|| true"))
 
     assert any("merge_request_event" in r for r in rule_ifs("validate"))
     assert any("CI_DEFAULT_BRANCH" in r for r in rule_ifs("validate"))
+    assert script("validate") == "reconcile ci validate"
+    reports = ci["validate"]["artifacts"]["reports"]
+    assert reports == {"codequality": "gl-code-quality-report.json", "junit": "validate-junit.xml"}
 
     mr = job("plan:merge-request")
     assert rule_ifs("plan:merge-request") == ['$CI_PIPELINE_SOURCE == "merge_request_event"']
+    assert mr["interruptible"] is True and ci["validate"]["interruptible"] is True
     assert mr["parallel"]["matrix"] == [{"PLATFORM": ["ecampus", "collegium", "prelude"]}]
     assert mr["variables"]["ECAMPUS_TOKEN"] == "$ECAMPUS_READONLY_TOKEN"
-    script = "\n".join(mr["script"])
-    assert "reconcile mr-note" in script and "--changed-since" in script
-    assert set(mr["artifacts"]["paths"]) == {"plan-$PLATFORM.json", "plan-$PLATFORM.md"}
+    assert script("plan:merge-request") == 'reconcile ci plan --platform "$PLATFORM"'
+    assert mr["allow_failure"] == {"exit_codes": [3, 4]}
+    # expose_as ignores paths with variables: a fixed folder holds <platform>.json and .md.
+    assert mr["artifacts"]["paths"] == ["plans/"] and mr["artifacts"]["expose_as"]
 
-    apply_main = job("apply:default-branch")
-    assert all("CI_DEFAULT_BRANCH" in r["if"] for r in apply_main["rules"])
-    assert any("RECONCILER_AUTO_APPLY" in r["if"] for r in apply_main["rules"])
-    assert any(r.get("when") == "manual" for r in apply_main["rules"])
-    assert apply_main["resource_group"] == "moodle-$PLATFORM"
-    assert apply_main["needs"] == ["plan:default-branch"]
+    # pip's downloads are cached in every job (PIP_CACHE_DIR), the state per platform too.
+    assert ci["variables"]["PIP_CACHE_DIR"] == "$CI_PROJECT_DIR/.cache/pip"
+    assert ci["default"]["cache"][0]["paths"] == [".cache/pip/"]
+    for name in ("plan:merge-request", "plan:default-branch", "nightly", "apply:ecampus"):
+        caches = job(name)["cache"]
+        assert [c["paths"] for c in caches] == [[".cache/pip/"], [".reconciler/"]], name
+    assert job("plan:merge-request")["cache"][1]["policy"] == "pull"
+
+    for platform in ("ecampus", "collegium", "prelude"):
+        apply_job = job(f"apply:{platform}")
+        assert all("CI_DEFAULT_BRANCH" in r for r in rule_ifs(f"apply:{platform}"))
+        assert any("RECONCILER_AUTO_APPLY" in r for r in rule_ifs(f"apply:{platform}"))
+        assert any(r.get("when") == "manual" for r in apply_job["rules"])
+        assert apply_job["resource_group"] == "moodle-$PLATFORM"
+        assert apply_job["variables"] == {"PLATFORM": platform}
+        # Each waits for its own platform's plan only.
+        assert apply_job["needs"] == [
+            {"job": "plan:default-branch", "parallel": {"matrix": [{"PLATFORM": platform}]}}
+        ]
+        assert "interruptible" not in apply_job
+    assert script("apply:ecampus") == (
+        'reconcile ci apply --platform "$PLATFORM" --plan "plans/$PLATFORM.json"'
+    )
 
     nightly = job("nightly")
-    assert rule_ifs("nightly") == ['$CI_PIPELINE_SOURCE == "schedule"']
+    assert rule_ifs("nightly") == [
+        '$CI_PIPELINE_SOURCE == "schedule"',
+        '$CI_PIPELINE_SOURCE == "web" && $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH',
+    ]
     assert nightly["resource_group"] == "moodle-$PLATFORM"
     assert nightly["parallel"]["matrix"][0]["PLATFORM"] == ["ecampus", "collegium", "prelude"]
-    assert "reconcile apply --platform" in "\n".join(nightly["script"])
-    assert nightly["cache"]["paths"] == [".reconciler/"]
+    assert script("nightly") == 'reconcile ci apply --platform "$PLATFORM"'
     assert ".reconciler/journal.jsonl" in nightly["artifacts"]["paths"]
 
     assert rule_ifs("expiring") == ['$CI_PIPELINE_SOURCE == "schedule"']
     assert "expiring.md" in ci["expiring"]["artifacts"]["paths"]
-    text = (REPO / ".gitlab-ci.yml").read_text(encoding="utf-8")
     assert "glpat-" not in text and "TOKEN:" not in text.replace("_TOKEN: $", "")

@@ -47,10 +47,14 @@ def approve(plan: Plan, path: Path, by: str, hours: float, now: dt.datetime) -> 
 def find_approval(
     plan: Plan, path: Path, now: dt.datetime, environ: Mapping[str, str] | None = None
 ) -> str | None:
-    """Who approved this exact plan, or None."""
+    """Who approved this exact plan, or None.
+
+    ``RECONCILER_APPROVED_DIGEST`` may list several digests (spaces or commas between them),
+    so that one pipeline run started by hand or one schedule variable can approve the
+    reviewed plan of each platform; each still lets through only its exact plan."""
     env = os.environ if environ is None else environ
     digest = plan.digest()
-    if env.get(APPROVAL_ENV, "").strip() == digest:
+    if digest in env.get(APPROVAL_ENV, "").replace(",", " ").split():
         return f"{APPROVAL_ENV} for this run"
     for entry in _load(path):
         if entry["digest"] == digest and dt.datetime.fromisoformat(entry["expires_at"]) > now:

@@ -168,6 +168,16 @@ class Environment:
         return self.approvals_path or self.repo / APPROVALS_FILE
 
 
+@dataclass
+class Planned:
+    """A plan with the two states it was computed from (checks that need the names Moodle
+    and the sources know, such as a merge request's typos, read them here)."""
+
+    plan: Plan
+    desired: DesiredState
+    actual: ActualState
+
+
 def make_plan(env: Environment, platform_name: str) -> Plan:
     """Read everything and compute the plan of one platform, writing nowhere.
 
@@ -176,6 +186,11 @@ def make_plan(env: Environment, platform_name: str) -> Plan:
     commit of ``env.repo``, whether ``cohorts/`` is dirty, and ``env.now``. Raises
     ``DeclarationErrors`` (declarations with errors: nothing is planned),
     ``ConfigurationError`` (unknown platform, missing token) or ``MoodleError``."""
+    return plan_with_states(env, platform_name).plan
+
+
+def plan_with_states(env: Environment, platform_name: str) -> Planned:
+    """``make_plan``, keeping the desired and actual states next to the plan (same errors)."""
     platform = env.platform(platform_name)
     decls = env.declarations()
     if decls.has_errors:
@@ -192,7 +207,7 @@ def make_plan(env: Environment, platform_name: str) -> Plan:
     info = git_info(env.repo)
     plan.commit, plan.dirty = info.commit, info.dirty
     plan.created_at = env.now.isoformat(timespec="seconds")
-    return plan
+    return Planned(plan, desired, actual)
 
 
 @dataclass

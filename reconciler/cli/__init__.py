@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from . import adoption, demo, emulator, owners, plan, scaffold, sources, validate, workflow
+from . import adoption, ci, demo, emulator, owners, plan, scaffold, sources, validate, workflow
 from .errors import ReconcileGroup
 
 
@@ -45,3 +45,4 @@ main.add_command(adoption.import_command)
 main.add_command(adoption.audit_command)
 main.add_command(owners.codeowners)
 main.add_command(scaffold.new)
+main.add_command(ci.ci)

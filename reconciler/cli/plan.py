@@ -12,7 +12,14 @@ import click
 from ..applying.applier import Progress
 from ..applying.approvals import approve as record_approval
 from ..applying.runner import apply, make_plan
-from ..declarations.history import changed_files, changed_patterns, focus
+from ..declarations.history import (
+    changed_between,
+    changed_files,
+    changed_patterns,
+    focus,
+    fork_point,
+    resolve,
+)
 from ..errors import ExitCode
 from ..planning.actions import Action
 from ..planning.failsafe import FailsafeTripped
@@ -24,14 +31,17 @@ FORMATS = {"text": render_text, "markdown": render_markdown, "json": render_json
 
 
 def focused_report(plan: Plan, repo: Path, ref: str, render: Callable[[Plan], str]) -> str:
-    """The full summary, then only the actions that come from the files changed since ref."""
-    changed = changed_files(repo, ref)
+    """The full summary, then only the actions that come from the files changed since the
+    commit where this branch forked from ref (what landed on ref since is not this branch's)."""
+    base = fork_point(repo, ref)
+    changed = changed_files(repo, base)
     cohorts, courses = focus(changed)
     patterns = changed_patterns(changed)
     for item in plan.patterns:  # a changed pattern: the courses it gives or takes its syncs
         if item["name"] in patterns:
             courses |= {*item["courses"], *item["losing"],
                         *(e["course"] for e in item["excluded"])}
+    moved = sorted(changed_between(repo, base, resolve(repo, ref)))
 
     def mine(action: Action) -> bool:
         d = action.details
@@ -43,13 +53,20 @@ def focused_report(plan: Plan, repo: Path, ref: str, render: Callable[[Plan], st
 
     shown = dataclasses.replace(plan, actions=[a for a in plan.actions if mine(a)])
     others = len(plan.actions) - len(shown.actions)
+    since = ref if not moved else f"this branch forked from {ref} at {base[:8]}"
     head = [
         plan.summary(),
-        f"Focus: the changes declared since {ref} ({len(shown.actions)} of "
+        f"Focus: the changes declared since {since} ({len(shown.actions)} of "
         f"{len(plan.actions)} actions); {others} other action(s) come from the sources or "
         "from drift in Moodle and are in the saved plan.",
-        "",
     ]
+    if moved:
+        head.append(
+            f"warning: {ref} changed cohorts/ since this branch forked "
+            f"({', '.join(m.removeprefix('cohorts/') for m in moved[:3])}"
+            f"{' …' if len(moved) > 3 else ''}): rebase to see the merged result."
+        )
+    head.append("")
     return "\n".join(head) + render(shown)
 
 

@@ -10,7 +10,7 @@ import git
 import yaml
 
 from ..errors import GitError
-from .loader import DeclarationSet, Location
+from .loader import DeclarationSet, Location, SyncDeclaration
 
 
 def _repo(path: Path) -> git.Repo:
@@ -41,6 +41,46 @@ def changed_files(path: Path, ref: str) -> set[str]:
     return {c for c in changed if c.startswith("cohorts/")}
 
 
+def changed_between(path: Path, old: str, new: str) -> set[str]:
+    """Files under cohorts/ that differ between two commits, relative to the repository root.
+
+    Raises ``GitError`` when either reference is unknown."""
+    repo = _repo(path)
+    changed = set()
+    for diff in _commit(repo, old).diff(_commit(repo, new)):
+        changed.update(name for name in (diff.a_path, diff.b_path) if name)
+    return {c for c in changed if c.startswith("cohorts/")}
+
+
+def resolve(path: Path, ref: str) -> str:
+    """The full commit hash ``ref`` names (a branch, a tag, ``HEAD^1``...); ``GitError`` if
+    none."""
+    return _commit(_repo(path), ref).hexsha
+
+
+def fork_point(path: Path, target: str, head: str = "HEAD") -> str:
+    """The commit where ``head`` forked from ``target`` (``git merge-base target head``).
+
+    A merge request's own changes are those between this commit and its head: comparing with
+    the target's tip instead would also count, reversed, whatever landed on the target since.
+    Raises ``GitError`` for an unknown reference or unrelated histories."""
+    repo = _repo(path)
+    bases = repo.merge_base(_commit(repo, target), _commit(repo, head))
+    if not bases:
+        raise GitError(f"{head} and {target} share no history (no merge base)")
+    return bases[0].hexsha
+
+
+def fetch(path: Path, remote: str, branch: str) -> None:
+    """``git fetch <remote> <branch>`` so that ``<remote>/<branch>`` is current; ``GitError``
+    naming the branch when it fails (the message never carries the remote's URL)."""
+    repo = _repo(path)
+    try:
+        repo.git.fetch("-q", remote, f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}")
+    except git.GitCommandError:
+        raise GitError(f"cannot fetch the target branch {branch!r} from {remote}") from None
+
+
 def file_at(path: Path, ref: str, name: str) -> str | None:
     repo = _repo(path)
     try:
@@ -57,6 +97,64 @@ def _sync_keys(text: str | None) -> set[tuple[str, str]]:
         return set()
     items = doc.get("syncs") if isinstance(doc, dict) else None
     return {(str(i.get("cohort")), str(i.get("role"))) for i in items or [] if isinstance(i, dict)}
+
+
+def _sync_items(text: str | None) -> dict[tuple[str, str], dict]:
+    """(cohort, role) -> the whole entry plus the file's course, from one sync file's text."""
+    try:
+        doc = yaml.safe_load(text) if text else None
+    except yaml.YAMLError:
+        return {}
+    if not isinstance(doc, dict) or not isinstance(doc.get("syncs"), list):
+        return {}
+    course = doc.get("course")
+    return {
+        (str(i.get("cohort")), str(i.get("role"))): {**i, "__course": course}
+        for i in doc["syncs"]
+        if isinstance(i, dict)
+    }
+
+
+def changed_syncs(path: Path, ref: str, decls: DeclarationSet) -> list[SyncDeclaration]:
+    """The syncs added or changed since ``ref``: absent at ``ref`` (same file, cohort and
+    role), or present with another value for any key (course, group, method, expires...)."""
+    out: list[SyncDeclaration] = []
+    before: dict[str, dict[tuple[str, str], dict]] = {}
+    for sync in decls.syncs:
+        name = sync.location.file
+        if name not in before:
+            before[name] = _sync_items(file_at(path, ref, name))
+        now = _sync_items(_worktree_text(path, name)).get(
+            (sync.cohort, sync.role)
+        )
+        if before[name].get((sync.cohort, sync.role)) != now:
+            out.append(sync)
+    return out
+
+
+def _worktree_text(path: Path, name: str) -> str | None:
+    try:
+        return (Path(str(_repo(path).working_tree_dir)) / name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def sync_changes(path: Path, ref: str, changed: set[str]) -> set[tuple[str, str, str, str]]:
+    """(platform, course, cohort, role) of every sync entry that the ``changed`` files (paths
+    from the repository root) add, change or remove between ``ref`` and the work tree."""
+    out: set[tuple[str, str, str, str]] = set()
+    for name in changed:
+        parts = PurePosixPath(name).parts
+        if len(parts) != 4 or parts[2] != "syncs":
+            continue
+        before = _sync_items(file_at(path, ref, name))
+        now = _sync_items(_worktree_text(path, name))
+        for key in before.keys() | now.keys():
+            if before.get(key) != now.get(key):
+                for entry in (before.get(key), now.get(key)):
+                    if entry is not None:
+                        out.add((parts[1], str(entry["__course"]), *key))
+    return out
 
 
 def new_entries(path: Path, ref: str, decls: DeclarationSet) -> set[str]:
@@ -76,7 +174,8 @@ def new_entries(path: Path, ref: str, decls: DeclarationSet) -> set[str]:
 
 
 def focus(changed: set[str]) -> tuple[set[str], set[str]]:
-    """(cohort idnumbers, course shortnames) whose declaration files changed."""
+    """(cohort idnumbers, course file stems) whose declaration files changed (a course whose
+    shortname cannot be a file name has another stem: use ``courses_of`` for those)."""
     cohorts, courses = set(), set()
     for name in changed:
         parts = PurePosixPath(name).parts

@@ -24,6 +24,18 @@ USERNAME = re.compile(r"^[a-z0-9_.@-]+$")
 
 Rule = Callable[[DeclarationSet, dt.date], Iterable[Diagnostic]]
 
+# Characters a course shortname may have and a file name may not (/ on every system, the rest
+# on Windows, where people clone this repository too).
+UNSAFE_IN_FILE_NAMES = '/ \\ : * ? " < > |'
+_UNSAFE = re.compile(r'[/\\:*?"<>|\x00-\x1f]')
+
+
+def course_file_stem(shortname: str) -> str:
+    """The name (without ``.yaml``) of the sync file of a course: its shortname, each
+    character a file name cannot hold written ``_`` (``HIST/L1/MOD-S1`` -> ``HIST_L1_MOD-S1``).
+    The file's ``course:`` key stays the real shortname and is what the reconciler uses."""
+    return _UNSAFE.sub("_", shortname)
+
 
 def _diag(
     loc: Location, severity: Severity, rule: str, message: str, line: int | None = None
@@ -65,16 +77,18 @@ def file_names(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
     reported: set[str] = set()
     for sync in decls.syncs:
         stem = PurePath(sync.location.file).stem
-        if stem != sync.course and sync.location.file not in reported:
+        safe = course_file_stem(sync.course)
+        if stem not in (sync.course, safe) and sync.location.file not in reported:
             reported.add(sync.location.file)
+            written = "" if safe == sync.course else f", each {UNSAFE_IN_FILE_NAMES} as _"
             yield Diagnostic(
                 sync.location.file,
                 1,
                 1,
                 "error",
                 "file-name",
-                f"file name {stem!r} must equal the course {sync.course!r} "
-                f"(rename the file to {sync.course}.yaml)",
+                f"file name {stem!r} must be the course {sync.course!r}{written} "
+                f"(rename the file to {safe}.yaml)",
             )
 
 

@@ -317,16 +317,7 @@ def load_declarations(cohorts_dir: Path, repo_root: Path | None = None) -> Decla
         result.files.append(shown)
         if kind is None:
             result.diagnostics.append(
-                Diagnostic(
-                    shown,
-                    1,
-                    1,
-                    "error",
-                    "unknown-file",
-                    "not a declaration: use cohorts/<platform>/cohorts/<idnumber>.yaml, "
-                    "cohorts/<platform>/syncs/<course>.yaml or "
-                    "cohorts/<platform>/patterns/<name>.yaml",
-                )
+                Diagnostic(shown, 1, 1, "error", "unknown-file", _misplaced(relative))
             )
             continue
         assert platform is not None
@@ -370,6 +361,22 @@ def _hint_diagnostics(doc: YamlDocument, kind: FileKind) -> list[Diagnostic]:
     """``schema-hint`` (warning): the file does not start with its schema's modeline."""
     problem = hint_problem(kind, doc.first_line)
     return [Diagnostic(doc.file, 1, 1, "warning", "schema-hint", problem)] if problem else []
+
+
+def _misplaced(relative: Path) -> str:
+    parts = relative.parts
+    if len(parts) > 3 and parts[1] == "syncs" and relative.suffix == ".yaml":
+        # A course shortname with "/" made folders: the file goes directly in syncs/.
+        flat = "_".join(parts[2:])
+        return (
+            f"sync files go directly in cohorts/{parts[0]}/syncs/: for a course shortname "
+            f"with '/', name the file {flat} ('/' written '_') and keep the real shortname "
+            "in its course: key"
+        )
+    return (
+        "not a declaration: use cohorts/<platform>/cohorts/<idnumber>.yaml, "
+        "cohorts/<platform>/syncs/<course>.yaml or cohorts/<platform>/patterns/<name>.yaml"
+    )
 
 
 def _template_diagnostics(doc: YamlDocument) -> list[Diagnostic]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import DeclarationErrors
 from .diagnostics import Diagnostic, sort_diagnostics
-from .history import changed_files, new_entries
+from .history import changed_files, fork_point, new_entries
 from .lint import lint
 from .loader import DeclarationSet, load_declarations
 
@@ -46,7 +46,9 @@ def validate_tree(
     decls = load_declarations(repo / "cohorts", repo)
     diagnostics = decls.diagnostics + (lint(decls, today) if decls.settings else [])
     if changed_since:
-        new = new_entries(repo, changed_since, decls)
+        # Counted from where this branch forked: what landed on the target since is not new here.
+        base = fork_point(repo, changed_since)
+        new = new_entries(repo, base, decls)
         diagnostics = [
             Diagnostic(
                 d.file,
@@ -61,7 +63,7 @@ def validate_tree(
             else d
             for d in diagnostics
         ]
-        changed = changed_files(repo, changed_since)
+        changed = changed_files(repo, base)
         diagnostics += [d for d in decls.hint_problems if d.file in changed]
     files = decls.files
     if paths:

@@ -124,3 +124,19 @@ def render_markdown(plan: Plan, details_limit: int | None = None) -> str:
 def render_json(plan: Plan) -> str:
     """The plan as saved for ``apply`` (``Plan.to_json``), complete, indented."""
     return json.dumps(plan.to_json(), ensure_ascii=False, indent=2, sort_keys=False)
+
+
+# -- the pieces other renderings (the merge-request note) compose ------------------------------
+
+
+def group_actions(
+    plan: Plan,
+) -> tuple[dict[str, list[Action]], dict[str, list[Action]], list[Action]]:
+    """(actions by cohort idnumber, actions by course shortname, user creations), each sorted
+    in the order the applier runs them."""
+    return _grouped(plan)
+
+
+def failsafe_lines(plan: Plan) -> list[str]:
+    """"Failsafes: all within limits." or the tripped line followed by one line a check."""
+    return _failsafe_lines(plan)
