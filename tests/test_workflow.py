@@ -294,7 +294,7 @@ def test_gitlab_ci_has_the_workflow() -> None:
 
     assert any("merge_request_event" in r for r in rule_ifs("validate"))
     assert any("CI_DEFAULT_BRANCH" in r for r in rule_ifs("validate"))
-    assert script("validate") == "reconcile ci validate"
+    assert script("validate") == "reconcile ci validate\nreconcile codeowners --check"
     reports = ci["validate"]["artifacts"]["reports"]
     assert reports == {"codequality": "gl-code-quality-report.json", "junit": "validate-junit.xml"}
 

@@ -10,6 +10,7 @@ import click
 from ..clock import today_in_paris
 from ..declarations.diagnostics import render_text
 from ..declarations.layout import relative_path
+from ..declarations.lint import course_file_stem
 from ..declarations.loader import load_platforms
 from ..declarations.scaffold import (
     NewCohort,
@@ -116,7 +117,7 @@ def new_sync(ctx: click.Context, platform: str, course: str, cohort: str, reason
     """Add a sync to cohorts/<platform>/syncs/<COURSE>.yaml, writing the file if needed."""
     repo: Path = ctx.obj["repo"]
     settings = _platform(repo, platform)
-    relative = relative_path(platform, "syncs", course)
+    relative = relative_path(platform, "syncs", course_file_stem(course))
     day = today or today_in_paris()
     spec = NewSync(course=course, cohort=cohort, role=role, reason=reason,
                    platform_title=settings.title or platform, owners=owners, expires=expires,
