@@ -13,7 +13,9 @@ from .plan import Plan
 SHOWN_COURSES = 8
 
 
-def _pattern(item: dict[str, Any], shown: int = SHOWN_COURSES) -> list[tuple[int, str]]:
+def pattern_lines(item: dict[str, Any], shown: int = SHOWN_COURSES) -> list[tuple[int, str]]:
+    """(depth, text) lines of one pattern's report (``Plan.patterns`` item), naming at most
+    ``shown`` courses a list."""
     head = f"{item['name']} ({item['rule']}; {item['source']})"
     if item["unresolved"] is not None:
         return [(0, f"{head}: not matched: {item['unresolved']}; the syncs of its cohorts "
@@ -39,14 +41,14 @@ def _pattern(item: dict[str, Any], shown: int = SHOWN_COURSES) -> list[tuple[int
 
 def pattern_items(plan: Plan) -> list[tuple[int, str]]:
     """(depth, text) lines of the section; empty when the platform has no pattern."""
-    return [line for item in plan.patterns for line in _pattern(item)]
+    return [line for item in plan.patterns for line in pattern_lines(item)]
 
 
 def explain_lines(patterns: list[dict[str, Any]]) -> list[str]:
     """Each pattern's report in full (every course named), for ``validate
     --explain-patterns``: indented text lines."""
     return [f"{'  ' * (depth + 1)}{text}" for item in patterns
-            for depth, text in _pattern(item, shown=10**6)]
+            for depth, text in pattern_lines(item, shown=10**6)]
 
 
 def patterns_text(plan: Plan) -> list[str]:
