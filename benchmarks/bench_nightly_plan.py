@@ -1,7 +1,8 @@
 """Benchmark: a no-op nightly plan at university scale (target: <= 150 calls, <= 20 s).
 
     python benchmarks/bench_nightly_plan.py [--students 40000] [--vets 2500] [--syncs 3000]
-                                            [--latency-ms 5]
+                                            [--latency-ms 5] [--patterns 0]
+                                            [--pattern-courses 20]
 
 Builds a converged Ecampus: APOGÉE (sqlite) and the directory (in-process ldap3) generated
 for ``--students`` students over ``--vets`` étape versions, ``--syncs`` course syncs declared
@@ -10,6 +11,10 @@ exactly what the reconciler would have made. Then it times ``make_plan`` (Moodle
 planning; the sources are read once beforehand and timed apart) with the emulator answering
 every call after ``--latency-ms``, and reports the web-service calls by function, the wall
 time and the peak memory.
+
+``--patterns N`` adds N course patterns (half by category, with subcategories; half by
+shortname), each giving two syncs to ``--pattern-courses`` courses of its own: the calls
+should grow by one (the categories, read once in bulk), not with the patterns or courses.
 """
 
 from __future__ import annotations
@@ -65,6 +70,36 @@ def write_repo(root: Path, cohorts: list[str], syncs: int) -> list[dict]:
             yaml.safe_dump({"course": course, "syncs": items}, allow_unicode=True), encoding="utf-8"
         )
     return declared
+
+
+def write_patterns(root: Path, cohorts: list[str], patterns: int, courses: int
+                   ) -> tuple[list[dict], list[dict], list[dict]]:
+    """``patterns`` course patterns (even ones by category, odd ones by shortname), each with
+    two syncs for its ``courses`` courses: (the syncs they make, the courses with their
+    category idnumber, the categories)."""
+    folder = root / "cohorts" / "ecampus" / "patterns"
+    folder.mkdir(parents=True)
+    made, placed, categories = [], [], []
+    for k in range(patterns):
+        by_category = k % 2 == 0
+        top, sub = f"CAT-PAT-{k:03d}", f"CAT-PAT-{k:03d}-SUB"
+        if by_category:
+            categories += [{"name": top, "idnumber": top},
+                           {"name": sub, "idnumber": sub, "parent": top}]
+            selector: dict = {"category": top, "subcategories": True}
+        else:
+            selector = {"shortname": f"PS{k:03d}-*"}
+        entries = [{"cohort": cohorts[k % len(cohorts)], "role": "student", "reason": "benchmark"},
+                   {"cohort": cohorts[(k + 1) % len(cohorts)], "role": "teacher",
+                    "reason": "benchmark", "group": "Enseignants"}]
+        doc = {"owners": ["bench@example.org"], "courses": selector, "syncs": entries}
+        (folder / f"p{k:03d}.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+        for n in range(courses):
+            course = f"PS{k:03d}-{n:04d}"
+            category = (sub if n % 2 else top) if by_category else None
+            placed.append({"shortname": course, "category": category})
+            made += [{"course": course, **e} for e in entries]
+    return made, placed, categories
 
 
 def converged_seed(data: demo_data.DemoData, snap, declared: list[dict]) -> dict:
@@ -140,6 +175,8 @@ def main() -> None:
     parser.add_argument("--vets", type=int, default=2_500)
     parser.add_argument("--syncs", type=int, default=3_000)
     parser.add_argument("--latency-ms", type=float, default=5.0)
+    parser.add_argument("--patterns", type=int, default=0)
+    parser.add_argument("--pattern-courses", type=int, default=20)
     parser.add_argument(
         "--trace-memory",
         action="store_true",
@@ -157,6 +194,8 @@ def main() -> None:
         vets = [v for v in data.vets if "TEST" not in v.cod_etp][:50]
         cohort_ids = [f"etp-{v.cod_etp}-{v.cod_vrs_vet}" for v in vets]
         declared = write_repo(root, cohort_ids, args.syncs)
+        from_patterns, placed, categories = write_patterns(
+            root, cohort_ids, args.patterns, args.pattern_courses)
         t = time.perf_counter()
         snap = read_sources(
             env0.settings, {}, apogee_conn=apogee, ldap_conn=directory, platforms=["ecampus"],
@@ -164,17 +203,24 @@ def main() -> None:
         )
         sources_s = time.perf_counter() - t
         assert snap.healthy, snap.reasons
-        seed = converged_seed(data, snap, declared)
+        seed = converged_seed(data, snap, declared + from_patterns)
+        where = {c["shortname"]: c["category"] for c in placed}
+        seed["categories"] = categories
+        for course in seed["courses"]:
+            if where.get(course["shortname"]):
+                course["category_idnumber"] = where[course["shortname"]]
         emu = MoodleEmulator(EmulatorConfig(token="T", latency_ms=0, now=NOW))
         emu.start()
         emu.seed(seed)
         setup_s = time.perf_counter() - started
         memberships = sum(len(c["members"]) for c in seed["cohorts"])
+        manual = len(declared) + len(from_patterns) - len(seed["cohort_syncs"])
         print(
             f"setup {setup_s:.1f} s: {len(seed['users'])} users, {len(seed['cohorts'])} "
             f"general cohorts, {memberships} memberships, {len(seed['cohort_syncs'])} cohort "
-            f"syncs + {args.syncs - len(seed['cohort_syncs'])} manual over "
-            f"{len(seed['courses'])} courses; sources read in {sources_s:.1f} s"
+            f"syncs + {manual} manual over "
+            f"{len(seed['courses'])} courses; sources read in {sources_s:.1f} s; "
+            f"{args.patterns} course patterns making {len(from_patterns)} of those syncs"
         )
 
         emu.config.latency_ms = args.latency_ms
