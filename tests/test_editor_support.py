@@ -74,3 +74,33 @@ def test_pre_commit_hooks_run_reconcile_on_the_declarations() -> None:
         result = CliRunner().invoke(main, ["--repo", str(REPO), *command[1:]])
         assert result.exit_code == 0, (hook["id"], result.output)
     assert re.compile(offered[1]["files"]).search("CODEOWNERS")
+
+
+def test_imported_files_carry_their_hint_and_keep_a_course_files_exclusions(tmp_path) -> None:
+    import datetime as dt
+    import shutil
+
+    from test_import_files import inventory
+
+    from reconciler.adoption.importer import ImportOptions, build_import, write_files
+    from reconciler.declarations.loader import load_declarations
+
+    cohorts = tmp_path / "cohorts"
+    (cohorts / "ecampus" / "patterns").mkdir(parents=True)
+    (cohorts / "ecampus" / "syncs").mkdir(parents=True)
+    shutil.copy(REPO / "cohorts" / "platforms.yaml", cohorts / "platforms.yaml")
+    (cohorts / "ecampus" / "patterns" / "tous-c.yaml").write_text(
+        "owners: [a@b.fr]\ncourses: {shortname: 'C-*'}\n"
+        "syncs: [{cohort: man-y, role: student, reason: tous}]\n")
+    (cohorts / "ecampus" / "syncs" / "C-1.yaml").write_text(
+        "course: C-1\nexclude_patterns: [tous-c]\n")
+    inv = inventory("Tuteurs", "", True, ["e1"], "Tuteurs", "")
+    decls = load_declarations(cohorts, tmp_path)
+    result = build_import(inv, decls, ImportOptions(), dt.date(2026, 11, 28))
+    write_files(result, cohorts, force=True)
+    cohort = (cohorts / "ecampus" / "cohorts" / "man-x.yaml").read_text(encoding="utf-8")
+    assert cohort.splitlines()[0] == schema_hint("cohort")
+    course = (cohorts / "ecampus" / "syncs" / "C-1.yaml").read_text(encoding="utf-8")
+    assert course.splitlines()[0] == schema_hint("syncs")
+    assert yaml.safe_load(course)["exclude_patterns"] == ["tous-c"]
+    assert [e.pattern for e in load_declarations(cohorts, tmp_path).exclusions] == ["tous-c"]

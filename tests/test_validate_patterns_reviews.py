@@ -70,15 +70,17 @@ def test_a_course_file_may_leave_a_pattern_out(tmp_path) -> None:
         "ecampus/syncs/FOAD2-A.yaml": "course: FOAD2-A\nexclude_patterns: [foad2]\n",
         "ecampus/syncs/HIST-1.yaml": "course: HIST-1\nexclude_patterns: [foad2, nope]\n",
         "ecampus/syncs/EMPTY.yaml": "course: EMPTY\nowners: [a@b.fr]\n",
+        "ecampus/syncs/FOAD2-B.yaml": "course: FOAD2-C\nexclude_patterns: [foad2]\n",
     })
     diags = diagnostics(repo)
     assert [(d["file"], d["line"], d["rule"], d["severity"]) for d in diags] == [
         ("cohorts/ecampus/syncs/EMPTY.yaml", 1, "schema", "error"),
+        ("cohorts/ecampus/syncs/FOAD2-B.yaml", 1, "file-name", "error"),
         ("cohorts/ecampus/syncs/HIST-1.yaml", 2, "exclude-pattern-no-effect", "warning"),
         ("cohorts/ecampus/syncs/HIST-1.yaml", 2, "unknown-pattern", "error"),
     ]
     assert "give 'syncs' or 'exclude_patterns'" in diags[0]["message"]
-    assert "no course pattern 'nope' on ecampus (known: foad2)" in diags[2]["message"]
+    assert "no course pattern 'nope' on ecampus (known: foad2)" in diags[3]["message"]
 
 
 COHORT = """\

@@ -75,7 +75,7 @@ def file_names(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
                 f"(rename the file to {cohort.idnumber}.yaml)",
             )
     reported: set[str] = set()
-    for sync in decls.syncs:
+    for sync in [*decls.syncs, *decls.exclusions]:  # a file may only exclude patterns
         stem = PurePath(sync.location.file).stem
         safe = course_file_stem(sync.course)
         if stem not in (sync.course, safe) and sync.location.file not in reported:
