@@ -9,6 +9,7 @@ from typing import Any
 
 from .actions import abbreviate
 from .plan import Plan
+from .render_general import section_markdown, section_text
 
 SHOWN_COURSES = 8
 
@@ -53,15 +54,9 @@ def explain_lines(patterns: list[dict[str, Any]]) -> list[str]:
 
 def patterns_text(plan: Plan) -> list[str]:
     """The section for terminals: a blank line, a title, indented lines (or nothing)."""
-    items = pattern_items(plan)
-    if not items:
-        return []
-    return ["", "Course patterns:"] + [f"{'  ' * (depth + 1)}{text}" for depth, text in items]
+    return section_text("Course patterns", pattern_items(plan))
 
 
 def patterns_markdown(plan: Plan) -> list[str]:
     """The section for merge-request notes, outside the collapsed details (or nothing)."""
-    items = pattern_items(plan)
-    if not items:
-        return []
-    return ["**Course patterns**", ""] + [f"{'  ' * d}- {text}" for d, text in items] + [""]
+    return section_markdown("Course patterns", pattern_items(plan))
