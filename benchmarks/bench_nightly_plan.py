@@ -1,92 +1,62 @@
-"""Benchmark: a no-op nightly plan at university scale (target: <= 150 calls, <= 20 s).
+"""Benchmark: the nightly no-op plan at university scale, and where its time goes.
 
     python benchmarks/bench_nightly_plan.py [--students 40000] [--vets 2500] [--syncs 3000]
-                                            [--latency-ms 5] [--patterns 0]
-                                            [--pattern-courses 20]
+                                            [--latency-ms 5] [--no-map] [--profile FILE]
+                                            [--patterns 0] [--pattern-courses 20]
 
-Builds a converged Ecampus: APOGÉE (sqlite) and the directory (in-process ldap3) generated
-for ``--students`` students over ``--vets`` étape versions, ``--syncs`` course syncs declared
-in YAML (a tenth with a group, a few with method: manual), and a Moodle emulator holding
-exactly what the reconciler would have made. Then it times ``make_plan`` (Moodle reads and
-planning; the sources are read once beforehand and timed apart) with the emulator answering
-every call after ``--latency-ms``, and reports the web-service calls by function, the wall
-time and the peak memory.
+Builds a converged Ecampus (``world.py``: APOGÉE, the directory, ``--syncs`` course syncs, and
+an emulator holding exactly what the reconciler would have made), lets one night of the
+reconciler save its user-id map (unless ``--no-map``), then times the next night's
+``reconcile plan`` in a fresh child process with the emulator answering each call after
+``--latency-ms``. Reports the calls by function, their real-Moodle seconds (``cost_model.py``),
+the wall time, the client + planner CPU seconds and the peak RSS of the reconciler's process
+(the sources are read beforehand and handed over; the declarations are loaded before the
+clock starts). ``--profile FILE`` writes a cProfile of the measured night (the client's
+thread pool run inline, so every request's client work is in it) and prints its top 25
+functions by own time.
 
 ``--patterns N`` adds N course patterns (half by category, with subcategories; half by
-shortname), each giving two syncs to ``--pattern-courses`` courses of its own: the calls
-should grow by one (the categories, read once in bulk), not with the patterns or courses.
+shortname), each giving two syncs to ``--pattern-courses`` courses of its own, converged too:
+a platform with course patterns reads every course in one call and the categories in one
+more, so the calls should grow by two, not with the patterns or their courses.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import resource
-import shutil
+import pickle
+import pstats
 import tempfile
 import time
-import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import yaml
-
-from reconciler.applying.runner import Environment, make_plan
-from reconciler.clock import end_of_day_timestamp
-from reconciler.demo import data as demo_data
-from reconciler.emulator import EmulatorConfig, MoodleEmulator
-from reconciler.moodle.client import MoodleClient
-from reconciler.planning.planner import cohort_description, instance_name
-from reconciler.planning.state import DesiredCohort, DesiredSync
-from reconciler.sources import read_sources
-
-REPO = Path(__file__).resolve().parent.parent
-NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
-EXPIRES = dt.date(2027, 1, 15)
-
-
-def write_repo(root: Path, cohorts: list[str], syncs: int) -> list[dict]:
-    """Platforms file and ``syncs`` declared syncs over ``syncs // 2`` courses."""
-    (root / "cohorts" / "ecampus" / "syncs").mkdir(parents=True)
-    shutil.copy(REPO / "cohorts" / "platforms.yaml", root / "cohorts" / "platforms.yaml")
-    declared = []
-    for n in range(syncs):
-        course = f"C{n // 2:05d}"
-        item = {
-            "cohort": cohorts[n % len(cohorts)],
-            "role": "student" if n % 2 else "teacher",
-            "reason": "benchmark",
-        }
-        if n % 10 == 3:
-            item["group"] = f"Groupe {n % 7}"
-        if n % 150 == 5:
-            item.update(method="manual", expires=EXPIRES.isoformat())
-        declared.append({"course": course, **item})
-    by_course: dict[str, list[dict]] = {}
-    for d in declared:
-        by_course.setdefault(d["course"], []).append({k: v for k, v in d.items() if k != "course"})
-    for course, items in by_course.items():
-        path = root / "cohorts" / "ecampus" / "syncs" / f"{course}.yaml"
-        path.write_text(
-            yaml.safe_dump({"course": course, "syncs": items}, allow_unicode=True), encoding="utf-8"
-        )
-    return declared
+from cost_model import CostModel
+from harness import Priced, in_child, new_emulator, product_night
+from world import NIGHT, PLATFORM, build_world, moodle_seed
 
 
 def write_patterns(root: Path, cohorts: list[str], patterns: int, courses: int
-                   ) -> tuple[list[dict], list[dict], list[dict]]:
-    """``patterns`` course patterns (even ones by category, odd ones by shortname), each with
-    two syncs for its ``courses`` courses: (the syncs they make, the courses with their
-    category idnumber, the categories)."""
-    folder = root / "cohorts" / "ecampus" / "patterns"
-    folder.mkdir(parents=True)
-    made, placed, categories = [], [], []
+                   ) -> tuple[list[dict[str, Any]], dict[str, str | None], list[dict[str, Any]]]:
+    """Write ``patterns`` course patterns under ``root/cohorts/<platform>/patterns/`` (even
+    ones by category with its subcategories, odd ones by shortname), each with two syncs for
+    its ``courses`` courses. Returns the syncs they make (as ``world.declared`` lists them),
+    each pattern course's category idnumber (None: the default category) and the categories
+    to create (``{"name", "idnumber", "parent"?}``)."""
+    folder = root / "cohorts" / PLATFORM / "patterns"
+    folder.mkdir(parents=True, exist_ok=True)
+    made: list[dict[str, Any]] = []
+    placed: dict[str, str | None] = {}
+    categories: list[dict[str, Any]] = []
     for k in range(patterns):
         by_category = k % 2 == 0
         top, sub = f"CAT-PAT-{k:03d}", f"CAT-PAT-{k:03d}-SUB"
         if by_category:
             categories += [{"name": top, "idnumber": top},
                            {"name": sub, "idnumber": sub, "parent": top}]
-            selector: dict = {"category": top, "subcategories": True}
+            selector: dict[str, Any] = {"category": top, "subcategories": True}
         else:
             selector = {"shortname": f"PS{k:03d}-*"}
         entries = [{"cohort": cohorts[k % len(cohorts)], "role": "student", "reason": "benchmark"},
@@ -96,164 +66,75 @@ def write_patterns(root: Path, cohorts: list[str], patterns: int, courses: int
         (folder / f"p{k:03d}.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
         for n in range(courses):
             course = f"PS{k:03d}-{n:04d}"
-            category = (sub if n % 2 else top) if by_category else None
-            placed.append({"shortname": course, "category": category})
+            placed[course] = (sub if n % 2 else top) if by_category else None
             made += [{"course": course, **e} for e in entries]
     return made, placed, categories
 
 
-def converged_seed(data: demo_data.DemoData, snap, declared: list[dict]) -> dict:
-    people = [
-        {
-            "username": u,
-            "firstname": p.firstname,
-            "lastname": p.lastname,
-            "email": p.email or f"{u}@example.org",
-        }
-        for u, p in snap.people.items()
-    ]
-    cohorts = []
-    members: dict[str, list[str]] = {}
-    for gc in snap.general_cohorts["ecampus"]:
-        want = DesiredCohort(
-            gc.idnumber, gc.name, "general", frozenset(gc.members), "", description=gc.description
-        )
-        cohorts.append(
-            {
-                "idnumber": gc.idnumber,
-                "name": gc.name,
-                "description": cohort_description(want),
-                "members": sorted(gc.members),
-            }
-        )
-        members[gc.idnumber] = sorted(gc.members)
-    courses = sorted({d["course"] for d in declared})
-    syncs, enrolments = [], []
-    roles = {"student": 5, "teacher": 4}
-    for d in declared:
-        s = DesiredSync(
-            d["course"],
-            d["cohort"],
-            d["role"],
-            roles[d["role"]],
-            d.get("method", "cohort"),
-            "benchmark",
-            "",
-        )
-        if s.method == "manual":
-            enrolments += [
-                {
-                    "course": s.course,
-                    "username": u,
-                    "roleid": s.roleid,
-                    "timeend": end_of_day_timestamp(EXPIRES),
-                }
-                for u in members[s.cohort]
-            ]
-        else:
-            syncs.append(
-                {
-                    "course": s.course,
-                    "cohort": s.cohort,
-                    "roleid": s.roleid,
-                    "name": instance_name(s),
-                    "group": d.get("group"),
-                }
-            )
-    return {
-        "courses": [{"shortname": c, "fullname": f"Cours {c}"} for c in courses],
-        "users": people,
-        "cohorts": cohorts,
-        "cohort_syncs": syncs,
-        "enrolments": enrolments,
-    }
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--students", type=int, default=40_000)
     parser.add_argument("--vets", type=int, default=2_500)
     parser.add_argument("--syncs", type=int, default=3_000)
     parser.add_argument("--latency-ms", type=float, default=5.0)
-    parser.add_argument("--patterns", type=int, default=0)
-    parser.add_argument("--pattern-courses", type=int, default=20)
-    parser.add_argument(
-        "--trace-memory",
-        action="store_true",
-        help="Trace Python allocations during the plan (slows it down).",
-    )
+    parser.add_argument("--no-map", action="store_true", help="plan without the user-id map")
+    parser.add_argument("--profile", type=Path, help="write a cProfile (pstats) of the night")
+    parser.add_argument("--patterns", type=int, default=0, help="course patterns to add")
+    parser.add_argument("--pattern-courses", type=int, default=20,
+                        help="courses each course pattern matches")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         started = time.perf_counter()
-        data = demo_data.generate(seed=1, students=args.students, vets=args.vets)
-        apogee = demo_data.write_apogee(data, root / "apogee.db")
-        directory = demo_data.mock_directory(data.entries)
-        env0 = Environment(repo=root, environ={}, now=NOW)
-        vets = [v for v in data.vets if "TEST" not in v.cod_etp][:50]
-        cohort_ids = [f"etp-{v.cod_etp}-{v.cod_vrs_vet}" for v in vets]
-        declared = write_repo(root, cohort_ids, args.syncs)
-        from_patterns, placed, categories = write_patterns(
-            root, cohort_ids, args.patterns, args.pattern_courses)
-        t = time.perf_counter()
-        snap = read_sources(
-            env0.settings, {}, apogee_conn=apogee, ldap_conn=directory, platforms=["ecampus"],
-            today=env0.today,
-        )
-        sources_s = time.perf_counter() - t
-        assert snap.healthy, snap.reasons
-        seed = converged_seed(data, snap, declared + from_patterns)
-        where = {c["shortname"]: c["category"] for c in placed}
-        seed["categories"] = categories
-        for course in seed["courses"]:
-            if where.get(course["shortname"]):
-                course["category_idnumber"] = where[course["shortname"]]
-        emu = MoodleEmulator(EmulatorConfig(token="T", latency_ms=0, now=NOW))
-        emu.start()
-        emu.seed(seed)
-        setup_s = time.perf_counter() - started
-        memberships = sum(len(c["members"]) for c in seed["cohorts"])
-        manual = len(declared) + len(from_patterns) - len(seed["cohort_syncs"])
-        print(
-            f"setup {setup_s:.1f} s: {len(seed['users'])} users, {len(seed['cohorts'])} "
-            f"general cohorts, {memberships} memberships, {len(seed['cohort_syncs'])} cohort "
-            f"syncs + {manual} manual over "
-            f"{len(seed['courses'])} courses; sources read in {sources_s:.1f} s; "
-            f"{args.patterns} course patterns making {len(from_patterns)} of those syncs"
-        )
+        world = build_world(root, args.students, vets=args.vets, syncs=args.syncs)
+        cohorts = sorted({d["cohort"] for d in world.declared})
+        made, placed, categories = write_patterns(root, cohorts, args.patterns,
+                                                  args.pattern_courses)
+        world.declared += made  # converged: their instances and courses are in Moodle too
+        site = moodle_seed(world, converged=True)
+        site["categories"] = categories
+        for course in site["courses"]:
+            if placed.get(course["shortname"]):
+                course["category_idnumber"] = placed[course["shortname"]]
+        emu = new_emulator(world, converged=True, site=site)
+        snapshot = root / "snapshot.pkl"
+        snapshot.write_bytes(pickle.dumps(world.snapshot))
+        people = len(world.snapshot.people)
+        memberships = sum(len(c.members) for c in world.snapshot.general_cohorts["ecampus"])
+        print(f"setup {time.perf_counter() - started:.1f} s: {people} accounts, "
+              f"{memberships} memberships, {args.syncs} syncs"
+              + (f", {args.patterns} course patterns making {len(made)} more syncs over "
+                 f"{len(placed)} more courses" if args.patterns else ""))
+        (root / "map").mkdir()
 
+        def night(day: int, profile: Path | None = None) -> dict:
+            job = {"snapshot": str(snapshot), "root": str(root), "url": emu.url,
+                   "mode": "plan", "now": (NIGHT + dt.timedelta(days=day)).isoformat(),
+                   "map_dir": str(root / "map"), "environ": {},
+                   "profile": str(profile) if profile else None}
+            return in_child(product_night, job)
+
+        if not args.no_map:
+            night(0)  # the night before: leaves the map in .reconciler/
+        emu.take()
         emu.config.latency_ms = args.latency_ms
-        emu.reset_counters()
-        env = Environment(
-            repo=root,
-            environ={},
-            now=NOW,
-            client_factory=lambda p: MoodleClient(emu.url, "T"),
-            sources_reader=lambda s, names, today: snap,
-        )
-        if args.trace_memory:
-            tracemalloc.start()
-        t = time.perf_counter()
-        plan = make_plan(env, "ecampus")
-        plan_s = time.perf_counter() - t
-        peak = tracemalloc.get_traced_memory()[1] / 2**20 if args.trace_memory else float("nan")
-        tracemalloc.stop()
+        run = night(1, args.profile)
+        priced = Priced.of(emu.take(), CostModel())
         emu.stop()
 
-    calls = sum(emu.call_counts.values())
-    print(f"plan: {plan.summary()} ({len(plan.warnings)} warnings)")
-    print(
-        f"web-service calls: {calls}  "
-        + ", ".join(f"{k} {v}" for k, v in sorted(emu.call_counts.items(), key=lambda kv: -kv[1]))
-    )
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(
-        f"no-op plan at {args.latency_ms:g} ms latency: {plan_s:.2f} s wall, "
-        f"peak traced memory {peak:.0f} MB (process peak RSS {rss:.0f} MB)"
-    )
-    if plan.has_changes:
-        raise SystemExit("the benchmark state was not converged: " + plan.summary())
+    print(f"plan: {run['summary']}")
+    print(f"web-service calls: {priced.total_calls}, {priced.total_seconds:.1f} real-Moodle s: "
+          f"{priced.breakdown()}")
+    if run["user_map"]:
+        print("user map: " + ", ".join(f"{k} {v}" for k, v in run["user_map"].items()
+                                       if k != "corrected"))
+    print(f"no-op plan at {args.latency_ms:g} ms latency: {run['wall_s']:.2f} s wall, "
+          f"{run['cpu_s']:.2f} s client + planner CPU, peak RSS {run['rss_mb']:.0f} MB")
+    if args.profile:
+        pstats.Stats(str(args.profile)).sort_stats("tottime").print_stats(25)
+    if run["actions"]:
+        raise SystemExit("the benchmark state was not converged: " + run["summary"])
 
 
 if __name__ == "__main__":

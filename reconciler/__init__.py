@@ -9,7 +9,8 @@ demo, the tests and the benchmarks make.
     outcome = apply(env, "ecampus")            # plan afresh, check, apply
 
 Lower down: ``read_sources`` (APOGÉE + directory -> general cohorts, with health),
-``compute_plan`` (the pure planner), ``read_plan`` (a saved ``plan.json``). Every refusal
+``compute_plan`` (the pure planner), ``read_plan`` (a saved ``plan.json``), ``explain``
+(why one person is or is not in a cohort or course). Every refusal
 is a ``ReconcilerError`` carrying its exit code (``ExitCode``). See ARCHITECTURE.md.
 
 Names are imported on first use (PEP 562), so ``import reconciler.emulator`` stays light.
@@ -43,6 +44,8 @@ _EXPORTS: dict[str, str] = {
     "render_text": "reconciler.planning.render",
     "render_markdown": "reconciler.planning.render",
     "render_json": "reconciler.planning.render",
+    # the help desk: one person's chain and verdict
+    "explain": "reconciler.helpdesk",
     # errors
     "ExitCode": "reconciler.errors",
     "ReconcilerError": "reconciler.errors",
@@ -74,6 +77,7 @@ __all__ = [
     "StalePlan",
     "apply",
     "compute_plan",
+    "explain",
     "load_declarations",
     "make_plan",
     "read_plan",
@@ -111,6 +115,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
         ReconcilerError,
         StalePlan,
     )
+    from .helpdesk import explain
     from .moodle.client import MoodleClient
     from .moodle.errors import MoodleError
     from .planning.actions import KINDS, Action

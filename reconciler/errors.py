@@ -4,11 +4,23 @@ Every stage raises a subclass of :class:`ReconcilerError` for what it refuses (b
 configuration, a Moodle error, a stale plan, a tripped failsafe...); the command line maps
 them to one line and ``exit_code`` in one place (``reconciler.cli.errors``), and a library
 caller can catch ``ReconcilerError`` alone. Exit codes follow Terraform's
-``-detailed-exitcode`` idea (documented in the README):
+``-detailed-exitcode`` idea (documented in the README, "Exit codes"):
+
+* 0 nothing to do or all applied, 2 changes pending (``plan``);
+* 1 an error: bad input, configuration, a Moodle error, an action that failed;
+* 3 a failsafe tripped, 5 a stale plan: nothing applied (raised before the first write);
+* 4 a source unhealthy: general cohorts left as they are, the rest planned or applied;
+* 6 ``audit --fail-over-limit``: an undeclared cohort sync over the platform's limit;
+* 7 the plan is incomplete: something the declarations ask cannot be done (the plugin
+  missing, a declared course or cohort missing in Moodle...; ``planning.warnings``); the
+  rest is planned or applied. Distinct from 1: nothing failed, the declarations wait.
+
+When several hold, the first of :data:`PRECEDENCE` wins (``most_severe``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import IntEnum
 from typing import ClassVar
 
@@ -23,6 +35,33 @@ class ExitCode(IntEnum):
     UNHEALTHY = 4  # a source is unhealthy: general cohorts left unchanged
     STALE = 5  # the saved plan no longer matches the declarations, the sources or Moodle
     OVER_LIMIT = 6  # audit --fail-over-limit: undeclared cohort syncs over the platform's limit
+    INCOMPLETE = 7  # something declared cannot be done (plugin, course or cohort missing...)
+
+
+# Which code a command exits with when several hold, most severe first:
+# * 1 first: something failed, whatever else is true (a person must look);
+# * 5 and 3 next: nothing was (or would be) applied at all; stale first, since a stale
+#   plan's failsafe verdict is about data that moved;
+# * 4 before 7: an unhealthy source is the cause of most incompleteness it brings along (a
+#   general cohort not created makes its syncs wait); and 7 before 2: an incomplete plan with
+#   changes pending says the more useful thing;
+# * 6 only comes from ``audit``, which has none of the others; 2 before 0.
+PRECEDENCE: tuple[ExitCode, ...] = (
+    ExitCode.ERROR,
+    ExitCode.STALE,
+    ExitCode.FAILSAFE,
+    ExitCode.UNHEALTHY,
+    ExitCode.INCOMPLETE,
+    ExitCode.OVER_LIMIT,
+    ExitCode.CHANGES,
+    ExitCode.OK,
+)
+
+
+def most_severe(codes: Iterable[ExitCode]) -> ExitCode:
+    """The code to exit with when all of ``codes`` hold (``PRECEDENCE``); OK when none."""
+    present = set(codes)
+    return next((code for code in PRECEDENCE if code in present), ExitCode.OK)
 
 
 class ReconcilerError(Exception):

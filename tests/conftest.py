@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from support import fake_gitlab
+from support import fake_gitlab, realmoodle
+from support.backends import KINDS, Backend, clean_site_backend, emulator_backend
 from support.slapd import Slapd, slapd_available, start_slapd
-from support.world import World, make_repo, open_world, shipped_seed
+from support.world import TEST_FAILSAFES, World, make_repo, open_world, shipped_seed
 
 from reconciler.demo import data as demo_data
 from reconciler.settings import Settings, settings_from_document
@@ -70,13 +72,58 @@ def world(tmp_path: Path, slapd: Slapd, sources_data: demo_data.DemoData) -> Ite
     are capped, and no grace period: a leaver goes on the run that sees them gone, as the
     failsafe tests need), APOGÉE from ``sources_data``, the ``slapd`` directory, a seeded
     emulator. ``grace_world`` (test_general_windows.py) keeps the shipped grace."""
-    repo = make_repo(tmp_path, {"platforms": {"ecampus": {
-        "failsafes": {"small_cohort_size": 3, "per_cohort_removal_floor": 1,
-                      "per_cohort_max_removal_percent": 50},
-        "general_cohorts": {"grace_period": None}}}})
+    repo = make_repo(tmp_path, TEST_FAILSAFES)
     with open_world(tmp_path, repo, sources_data, slapd.environ(),
                     shipped_seed(sources_data)) as world:
         yield world
+
+
+@pytest.fixture(scope="session")
+def real_moodle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[realmoodle.RealMoodle]:
+    """The real Moodle 4.5 site (tests/support/realmoodle.py says where it comes from).
+
+    Reuses a running site named by MOODLE_URL/MOODLE_TOKEN, else starts one from
+    REALMOODLE_BUNDLE for the session, else skips, or fails when REALMOODLE_REQUIRED=1 (CI).
+    """
+    site = realmoodle.site_from_env(os.environ)
+    started = False
+    if site is None and os.environ.get("REALMOODLE_BUNDLE"):
+        bundle = Path(os.environ["REALMOODLE_BUNDLE"])
+        try:
+            site = realmoodle.start_site(bundle, tmp_path_factory.mktemp("realmoodle"))
+        except realmoodle.SiteUnavailable as exc:
+            pytest.fail(f"the real Moodle could not start: {exc}")
+        started = True
+    if site is None:
+        if realmoodle.required():
+            pytest.fail(realmoodle.NOT_AVAILABLE)
+        pytest.skip(realmoodle.NOT_AVAILABLE)
+    yield site
+    if started:
+        realmoodle.stop_site(site, purge=True)
+
+
+@pytest.fixture(scope="module")
+def pristine_moodle(real_moodle: realmoodle.RealMoodle) -> realmoodle.RealMoodle:
+    """The real site reset to its pristine state once for the module (reset.sh, ~4 s)."""
+    try:
+        real_moodle.reset()
+    except realmoodle.SiteUnavailable as exc:
+        if realmoodle.required():
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+    return real_moodle
+
+
+@pytest.fixture(params=[pytest.param(kind, marks=getattr(pytest.mark, kind)) for kind in KINDS])
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """Each Moodle backend in turn, clean: a fresh emulator, or the real site (reset once per
+    module, then every course and cohort deleted before each test, about 1 s)."""
+    if request.param == "real":
+        yield clean_site_backend(request.getfixturevalue("pristine_moodle"))
+        return
+    with emulator_backend() as fresh:
+        yield fresh
 
 
 @pytest.fixture

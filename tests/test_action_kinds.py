@@ -18,7 +18,7 @@ from reconciler.emulator.functions import REGISTRY
 from reconciler.emulator.functions.services import FUNCTION_TYPES
 from reconciler.moodle.client import MoodleClient
 from reconciler.moodle.functions import IS_READ
-from reconciler.planning.actions import KINDS, Action, Details
+from reconciler.planning.actions import KINDS, REASONS, Action, Details, Reason
 
 SCHEMA = json.loads(
     (Path(__file__).resolve().parent.parent / "schemas" / "plan.schema.json").read_text()
@@ -60,7 +60,9 @@ def test_every_kind_has_details_a_line_a_handler_and_a_schema_shape(kind: str) -
     assert kind in HANDLERS, f"the applier has no handler for {kind}"
 
     details = sample(kind)
-    symbol, line = Action.of("target", details).line()
+    assert entry.reasons and set(entry.reasons) <= set(REASONS), entry.reasons
+    why = Reason(entry.reasons[0], "why", "file.yaml:3")
+    symbol, line = Action.of("target", details, why).line()
     assert symbol == {"add": "+", "change": "~", "remove": "-"}[entry.effect]
     assert line and isinstance(line, str)
 
@@ -69,7 +71,7 @@ def test_every_kind_has_details_a_line_a_handler_and_a_schema_shape(kind: str) -
     fields = [f.name for f in dataclasses.fields(cls)]
     assert list(shape["properties"]) == fields and shape["required"] == fields
     assert shape["additionalProperties"] is False
-    action = Action.of("target", details)
+    action = Action.of("target", details, why)
     doc = action.to_json()
     Draft202012Validator(SCHEMA["$defs"][kind]).validate(doc["details"])
     assert Action.from_json(json.loads(json.dumps(doc))) == action
@@ -80,7 +82,8 @@ def test_the_schema_lists_exactly_the_table_kinds_each_with_its_details_shape() 
     assert set(items["properties"]["kind"]["enum"]) == set(KINDS)
     wired = {rule["if"]["properties"]["kind"]["const"]: rule["then"] for rule in items["allOf"]}
     assert wired == {k: {"properties": {"details": {"$ref": f"#/$defs/{k}"}}} for k in KINDS}
-    assert set(SCHEMA["$defs"]) == set(KINDS)
+    shared = {"warning"}  # the shape of a plan warning, used by warnings and incomplete
+    assert set(SCHEMA["$defs"]) - shared == set(KINDS)
 
 
 def test_the_table_runs_adds_before_removes() -> None:
@@ -112,3 +115,20 @@ def test_every_function_the_client_calls_is_in_its_read_write_table() -> None:
     source = inspect.getsource(MoodleClient)
     called = set(re.findall(r'"((?:core|enrol|local_ws_enrolcohort)_[a-z_]+)"', source))
     assert called and called <= set(IS_READ), sorted(called - set(IS_READ))
+
+
+def test_the_schema_lists_exactly_the_reason_codes_and_actions_need_one() -> None:
+    items = SCHEMA["properties"]["actions"]["items"]
+    assert "reason" in items["required"]
+    shape = items["properties"]["reason"]
+    assert shape["properties"]["code"]["enum"] == list(REASONS)
+    assert shape["required"] == ["code", "text", "source"]
+    assert all(f"{code}:" in shape["properties"]["code"]["description"] for code in REASONS)
+
+
+def test_an_action_refuses_a_reason_its_kind_does_not_allow() -> None:
+    details = sample("delete_cohort")
+    with pytest.raises(ValueError, match="cannot carry the reason 'declared'"):
+        Action.of("x", details, Reason("declared", "why"))
+    with pytest.raises(ValueError, match="unknown reason code"):
+        Reason("because", "why")

@@ -13,18 +13,26 @@ from reconciler.applying.journal import Journal
 from reconciler.moodle.errors import MoodleError
 from reconciler.moodle.types import ManualEnrolment, NewCohort, NewGroup, NewUser
 from reconciler.planning.actions import (
+    KINDS,
     Action,
     AddMembers,
     CreateCohort,
     CreateGroup,
     CreateSync,
+    Details,
     DisableSync,
     EnrolManual,
+    Reason,
     RemoveMembers,
 )
 from reconciler.planning.plan import Plan
 
 Refuse = Callable[[str, Any], bool]
+
+
+def act(target: str, details: Details) -> Action:
+    """An action with the first reason its kind allows (the applier never reads it)."""
+    return Action.of(target, details, Reason(KINDS[details.KIND].reasons[0], "test"))
 
 
 class FakeMoodle:
@@ -69,8 +77,9 @@ class FakeMoodle:
         self._call("core_group_create_groups", [g.name for g in groups])
         return [{"id": self._id()} for _ in groups]
 
-    def manual_enrol(self, enrolments: Sequence[ManualEnrolment]) -> None:
+    def manual_enrol(self, enrolments: Sequence[ManualEnrolment]) -> list[str]:
         self._call("enrol_manual_enrol_users", [(e.userid, e.suspend) for e in enrolments])
+        return []
 
     def add_cohort_sync(
         self, courseid: int, cohortid: int, roleid: int, *, groupid: int = 0, name: str = ""
@@ -85,10 +94,11 @@ class FakeMoodle:
         name: str | None = None,
         groupid: int | None = None,
         status: int | None = None,
+        courseid: int | None = None,
     ) -> Any:
         self._call("local_ws_enrolcohort_update_instance", (instance_id, status))
 
-    def delete_cohort_sync(self, instance_id: int) -> Any:
+    def delete_cohort_sync(self, instance_id: int, *, courseid: int | None = None) -> Any:
         self._call("local_ws_enrolcohort_delete_instance", instance_id)
 
     def functions(self) -> list[str]:
@@ -100,13 +110,13 @@ def _fake_is_a_moodle_writes() -> MoodleWrites:
 
 
 def members(cohort: str, cohortid: int | None, names: list[str], ids: list[int]) -> Action:
-    return Action.of(
+    return act(
         cohort, AddMembers(cohort, cohortid, tuple(names), tuple(ids), size_before=0)
     )
 
 
 def new_cohort(idnumber: str) -> Action:
-    return Action.of(idnumber, CreateCohort(idnumber, idnumber, "d", True, None, "manual"))
+    return act(idnumber, CreateCohort(idnumber, idnumber, "d", True, None, "manual"))
 
 
 def run(actions: list[Action], fake: FakeMoodle, tmp_path: Path) -> tuple[Any, list[Progress]]:
@@ -123,8 +133,8 @@ def journal_lines(tmp_path: Path) -> list[dict[str, Any]]:
 def test_adds_run_before_removes_in_one_batch_per_kind(tmp_path: Path) -> None:
     fake = FakeMoodle()
     plan = [
-        Action.of("C1/man-a/student", DisableSync(20, "C1", "man-a", "student")),
-        Action.of("man-b", RemoveMembers("man-b", 8, ("u9",), (9,), 5)),
+        act("C1/man-a/student", DisableSync(20, "C1", "man-a", "student", 3)),
+        act("man-b", RemoveMembers("man-b", 8, ("u9",), (9,), 5)),
         members("man-a", 7, ["u1"], [1]),
         members("man-b", 8, ["u2", "u3"], [2, 3]),
     ]
@@ -165,7 +175,7 @@ def test_a_refused_manual_enrolment_batch_is_not_resent_one_by_one(tmp_path: Pat
     fake = FakeMoodle(refuse=lambda f, p: f == "enrol_manual_enrol_users")
 
     def enrol(cohort: str, uid: int) -> Action:
-        return Action.of(
+        return act(
             f"C1/{cohort}/student",
             EnrolManual("C1", 10, cohort, "student", 5, 1790000000, ("u",), (uid,), "2026-09-21"),
         )
@@ -187,8 +197,8 @@ def test_what_needs_a_cohort_or_group_that_failed_is_skipped_with_the_reason(
         new_cohort("man-other"),
         members("man-new", None, ["u1"], [1]),
         members("man-other", None, ["u2"], [2]),
-        Action.of("C1/Tutorat", CreateGroup("C1", 10, "Tutorat")),
-        Action.of(
+        act("C1/Tutorat", CreateGroup("C1", 10, "Tutorat")),
+        act(
             "C1/man-other/student",
             CreateSync("C1", 10, "man-other", None, "student", 5, "Tutorat", None, "n", "r"),
         ),
@@ -222,3 +232,31 @@ def test_without_a_callback_the_applier_prints_nothing(
     )
     assert result.ok and capsys.readouterr() == ("", "")
     assert [e["result"] for e in journal.entries] == ["ok"]
+
+
+def test_a_revoked_token_stops_the_run_instead_of_failing_every_action(tmp_path: Path) -> None:
+    """After ``invalidtoken`` every later call would fail the same way (fault matrix: token
+    revoked mid-run): the rest is skipped as not attempted, for the next run."""
+    from reconciler.moodle.errors import InvalidToken
+
+    class Revoked(FakeMoodle):
+        def _call(self, function: str, payload: Any) -> None:
+            self.calls.append((function, payload))
+            if function != "core_cohort_add_cohort_members":
+                raise InvalidToken("invalidtoken", "Invalid token - token not found", function)
+
+    fake = Revoked()
+    plan = [
+        members("man-a", 7, ["u1"], [1]),
+        act("man-b", RemoveMembers("man-b", 8, ("u9",), (9,), 5)),
+        act("man-c", RemoveMembers("man-c", 9, ("u8",), (8,), 5)),
+        act("C1/man-a/student", DisableSync(20, "C1", "man-a", "student", 3)),
+        act("C2/man-a/student", DisableSync(21, "C2", "man-a", "student", 4)),
+    ]
+    result, _ = run(plan, fake, tmp_path)
+    assert fake.functions() == ["core_cohort_add_cohort_members",
+                                "core_cohort_delete_cohort_members"]  # not one call more
+    assert [a.target for a in result.done] == ["man-a"]
+    assert len(result.failed) == 2  # the batch of both removals, refused whole
+    assert result.stopped and "invalidtoken" in result.stopped
+    assert [a.target for a in result.not_attempted] == ["C1/man-a/student", "C2/man-a/student"]

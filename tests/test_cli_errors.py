@@ -15,7 +15,7 @@ from support.cliworld import NOW, TOKEN, CliWorld, cli_world, make_repo
 
 from reconciler.cli import exitcodes, main
 from reconciler.moodle.client import MoodleClient
-from reconciler.moodle.types import NewCourse
+from reconciler.moodle.types import ManualEnrolment, NewCourse, NewUser
 
 
 @pytest.fixture
@@ -243,10 +243,16 @@ def test_a_stale_plan_says_exactly_what_moved(world: CliWorld, tmp_path: Path) -
         "core_user_delete_users": 1, "core_course_create_courses": 1,
     }  # fmt: skip
 
-    # Moodle moved where no action looks: the actions are the same, the data is not.
+    # Moodle moved where no action looks: the actions are the same, the data is not. (A
+    # course nobody declares is not read, so creating one moves nothing: a teacher enrolled
+    # by hand in the course the plan reads does.)
     assert world.run("plan", "-p", "prelude", "--now", NOW, "--out", str(plan_file)).exit_code == 2
     with MoodleClient(world.emu.url, TOKEN) as client:
-        client.create_courses([NewCourse(fullname="More", shortname="MORE", categoryid=1)])
+        [teacher] = client.create_users([NewUser(username="prof-x", firstname="P", lastname="X",
+                                                 email="prof-x@x.fr", password="Prof-x-1!")])
+        [course] = client.get_courses_by_field("shortname", "PRELUDE-METHODO")
+        client.manual_enrol([ManualEnrolment(roleid=3, userid=int(teacher["id"]),
+                                             courseid=int(course["id"]))])
     result = world.run("apply", str(plan_file), "--now", NOW)
     assert result.exit_code == exitcodes.STALE
     assert result.stderr.splitlines()[1] == (

@@ -1,7 +1,8 @@
-"""The package's stages import one way (DESIGN §2, README "Layout"): cli -> applying, gitlab,
-demo -> planning -> declarations, sources, moodle -> settings, clock; the emulator imports
-nothing of the rest. Every import counts, including those under TYPE_CHECKING and inside
-functions, since a type-only import still couples two modules."""
+"""The package's stages import one way (DESIGN §2, README "Layout"): cli -> helpdesk,
+gitlab, demo -> applying -> history -> planning -> declarations, sources, moodle -> settings,
+clock, errors, resources, paramtext; the emulator imports nothing of the rest but paramtext
+(Moodle's own PARAM_TEXT cleaning). Every import counts, including those under TYPE_CHECKING
+and inside functions, since a type-only import still couples two modules."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "reconciler"
 
-BASE = {"settings", "clock", "errors", "resources"}
+# paramtext: Moodle's PARAM_TEXT (PHP strip_tags), pure: what the client side predicts and the
+# emulator reproduces, one mirror tested against PHP and the real site.
+BASE = {"settings", "clock", "errors", "resources", "paramtext"}
 SOURCES = BASE | {"declarations", "sources", "moodle"}
 # Each unit (a sub-package or top-level module of reconciler/) and the units it may import.
 # A new top-level module or package needs its line here: that is where its layer is decided.
@@ -19,17 +22,21 @@ ALLOWED: dict[str, set[str]] = {
     "clock": set(),
     "errors": set(),
     "resources": set(),
+    "paramtext": set(),
     "declarations": BASE,
     "sources": BASE,
     "moodle": BASE,
-    "emulator": set(),
+    "emulator": {"paramtext"},
     "planning": SOURCES,
-    "applying": SOURCES | {"planning"},
+    "history": SOURCES | {"planning"},
+    "applying": SOURCES | {"planning", "history"},
+    "helpdesk": SOURCES | {"planning", "applying", "history"},
     # The CI jobs plan and apply (reconcile ci), so the GitLab side sits above applying.
     "gitlab": SOURCES | {"planning", "applying"},
     "adoption": SOURCES | {"planning", "applying"},
     "demo": SOURCES | {"planning", "applying", "emulator"},
-    "cli": SOURCES | {"planning", "applying", "gitlab", "demo", "emulator", "adoption"},
+    "cli": SOURCES
+    | {"planning", "applying", "gitlab", "demo", "emulator", "adoption", "history", "helpdesk"},
 }
 
 

@@ -396,10 +396,12 @@ def test_large_read_is_spread_over_the_pool(site: Site) -> None:
     sizes = sorted(len(payload(r)) for r in site.requests)
     assert sizes == [251, 251, 251, 251]  # "field" + 250 values each, in parallel
     site.requests.clear()
-    with client_for(site, concurrency=1) as client:  # no pool: as few requests as fit
+    with client_for(site, concurrency=1) as client:  # no pool: as few requests as fit...
         client.get_users_by_field("username", names)
-    assert sorted(len(payload(r)) for r in site.requests) == [6, 996]
-    assert max(len(r) for r in site.requests) == 1000
+    # ... but user look-ups at most 500 values a request: a real site's cost is per user
+    # found, and larger requests outlasted the timeout on a busy host (client.READ_MAX_FIELDS)
+    assert sorted(len(payload(r)) for r in site.requests) == [501, 501]
+    assert max(len(r) for r in site.requests) <= 1000
 
 
 def test_values_moodle_refuses_are_isolated_and_skipped(site: Site) -> None:

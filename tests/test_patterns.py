@@ -65,9 +65,9 @@ class Collegium:
         assert code in (exitcodes.OK, exitcodes.CHANGES), out
         return json.loads(out)
 
-    def apply(self) -> None:
+    def apply(self, expected: int = exitcodes.OK) -> None:
         code, out = self.run("apply", "-p", "collegium", "--now", NOW)
-        assert code == exitcodes.OK, out
+        assert code == expected, out
 
     def commit(self, path: Path, text: str | None, message: str) -> None:
         full = self.world.repo / path
@@ -101,6 +101,13 @@ def test_the_shipped_pattern_gives_every_foad2_space_its_promotion(collegium: Co
             "FOAD2-PHARMA-BIO") in out
     assert "gaining its syncs: FOAD2-PHARMA, FOAD2-PHARMA-BIO" in out
     assert "left out: FOAD2-2025-ARCHIVE (the pattern's exclude)" in out
+    # Each sync the pattern makes says so: reason "pattern", from the pattern's file.
+    reasons = {a["target"]: a["reason"] for a in collegium.plan_json()["actions"]}
+    assert reasons["FOAD2-PHARMA-BIO/etp-PHA2A-101/student"] == {
+        "code": "pattern",
+        "text": "FOAD2-PHARMA-BIO matches pattern foad2-dfgsp2 "
+                f"({PATTERN}:11)",
+        "source": f"{PATTERN}:11"}
     collegium.apply()
     world = collegium.world
     students = collegium.students()
@@ -141,6 +148,13 @@ def test_a_course_that_leaves_the_pattern_loses_its_sync_the_usual_way(
             "(cohorts/collegium/syncs/FOAD2-PHARMA-BIO.yaml:4)") in out
     assert "no longer matching, their syncs retired: FOAD2-PHARMA-BIO" in out
     assert "- disable cohort sync of etp-PHA2A-101 as student" in out
+    disable = next(a for a in collegium.plan_json()["actions"] if a["kind"] == "disable_sync")
+    assert disable["reason"] == {
+        "code": "pattern-unmatched",
+        "text": "FOAD2-PHARMA-BIO is left out of pattern foad2-dfgsp2 "
+                "(cohorts/collegium/syncs/FOAD2-PHARMA-BIO.yaml:4), which syncs "
+                "etp-PHA2A-101 as student, and no course file declares it there",
+        "source": f"{PATTERN}:7"}
     collegium.apply()
     assert world.enrolled("FOAD2-PHARMA-BIO") == set()  # disabled: suspended, not unenrolled
     assert world.enrolled("FOAD2-PHARMA-BIO", active=False) == collegium.students()
@@ -212,18 +226,23 @@ def test_categories_that_cannot_be_read_never_remove_a_sync(collegium: Collegium
     # A token whose user may not manage categories: Moodle leaves the idnumbers out.
     world.emu.set_config(category_manager=False)
     code, out = collegium.plan()
-    assert code == exitcodes.OK, out  # nothing to do, nothing removed
+    # Nothing to do, nothing removed; but what the pattern declares cannot be checked, so
+    # the plan is incomplete (exit 7), never a silent success.
+    assert code == exitcodes.INCOMPLETE, out
+    assert "Plan: no changes." in out
     assert ("! pattern-unresolved: pattern foad2-tuteurs (in category CAT-FOAD2 and its "
             "subcategories): Moodle gives this token no category idnumbers") in out
     assert "not matched: Moodle gives this token no category idnumbers" in out
-    collegium.apply()
+    assert "incomplete: 1 thing the declarations ask cannot be done (pattern-unresolved ×1)" in out
+    collegium.apply(exitcodes.INCOMPLETE)
     assert world.enrolled("FOAD2-PHARMA-BIO") == before
     # The category renamed in Moodle (or a typo): held as well, never a mass removal.
     world.emu.set_config(category_manager=True)
     collegium.commit(path, CATEGORY_PATTERN.format(subs="true").replace("CAT-FOAD2",
                                                                          "CAT-FOAD-2"), "typo")
     code, out = collegium.plan()
-    assert code == exitcodes.OK, out
+    assert code == exitcodes.INCOMPLETE, out
+    assert "Plan: no changes." in out
     assert "Moodle has no course category with idnumber 'CAT-FOAD-2'" in out
     # A token's service without core_course_get_categories: the same.
     collegium.commit(path, CATEGORY_PATTERN.format(subs="true"), "typo fixed")
@@ -232,7 +251,8 @@ def test_categories_that_cannot_be_read_never_remove_a_sync(collegium: Collegium
     world.emu.set_config(functions=service)
     world.emu.reset_counters()
     code, out = collegium.plan()
-    assert code == exitcodes.OK, out
+    assert code == exitcodes.INCOMPLETE, out
+    assert "Plan: no changes." in out
     assert "the token's web service lacks core_course_get_categories" in out
     assert world.emu.call_counts["core_course_get_categories"] == 0
     assert world.enrolled("FOAD2-PHARMA-BIO") == before
@@ -250,3 +270,35 @@ def test_explain_patterns_reads_moodle_without_writing(collegium: Collegium) -> 
     calls = collegium.world.emu.call_counts
     assert set(calls) == {"core_webservice_get_site_info", "core_course_get_courses_by_field"}
     assert collegium.world.emu.write_calls() == {}
+
+
+def test_explain_sees_what_a_pattern_will_do_for_a_person(collegium: Collegium) -> None:
+    """``reconcile explain`` plans like the nightly: a course pattern of the person's cohort
+    is matched against every course (one call), and the categories read (one more) when a
+    pattern of theirs names one, so a FOAD2 space opened today is in the verdict."""
+    collegium.apply()
+    world = collegium.world
+    world.emu.seed({"courses": [{"shortname": "FOAD2-PHARMA-CHIM", "fullname": "Chimie",
+                                 "category_idnumber": "CAT-FOAD2-PHA"}]})
+
+    def explain(username: str) -> dict:
+        code, out = collegium.run("explain", username, "-p", "collegium", "--now", NOW,
+                                  "--format", "json")
+        assert code == exitcodes.OK, out
+        return json.loads(out)["platforms"]["collegium"]
+
+    student = explain(sorted(collegium.students())[0])
+    [change] = student["verdict"]["changes"]
+    assert change["line"] == "FOAD2-PHARMA-CHIM: cohort sync of etp-PHA2A-101 as student"
+    assert change["reason"]["code"] == "pattern"
+    assert student["moodle"]["calls"]["core_course_get_courses_by_field"] == 1
+    assert "core_course_get_categories" not in student["moodle"]["calls"]
+    assert [s["source"] for s in student["declarations"]["syncs"]] == [f"{PATTERN}:11"]
+
+    path = Path("cohorts/collegium/patterns/foad2-tuteurs.yaml")
+    collegium.commit(path, CATEGORY_PATTERN.format(subs="true"), "tutors in CAT-FOAD2")
+    tutor = explain(TUTORS[0])
+    assert {c["target"] for c in tutor["verdict"]["changes"]} == {
+        f"{course}/man-tuteurs-l2-pharma/teacher"
+        for course in ("FOAD2-2025-ARCHIVE", "FOAD2-PHARMA-BIO", "FOAD2-PHARMA-CHIM")}
+    assert tutor["moodle"]["calls"]["core_course_get_categories"] == 1

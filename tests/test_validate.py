@@ -13,8 +13,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconciler.cli import main
+from reconciler.paramtext import clean_text
 
 REPO = Path(__file__).resolve().parent.parent
 TODAY = "2026-11-28"
@@ -411,6 +414,44 @@ def test_malformed_usernames(tmp_path: Path) -> None:
 
 
 # -- schema errors at the right line ----------------------------------------------------
+
+
+def test_names_moodle_cannot_return_are_refused_at_their_line(tmp_path: Path) -> None:
+    repo = make_repo(
+        tmp_path,
+        {
+            "ecampus/cohorts/man-droit.yaml": "idnumber: man-droit\nname: L1 <Droit>\n"
+            "owners: [x]\nmembers: [alice]\n",
+            "ecampus/cohorts/man-ok.yaml": "idnumber: man-ok\nname: 'Bac+2 < Bac+3 & co'\n"
+            "owners: [x]\nmembers: [alice]\n",
+            "ecampus/syncs/C1.yaml": "course: C1\nsyncs:\n  - cohort: man-droit\n"
+            "    role: student\n    group: TD <1>\n    reason: tutorat\n",
+        },
+    )
+    code, out = run(repo)
+    assert code == 1
+    lines = [line for line in out.splitlines() if "markup-in-name" in line]
+    assert lines == [
+        "cohorts/ecampus/cohorts/man-droit.yaml:2:7: markup-in-name: cohort name 'L1 <Droit>': "
+        "Moodle's PARAM_TEXT takes part of it for HTML markup and would turn it into 'L1 '; "
+        "once synced into a course it would make local_ws_enrolcohort fail for the whole "
+        "platform. Write it without '<' (for example 'L1 \u2039Droit\u203a')",
+        "cohorts/ecampus/syncs/C1.yaml:5:12: markup-in-name: group name 'TD <1>': Moodle's "
+        "PARAM_TEXT takes part of it for HTML markup and would turn it into 'TD '; Moodle "
+        "refuses such a group name. Write it without '<' (for example 'TD \u20391\u203a')",
+    ]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.text(alphabet="ab <>!/-'\"", min_size=1, max_size=12).filter(lambda t: t.strip()))
+def test_markup_rule_refuses_exactly_what_moodle_would_change(name: str) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        doc = {"idnumber": "man-x", "name": name, "owners": ["x"], "members": ["alice"]}
+        repo = make_repo(Path(tmp), {"ecampus/cohorts/man-x.yaml": json.dumps(doc)})
+        flagged = bool(only(diagnostics(repo), "markup-in-name"))
+    assert flagged == (clean_text(name) != name)
 
 
 def test_unknown_key_points_at_the_key(tmp_path: Path) -> None:

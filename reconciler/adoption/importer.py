@@ -31,6 +31,7 @@ from ..declarations import yamltext
 from ..declarations.layout import schema_hint
 from ..declarations.lint import USERNAME
 from ..declarations.loader import DeclarationSet, SyncDeclaration
+from ..paramtext import safe_text
 from ..planning.state import COHORT_MARKER
 from .inventory import Inventory, PlatformCohort, PlatformSync
 
@@ -241,7 +242,14 @@ def _cohort_file(cohort: PlatformCohort, inventory: Inventory, today: dt.date) -
             "the reconciler manages it\nonly while this file declares it with adopt: true, "
             "and never deletes it."
         )
-    fields: dict[str, object] = {"idnumber": cohort.idnumber, "name": cohort.name}
+    name = safe_text(cohort.name)
+    if name != cohort.name:
+        head += (
+            f"\nMoodle names it {cohort.name!r}, which its PARAM_TEXT takes for HTML markup "
+            "(once synced, such a cohort\nbreaks local_ws_enrolcohort for the whole platform): "
+            "declared in its safe form, the plan renames it."
+        )
+    fields: dict[str, object] = {"idnumber": cohort.idnumber, "name": name}
     description = cohort.description.replace(COHORT_MARKER, "").strip()
     if description:
         fields["description"] = description
@@ -414,7 +422,8 @@ def _syncs_file(
         label = f"instance {inst.id} " + (f'"{inst.name}"' if inst.name else "(unnamed)")
         item: dict[str, object] = {"cohort": sync.cohort.idnumber, "role": sync.role}
         if inst.group:
-            item["group"] = inst.group
+            # A name PARAM_TEXT would change (markup) is declared in its safe form.
+            item["group"] = safe_text(inst.group)
         item["adopt"] = True
         item["reason"] = f"Made in Moodle before the reconciler as {label}; imported on {today}."
         text += yamltext.comment(f"Moodle {label}", 2) + yamltext.list_item(item)

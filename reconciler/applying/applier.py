@@ -10,7 +10,9 @@ removing a member twice is harmless), so that one bad cohort does not stop the o
 enrolments and groups are not (each enrol call re-sends a welcome mail; a group created
 twice exists twice). Every action is journaled; a failed action never stops an independent
 one, and an action whose prerequisite failed (its cohort, user or group was not created) is
-skipped with the reason.
+skipped with the reason. A failure that says every later call would fail too (the token
+refused, maintenance, web services off, the site unreachable: ``stops_the_run``) stops the
+run: the remaining actions are skipped as not attempted, for the next run.
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
-from ..moodle.errors import MoodleError
+from ..moodle.errors import (
+    InvalidToken,
+    MoodleError,
+    MoodleHTTPError,
+    MoodleUnavailable,
+    SiteMaintenance,
+)
 from ..moodle.types import ManualEnrolment, NewCohort, NewGroup, NewUser
 from ..planning.actions import (
     KINDS,
@@ -53,7 +61,7 @@ class MoodleWrites(Protocol):
     def add_cohort_members(self, members: Iterable[tuple[int, int]]) -> Any: ...
     def delete_cohort_members(self, members: Iterable[tuple[int, int]]) -> None: ...
     def create_groups(self, groups: Sequence[NewGroup]) -> list[dict[str, Any]]: ...
-    def manual_enrol(self, enrolments: Sequence[ManualEnrolment]) -> None: ...
+    def manual_enrol(self, enrolments: Sequence[ManualEnrolment]) -> list[str]: ...
     def add_cohort_sync(
         self, courseid: int, cohortid: int, roleid: int, *, groupid: int = 0, name: str = ""
     ) -> int: ...
@@ -64,8 +72,9 @@ class MoodleWrites(Protocol):
         name: str | None = None,
         groupid: int | None = None,
         status: int | None = None,
+        courseid: int | None = None,
     ) -> Any: ...
-    def delete_cohort_sync(self, instance_id: int) -> Any: ...
+    def delete_cohort_sync(self, instance_id: int, *, courseid: int | None = None) -> Any: ...
 
 
 Outcome = Literal["ok", "failed", "skipped"]
@@ -84,7 +93,10 @@ class Progress:
     def line(self) -> str:
         """``[3/12] create_sync C1/man-x/student: ok`` (the CLI's line for a CI log)."""
         how = {"ok": "ok", "failed": "FAILED: ", "skipped": "skipped: "}[self.outcome]
-        text = how + self.message if self.outcome != "ok" else how
+        if self.outcome == "ok":
+            text = f"ok, with a warning: {self.message}" if self.message else how
+        else:
+            text = how + self.message
         return f"[{self.index}/{self.total}] {self.action.kind} {self.action.target}: {text}"
 
 
@@ -96,15 +108,43 @@ def required_functions(plan: Plan) -> list[str]:
     return write_functions(plan.actions)
 
 
+def stops_the_run(error: Exception) -> bool:
+    """Whether a failed write says every later call would fail the same way: the token
+    refused (revoked mid-run), the site in maintenance, web services switched off (403), or
+    the site unreachable (a request that provably never left). Writing on would only repeat
+    the failure once per action."""
+    if isinstance(error, InvalidToken | SiteMaintenance):
+        return True
+    if isinstance(error, MoodleHTTPError):
+        return error.status == 403
+    return isinstance(error, MoodleUnavailable) and not error.maybe_applied
+
+
+NOT_ATTEMPTED = "not attempted"
+
+
 @dataclass
 class ApplyResult:
+    """Each action's outcome: ``done``, ``failed`` (with Moodle's message), ``skipped`` (with
+    why: a prerequisite that failed, or ``not attempted`` once the run stopped). ``stopped``
+    is the site-wide failure that stopped the run (``stops_the_run``), else None.
+    ``warnings`` are actions *done* about which Moodle said something worth telling (e.g. a
+    welcome mail that was not sent): they do not fail the run."""
+
     done: list[Action] = field(default_factory=list)
     failed: list[tuple[Action, str]] = field(default_factory=list)
     skipped: list[tuple[Action, str]] = field(default_factory=list)
+    stopped: str | None = None
+    warnings: list[tuple[Action, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.failed and not self.skipped
+
+    @property
+    def not_attempted(self) -> list[Action]:
+        """The actions skipped because the run stopped before them."""
+        return [a for a, why in self.skipped if why.startswith(NOT_ATTEMPTED)]
 
 
 class _Applier:
@@ -130,16 +170,30 @@ class _Applier:
             n = len(self.result.done) + len(self.result.failed) + len(self.result.skipped)
             self.progress(Progress(n, self.total, action, outcome, message))
 
-    def ok(self, action: Action, **extra: Any) -> None:
+    def ok(self, action: Action, warning: str | None = None, **extra: Any) -> None:
         self.result.done.append(action)
+        if warning:
+            self.result.warnings.append((action, warning))
+            extra["warning"] = warning
         self.journal.record(action.kind, action.target, "ok", **extra)
-        self._tell(action, "ok")
+        self._tell(action, "ok", warning or "")
 
     def fail(self, action: Action, error: Exception | str) -> None:
         message = str(error)
         self.result.failed.append((action, message))
         self.journal.record(action.kind, action.target, "failed", error=message)
         self._tell(action, "failed", message)
+        if isinstance(error, Exception) and stops_the_run(error) and not self.result.stopped:
+            self.result.stopped = message
+
+    def attempted(self, actions: Iterable[Action]) -> list[Action]:
+        """``actions``, or none once the run has stopped: each is then skipped as not
+        attempted (the next run does it)."""
+        if self.result.stopped is None:
+            return list(actions)
+        for action in actions:
+            self.skip(action, f"{NOT_ATTEMPTED}: the run stopped at {self.result.stopped}")
+        return []
 
     def skip(self, action: Action, why: str) -> None:
         self.result.skipped.append((action, why))
@@ -149,21 +203,24 @@ class _Applier:
     def batch(
         self, actions: list[Action], call: Callable[[list[Action]], Any], one_by_one_is_safe: bool
     ) -> None:
-        """Run ``call`` on all actions; on failure, retry singly when that is safe."""
+        """Run ``call`` on all actions; on failure, retry singly when that is safe. A call
+        may return warnings (strings): the actions are done, each with those warnings."""
+        actions = self.attempted(actions)
         if not actions:
             return
         try:
-            call(actions)
+            notes = call(actions)
         except MoodleError as err:
-            if not one_by_one_is_safe or len(actions) == 1:
+            if not one_by_one_is_safe or len(actions) == 1 or stops_the_run(err):
                 for action in actions:
                     self.fail(action, err)
                 return
             for action in actions:
                 self.batch([action], call, one_by_one_is_safe=False)
             return
+        warning = "; ".join(notes) if isinstance(notes, list) and notes else None
         for action in actions:
-            self.ok(action)
+            self.ok(action, warning=warning)
 
     # -- resolution ---------------------------------------------------------------------
 
@@ -212,6 +269,9 @@ class _Applier:
         return self.result
 
     def create_users(self, actions: list[Action]) -> None:
+        actions = self.attempted(actions)
+        if not actions:
+            return
         users = [a.details for a in actions]
         assert all(isinstance(u, CreateUser) for u in users)
         try:
@@ -318,6 +378,8 @@ class _Applier:
 
     def create_syncs(self, actions: list[Action]) -> None:
         for action in actions:
+            if not self.attempted([action]):
+                continue
             d = _of(CreateSync, action)
             try:
                 groupid = self._group_id(d)
@@ -336,6 +398,8 @@ class _Applier:
 
     def update_syncs(self, actions: list[Action]) -> None:
         for action in actions:
+            if not self.attempted([action]):
+                continue
             d = _of(UpdateSync, action)
             try:
                 groupid = self._group_id(d)
@@ -348,6 +412,7 @@ class _Applier:
                     name=d.name if "name" in d.changes else None,
                     status=0 if "status" in d.changes else None,
                     groupid=groupid if "group" in d.changes else None,
+                    courseid=d.courseid,  # to re-read an answer that may hide a commit
                 )
             except MoodleError as err:
                 self.fail(action, err)
@@ -363,7 +428,7 @@ class _Applier:
     def manual(self, actions: list[Action], suspend: bool) -> None:
         actions = self.ready(actions, self.user_ids)
 
-        def call(batch: list[Action]) -> None:
+        def call(batch: list[Action]) -> list[str]:
             enrolments = []
             for action in batch:
                 d = action.details
@@ -378,19 +443,25 @@ class _Applier:
                     )
                     for uid in self.user_ids(action)
                 ]
-            self.client.manual_enrol(enrolments)
+            # Done in Moodle, but its welcome mail failed: warnings, not failures (issue 10).
+            return self.client.manual_enrol(enrolments)
 
         # Not retried one by one: each enrol call re-sends Moodle's welcome mail.
         self.batch(actions, call, one_by_one_is_safe=False)
 
     def disable_syncs(self, actions: list[Action]) -> None:
-        self._retire(actions, lambda d: self.client.update_cohort_sync(d.instance, status=1))
+        self._retire(actions, lambda d: self.client.update_cohort_sync(
+            d.instance, status=1, courseid=d.courseid))
 
     def delete_syncs(self, actions: list[Action]) -> None:
-        self._retire(actions, lambda d: self.client.delete_cohort_sync(d.instance))
+        self._retire(actions, lambda d: self.client.delete_cohort_sync(
+            d.instance, courseid=d.courseid))
 
     def _retire(self, actions: list[Action], call: Callable[[RetireSync], Any]) -> None:
+        # The course lets the client re-read an answer that may hide a commit.
         for action in actions:
+            if not self.attempted([action]):
+                continue
             d = _of(RetireSync, action)
             try:
                 call(d)

@@ -16,8 +16,20 @@ from typing import Any
 
 from ..clock import today_in_paris
 from ..declarations.history import git_info
+from ..declarations.lint import plan_blocking
 from ..declarations.loader import DeclarationSet, load_declarations
-from ..errors import ConfigurationError, DeclarationErrors, ReconcilerError, StalePlan
+from ..errors import (
+    ConfigurationError,
+    DeclarationErrors,
+    ExitCode,
+    ReconcilerError,
+    StalePlan,
+    most_severe,
+)
+from ..history.entries import courses_by_cohort
+from ..history.record import Recorder
+from ..history.spool import DEFAULT_DIR as HISTORY_DIR
+from ..history.spool import Spool
 from ..moodle.client import MoodleClient
 from ..planning.desired import build_desired
 from ..planning.failsafe import FailsafeTripped
@@ -28,8 +40,10 @@ from ..planning.planner import compute_plan
 from ..planning.reader import read_actual, read_courses
 from ..planning.stale import stale_message, why_stale
 from ..planning.state import ActualState, DesiredState
+from ..planning.usermap import UserResolver, final_plan, map_file
 from ..settings import PlatformSettings, Settings
 from ..sources import SourceSnapshot, read_sources, record_good_run
+from ..sources.health import load_state, state_path
 from .applier import ApplyResult, ProgressCallback, apply_plan, required_functions
 from .approvals import DEFAULT_FILE as APPROVALS_FILE
 from .approvals import find_approval
@@ -68,6 +82,9 @@ class Environment:
     sources_reader: Callable[[Settings, list[str], dt.date], SourceSnapshot] | None = None
     journal_path: Path | None = None
     approvals_path: Path | None = None
+    # Where the user-id maps live (default: next to the source-health state, .reconciler/).
+    user_map_dir: Path | None = None
+    history_path: Path | None = None
     _decls: DeclarationSet | None = field(default=None, init=False, repr=False)
     _snapshot: SourceSnapshot | None = field(default=None, init=False, repr=False)
     # Per platform, the leavers record of the last plan, saved by apply (None: keep the file).
@@ -86,7 +103,8 @@ class Environment:
             self._decls = load_declarations(self.repo / "cohorts", self.repo)
             if self._decls.settings is None:
                 raise DeclarationErrors(
-                    "cohorts/platforms.yaml has errors (run `reconcile validate`)"
+                    "cohorts/platforms.yaml has errors (run `reconcile validate`): "
+                    + self._decls.error_summary()
                 )
         return self._decls
 
@@ -163,9 +181,34 @@ class Environment:
         """The apply journal (``.reconciler/journal.jsonl`` unless ``journal_path``)."""
         return Journal(self.journal_path or self.repo / JOURNAL_FILE, platform, commit)
 
+    def user_map(self, platform: str) -> UserResolver:
+        """The user look-ups of one plan, with the platform's map (planning/usermap.py)."""
+        folder = self.user_map_dir or state_path(self.settings).parent
+        return UserResolver(map_file(folder, platform), platform, self.today)
+
     def approvals(self) -> Path:
         """The approvals file (``.reconciler/approvals.json`` unless ``approvals_path``)."""
         return self.approvals_path or self.repo / APPROVALS_FILE
+
+    def history(self) -> Spool:
+        """History entries not pushed yet (``.reconciler/history/`` unless
+        ``history_path``); ``reconcile history push`` sends them to the history branch."""
+        return Spool(self.history_path or self.repo / HISTORY_DIR)
+
+    def recorder(self, platform: str) -> Recorder:
+        """What ``apply`` writes to the history for ``platform``: entries at ``now``, with
+        the courses that sync each cohort, the year of the last good run if it differs
+        (the rollover) and the commits that removed declarations (looked up in ``repo``)."""
+        settings = self.settings
+        state, _ = load_state(state_path(settings))
+        previous = str(state["academic_year"]) if state else None
+        return Recorder(
+            self.history(),
+            self.now,
+            courses_by_cohort(self.declarations().syncs_of(platform)),
+            previous if previous and previous != settings.academic_year else None,
+            self.repo,
+        )
 
 
 @dataclass
@@ -179,11 +222,13 @@ class Planned:
 
 
 def make_plan(env: Environment, platform_name: str) -> Plan:
-    """Read everything and compute the plan of one platform, writing nowhere.
+    """Read everything and compute the plan of one platform, writing nothing to Moodle.
 
     Reads the declarations, the sources (platforms with general cohorts only), then Moodle
-    in bulk (``read_actual``), and computes the plan (``compute_plan``) stamped with the git
-    commit of ``env.repo``, whether ``cohorts/`` is dirty, and ``env.now``. Raises
+    in bulk (``read_actual``, users through the platform's user-id map), and computes the
+    plan (``compute_plan``), final once every user its writes concern was looked up afresh
+    (``final_plan``), stamped with the git commit of ``env.repo``, whether ``cohorts/`` is
+    dirty, and ``env.now``. Saves the user-id map (the one file it writes). Raises
     ``DeclarationErrors`` (declarations with errors: nothing is planned),
     ``ConfigurationError`` (unknown platform, missing token) or ``MoodleError``."""
     return plan_with_states(env, platform_name).plan
@@ -193,17 +238,27 @@ def plan_with_states(env: Environment, platform_name: str) -> Planned:
     """``make_plan``, keeping the desired and actual states next to the plan (same errors)."""
     platform = env.platform(platform_name)
     decls = env.declarations()
-    if decls.has_errors:
+    blocking = plan_blocking(decls, env.today) if decls.settings else []
+    if decls.has_errors or blocking:
         raise DeclarationErrors(
-            "the declarations have errors (run `reconcile validate`); nothing planned"
+            "the declarations have errors (run `reconcile validate`); nothing planned: "
+            + decls.error_summary(blocking)
         )
     snapshot = env.sources() if platform.general_cohorts.enabled else None
     desired = build_desired(decls, env.settings, platform_name, env.today, snapshot)
+    users = env.user_map(platform_name)
     with env.client(platform) as client:
-        actual = read_actual(client, platform, desired)
-    desired = expand_patterns(desired, actual)  # before the grace: its syncs ask for grace too
-    desired = env.keep_leavers(platform, desired, actual)
-    plan = compute_plan(desired, actual, platform, env.today, env.settings.academic_year)
+        actual = read_actual(client, platform, desired, users)
+        # Course patterns meet Moodle's courses before the grace: their syncs ask for it too.
+        desired = expand_patterns(desired, actual)
+
+        def compute() -> Plan:
+            kept = env.keep_leavers(platform, desired, actual)
+            return compute_plan(kept, actual, platform, env.today, env.settings.academic_year)
+
+        # Final only once every user a write concerns was confirmed by Moodle tonight.
+        plan = final_plan(compute, users, client, actual)
+    users.save(actual, env.now)
     info = git_info(env.repo)
     plan.commit, plan.dirty = info.commit, info.dirty
     plan.created_at = env.now.isoformat(timespec="seconds")
@@ -247,6 +302,16 @@ class ApplyOutcome:
     result: ApplyResult
     approved_by: str | None = None
 
+    @property
+    def exit_code(self) -> ExitCode:
+        """What ``reconcile apply`` exits with once it applied (refusals raise before):
+        1 an action failed or was skipped, 4 a source unhealthy, 7 the plan incomplete,
+        else 0; the most severe wins (``errors.PRECEDENCE``)."""
+        codes = self.plan.exit_codes() - {ExitCode.CHANGES, ExitCode.FAILSAFE}
+        if not self.result.ok:
+            codes.add(ExitCode.ERROR)
+        return most_severe(codes)
+
 
 def apply(
     env: Environment,
@@ -278,6 +343,7 @@ def apply(
         if fresh.failsafe_tripped:
             approved_by = find_approval(fresh, env.approvals(), env.now, env.environ)
             if approved_by is None:
+                env.recorder(platform_name).refused(fresh)
                 raise FailsafeTripped(fresh)
     except ReconcilerError as exc:
         if not exc.multiline:
@@ -299,6 +365,9 @@ def apply(
                 exc.add_note("nothing applied")
                 raise
             result = apply_plan(fresh, client, journal, progress)
+    env.recorder(platform_name).applied(
+        fresh, result.done, len(result.failed), len(result.skipped), approved_by
+    )
     snapshot = env.sources_read
     if snapshot is not None and snapshot.healthy and result.ok:
         record_good_run(snapshot, env.settings, env.now)

@@ -34,7 +34,8 @@ def ci() -> None:
     \b
     Exit codes: 0 done (a plan with or without changes), 1 error (the plan failed, a sync
     the merge request adds names a course or cohort that does not exist, the note could not
-    be posted, an action failed), 3 failsafe tripped, 4 sources unhealthy, 5 stale plan.
+    be posted, an action failed), 3 failsafe tripped, 4 sources unhealthy, 5 stale plan,
+    7 incomplete (something already declared cannot be done; the rest planned or applied).
     """
 
 

@@ -11,6 +11,7 @@ import click
 
 from ..applying.applier import Progress
 from ..applying.approvals import approve as record_approval
+from ..applying.report import apply_report, incomplete_line
 from ..applying.runner import apply, make_plan
 from ..declarations.history import (
     changed_between,
@@ -20,7 +21,6 @@ from ..declarations.history import (
     fork_point,
     resolve,
 )
-from ..errors import ExitCode
 from ..planning.actions import Action
 from ..planning.failsafe import FailsafeTripped
 from ..planning.plan import Plan, read_plan
@@ -30,9 +30,10 @@ from .options import environment, now_option, plan_file_argument, platform_optio
 FORMATS = {"text": render_text, "markdown": render_markdown, "json": render_json}
 
 
-def focused_report(plan: Plan, repo: Path, ref: str, render: Callable[[Plan], str]) -> str:
-    """The full summary, then only the actions that come from the files changed since the
-    commit where this branch forked from ref (what landed on ref since is not this branch's)."""
+def focused_report(plan: Plan, repo: Path, ref: str, render: Callable[..., str]) -> str:
+    """The full summary and notices, then only the actions that come from the files changed
+    since the commit where this branch forked from ref (what landed on ref since is not this
+    branch's)."""
     base = fork_point(repo, ref)
     changed = changed_files(repo, base)
     cohorts, courses = focus(changed)
@@ -56,6 +57,7 @@ def focused_report(plan: Plan, repo: Path, ref: str, render: Callable[[Plan], st
     since = ref if not moved else f"this branch forked from {ref} at {base[:8]}"
     head = [
         plan.summary(),
+        *plan.notices(),  # the whole plan's: its digest is what an approval names
         f"Focus: the changes declared since {since} ({len(shown.actions)} of "
         f"{len(plan.actions)} actions); {others} other action(s) come from the sources or "
         "from drift in Moodle and are in the saved plan.",
@@ -67,16 +69,7 @@ def focused_report(plan: Plan, repo: Path, ref: str, render: Callable[[Plan], st
             f"{' …' if len(moved) > 3 else ''}): rebase to see the merged result."
         )
     head.append("")
-    return "\n".join(head) + render(shown)
-
-
-def plan_exit_code(plan: Plan) -> ExitCode:
-    """4 unhealthy sources, 3 a tripped failsafe, 2 changes pending, 0 nothing to do."""
-    if plan.sources.get("healthy") is False:
-        return ExitCode.UNHEALTHY
-    if plan.failsafe_tripped:
-        return ExitCode.FAILSAFE
-    return ExitCode.CHANGES if plan.has_changes else ExitCode.OK
+    return "\n".join(head) + render(shown, notices=[])
 
 
 @click.command("plan")
@@ -109,7 +102,8 @@ def plan_command(
     changed_since: str | None,
     now: dt.datetime | None,
 ) -> None:
-    """Show what apply would change on one platform. Exit 0 no change, 2 changes pending."""
+    """Show what apply would change on one platform. Exit 0 no change, 2 changes pending,
+    3 failsafe tripped, 4 sources unhealthy, 7 incomplete (README: exit codes)."""
     env = environment(ctx, now)
     plan = make_plan(env, platform)
     if changed_since and fmt != "json":
@@ -120,7 +114,9 @@ def plan_command(
         out.write_text(render_json(plan) + "\n", encoding="utf-8")
     if markdown_out:
         markdown_out.write_text(render_markdown(plan) + "\n", encoding="utf-8")
-    ctx.exit(plan_exit_code(plan))
+    if plan.incomplete and fmt != "json":  # the JSON document says it: "incomplete"
+        click.echo(incomplete_line(plan), err=True)
+    ctx.exit(plan.exit_code)
 
 
 def _progress(event: Progress) -> None:
@@ -154,24 +150,12 @@ def apply_command(
     except FailsafeTripped as exc:
         click.echo(render_text(exc.plan))  # what was refused; the report follows on stderr
         raise
-    plan, result = outcome.plan, outcome.result
-    click.echo(plan.summary())
-    if outcome.approved_by:
-        click.echo(f"Failsafe tripped, but this exact plan was approved by {outcome.approved_by}.")
-    click.echo(
-        f"Applied {len(result.done)} of {len(plan.actions)} actions; "
-        f"{len(result.failed)} failed, {len(result.skipped)} skipped."
-    )
-    for action, error in result.failed:
-        click.echo(f"  FAILED {action.kind} {action.target}: {error}", err=True)
-    for action, why in result.skipped:
-        click.echo(f"  SKIPPED {action.kind} {action.target}: {why}", err=True)
-    for warning in plan.warnings:
-        if warning.code == "sources-unhealthy":
-            click.echo(f"warning: {warning.message}", err=True)
-    if not result.ok:
-        ctx.exit(ExitCode.ERROR)
-    ctx.exit(ExitCode.UNHEALTHY if plan.sources.get("healthy") is False else ExitCode.OK)
+    out, err = apply_report(outcome)
+    for line in out:
+        click.echo(line)
+    for line in err:
+        click.echo(line, err=True)
+    ctx.exit(outcome.exit_code)
 
 
 @click.command("approve")

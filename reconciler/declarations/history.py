@@ -239,3 +239,33 @@ def git_info(repo: Path) -> GitInfo:
         return GitInfo(commit=commit, dirty=r.is_dirty(untracked_files=True, path="cohorts"))
     except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
         return GitInfo(commit=None, dirty=False)
+
+
+def blame_line(path: Path, file: str, line: int) -> AddedBy | None:
+    """The commit that last wrote line ``line`` of ``file`` (relative to the repository
+    root) at HEAD: who added a member or a sync entry. None when the line is not committed
+    (or outside git)."""
+    try:
+        repo = _repo(path)
+        blame = repo.blame("HEAD", file, L=f"{line},{line}")
+    except (GitError, git.GitCommandError, ValueError):
+        return None
+    for commit, _ in blame or []:
+        day = commit.committed_datetime.date().isoformat()
+        return AddedBy(commit.hexsha[:12], str(commit.author.name), day)
+    return None
+
+
+def last_change(path: Path, file: str, text: str) -> AddedBy | None:
+    """The last commit that added or removed ``text`` in ``file`` (``git log -S``): the
+    commit that took a member out of a cohort file, or deleted the file. None when git has
+    no such commit."""
+    try:
+        repo = _repo(path)
+        out = repo.git.log("-1", f"-S{text}", "--format=%H%x09%an%x09%cI", "--", file)
+    except (GitError, git.GitCommandError, ValueError):
+        return None
+    if not out.strip():
+        return None
+    sha, author, date = out.strip().split("\t")
+    return AddedBy(sha[:12], author, date[:10])

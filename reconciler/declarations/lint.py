@@ -11,12 +11,14 @@ import re
 from collections.abc import Callable, Iterable
 from pathlib import PurePath
 
+from ..paramtext import markup_problem, safe_text
 from ..settings import PlatformSettings
 from .diagnostics import Diagnostic, Severity
 from .loader import DeclarationSet, Location, ManualCohort, SyncDeclaration
 from .owners import owner_rules
 from .patterns import pattern_rules
 from .reviews import review_rules
+from .suggest import did_you_mean
 from .windows import grace_rules
 
 # Moodle's PARAM_USERNAME without extended characters: lower case, digits, _ - . @
@@ -151,7 +153,11 @@ def cohort_references(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnos
                 "error",
                 "unknown-cohort",
                 f"cohort {sync.cohort!r} is neither a manual cohort declared for "
-                f"{sync.platform!r} nor a general cohort this platform can have",
+                f"{sync.platform!r} nor a general cohort this platform can have"
+                + did_you_mean(
+                    sync.cohort,
+                    [idnumber for platform, idnumber in declared if platform == sync.platform],
+                ),
             )
 
 
@@ -163,7 +169,8 @@ def roles(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
                 sync.location,
                 "error",
                 "unknown-role",
-                f"unknown role {sync.role!r} (known: {', '.join(sorted(platform.roles))})",
+                f"unknown role {sync.role!r}{did_you_mean(sync.role, platform.roles)} "
+                f"(known: {', '.join(sorted(platform.roles))})",
             )
 
 
@@ -278,6 +285,29 @@ def usernames(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
                 )
 
 
+def markup_in_names(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
+    """Names Moodle must give back unchanged (its PARAM_TEXT strips what looks like HTML):
+    a cohort's name (a synced cohort so named makes local_ws_enrolcohort fail for the whole
+    platform, issue 10) and a sync's group name (core_group_create_groups refuses it)."""
+    for cohort in decls.cohorts:
+        problem = markup_problem(cohort.name)
+        if problem:
+            yield _at(cohort.name_location or cohort.location, "markup-in-name",
+                      f"cohort name {cohort.name!r}: {problem}; once synced into a course it "
+                      "would make local_ws_enrolcohort fail for the whole platform. Write it "
+                      f"without '<' (for example {safe_text(cohort.name)!r})")
+    for sync in decls.all_syncs():  # the course patterns' entries name groups too
+        problem = markup_problem(sync.group) if sync.group else None
+        if problem:
+            yield _at(sync.group_location or sync.location, "markup-in-name",
+                      f"group name {sync.group!r}: {problem}; Moodle refuses such a group "
+                      f"name. Write it without '<' (for example {safe_text(sync.group or '')!r})")
+
+
+def _at(loc: Location, rule: str, message: str) -> Diagnostic:
+    return Diagnostic(loc.file, loc.line, loc.column, "error", rule, message)
+
+
 RULES: dict[str, Rule] = {
     "duplicate-idnumber": duplicate_idnumbers,
     "file-name": file_names,
@@ -290,11 +320,27 @@ RULES: dict[str, Rule] = {
     "duplicate-member": duplicate_members,
     "duplicate-sync": duplicate_syncs,
     "malformed-username": usernames,
+    "markup-in-name": markup_in_names,
     "grace-too-long / grace-not-general / grace-shared": grace_rules,
     "pattern-too-broad / unknown-pattern / exclude-pattern-no-effect": pattern_rules,
     "review-due / review-overdue / reviewed-future / review-with-expires": review_rules,
     "owner-format": owner_rules,
 }
+
+
+# Rules whose breach leaves no well-defined desired state: a role without an id, a manual
+# sync without an end date, two files for one cohort or one sync. ``plan`` and ``apply``
+# refuse declarations that break them, as ``validate`` does; the other rules are policy
+# checked when a change is proposed (some of them against the day: sync-too-long).
+PLAN_BLOCKING = frozenset(
+    {"unknown-role", "manual-needs-expires", "duplicate-idnumber", "duplicate-sync"}
+)
+
+
+def plan_blocking(decls: DeclarationSet, today: dt.date) -> list[Diagnostic]:
+    """The errors of the PLAN_BLOCKING rules in ``decls`` (``[]`` when none): what the
+    planner cannot work from."""
+    return [d for d in lint(decls, today) if d.rule in PLAN_BLOCKING and d.severity == "error"]
 
 
 def lint(decls: DeclarationSet, today: dt.date) -> list[Diagnostic]:

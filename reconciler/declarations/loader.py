@@ -14,7 +14,9 @@ file with errors contributes nothing to the declarations (so it cannot cause rem
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
@@ -26,12 +28,17 @@ from referencing import Registry, Resource
 
 from .. import resources
 from ..settings import TEMPLATES, Settings, settings_from_document, template_problem
-from .diagnostics import Diagnostic
+from . import typed
+from .diagnostics import Diagnostic, sort_diagnostics
 from .layout import PLATFORMS_FILE, SCHEMA_OF, FileKind, classify, hint_problem
+from .suggest import did_you_mean
 from .windows import platform_window_diagnostics
-from .yamlfile import YamlDocument, load_yaml_file
+from .yamlfile import YamlDocument, load_yaml_file, shorten
 
 __all__ = ["PLATFORMS_FILE", "SCHEMA_OF", "FileKind", "classify"]
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
 
 @dataclass(frozen=True)
 class Location:
@@ -57,6 +64,7 @@ class ManualCohort:
     expires: dt.date | None = None
     adopt: bool = False
     member_lines: tuple[int, ...] = ()
+    name_location: Location | None = None  # where ``name`` is written
     review_every: int | None = None  # days between two reviews of the members
     reviewed: dt.date | None = None  # the last review (a Paris day)
     reviewed_line: int = 0  # where ``reviewed`` is written (the line a review moves)
@@ -82,6 +90,7 @@ class SyncDeclaration:
     expires: dt.date | None = None
     adopt: bool = False
     owners: tuple[str, ...] = ()
+    group_location: Location | None = None  # where ``group`` is written
     grace_days: int | None = None  # general cohorts: days a leaver stays, for this course
     # The course pattern this entry belongs to (its ``course`` is then the pattern's label).
     pattern: str | None = None
@@ -162,6 +171,18 @@ class DeclarationSet:
     def has_errors(self) -> bool:
         return any(d.severity == "error" for d in self.diagnostics)
 
+    def error_summary(self, more: Iterable[Diagnostic] = ()) -> str:
+        """The first error (file order) of the loader's diagnostics and ``more`` (lint's)
+        as one ``file:line:column: rule: message`` line, with how many more there are;
+        ``""`` when there is none."""
+        errors = sort_diagnostics(
+            d for d in (*self.diagnostics, *more) if d.severity == "error"
+        )
+        if not errors:
+            return ""
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        return errors[0].text() + more
+
     def cohorts_of(self, platform: str) -> list[ManualCohort]:
         return [c for c in self.cohorts if c.platform == platform]
 
@@ -209,47 +230,67 @@ def schema_diagnostics(doc: YamlDocument, kind: FileKind) -> list[Diagnostic]:
 
 
 def _where(path: tuple[Any, ...]) -> str:
-    parts = [f"[{p}]" if isinstance(p, int) else f".{p}" for p in path]
+    parts = [f"[{p}]" if isinstance(p, int) else f".{shorten(str(p))}" for p in path]
     return "".join(parts).lstrip(".") or "top level"
 
 
 def _describe(doc: YamlDocument, error: ValidationError) -> list[Diagnostic]:
     path = tuple(error.absolute_path)
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+    where = _where(path)
+    instance = error.instance
+    if error.validator == "additionalProperties" and isinstance(instance, dict):
         allowed = sorted((error.schema.get("properties") or {}).keys())
-        extra = [k for k in error.instance if k not in allowed]
-        hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
+        extra = [k for k in instance if k not in allowed]
+        listed = f" (allowed: {', '.join(allowed)})" if allowed else ""
         return [
             Diagnostic(
                 doc.file,
                 *doc.locate_key((*path, key)),
                 "error",
                 "schema",
-                f"unknown key {key!r} in {_where(path)}{hint}",
+                f"unknown key {shorten(key)!r} in {where}{did_you_mean(key, allowed)}{listed}",
             )
             for key in extra
         ]
     if error.validator == "anyOf" and all("required" in alt for alt in error.validator_value):
         keys = " or ".join(repr(k) for alt in error.validator_value for k in alt["required"])
-        message = f"{_where(path)}: give {keys}"
-    elif error.validator == "dependentRequired" and isinstance(error.instance, dict):
+        message = f"{where}: give {keys}"
+    elif error.validator == "dependentRequired" and isinstance(instance, dict):
         needs = [f"{key!r} needs {dep!r} as well"
-                 for key, deps in error.validator_value.items() if key in error.instance
-                 for dep in deps if dep not in error.instance]
-        message = f"{_where(path)}: {'; '.join(needs) or error.message}"
+                 for key, deps in error.validator_value.items() if key in instance
+                 for dep in deps if dep not in instance]
+        message = f"{where}: {'; '.join(needs) or shorten(error.message, 200)}"
     elif error.validator == "required":
-        message = f"{_where(path)}: missing required key {error.message.split(' is a required')[0]}"
-    elif error.validator in ("pattern", "format") and isinstance(error.instance, str):
+        message = f"{where}: missing required key {error.message.split(' is a required')[0]}"
+    elif error.validator in ("pattern", "format") and isinstance(instance, str):
         if error.schema.get("format") == "date":
-            expected = "a valid date written YYYY-MM-DD"
+            wanted = "a valid date written YYYY-MM-DD"
         else:
-            expected = f"matching {error.validator_value}"
-        message = f"{_where(path)}: {error.instance!r} is not {expected}"
+            wanted = f"matching {error.validator_value}"
+        message = f"{where}: {shorten(instance)!r} is not {wanted}"
     elif error.validator == "enum":
-        choices = ", ".join(map(str, error.validator_value))
-        message = f"{_where(path)}: {error.instance!r} is not one of {choices}"
+        choices = [str(c) for c in error.validator_value]
+        shown = (
+            repr(shorten(instance))
+            if isinstance(instance, str)
+            else typed.got(instance, doc.scalars.get(path), "string")
+        )
+        message = f"{where}: {shown} is not one of {', '.join(choices)}"
+        if isinstance(instance, str):
+            message += did_you_mean(instance, choices)
+    elif error.validator == "type":
+        scalar = doc.scalars.get(path)
+        types = error.validator_value
+        wants_text = types == "string" or (isinstance(types, list) and "string" in types)
+        if wants_text and scalar is not None and scalar.plain and not isinstance(instance, str):
+            message = typed.not_text(where, scalar, instance)
+        else:
+            message = (
+                f"{where}: expected {typed.expected(types)}, "
+                f"got {typed.got(instance, scalar, types)}"
+            )
     else:
-        message = f"{_where(path)}: {error.message}"
+        message = f"{where}: {shorten(error.message, 200)}"
     return [Diagnostic(doc.file, *doc.locate(path), "error", "schema", message)]
 
 
@@ -257,16 +298,68 @@ def _date(value: str | None) -> dt.date | None:
     return dt.date.fromisoformat(value) if value else None
 
 
-def discover(cohorts_dir: Path) -> list[Path]:
-    """Every file under ``cohorts/`` (sorted), symlinks included so they can be refused."""
-    return sorted(p for p in cohorts_dir.rglob("*") if p.is_file() or p.is_symlink())
+@dataclass
+class Listing:
+    """What is under ``cohorts/``: the files to read (regular files and symbolic links,
+    sorted) and what cannot be a declaration at all, as (path, rule, message)."""
+
+    files: list[Path] = field(default_factory=list)
+    problems: list[tuple[Path, str, str]] = field(default_factory=list)
+
+
+def discover(cohorts_dir: Path) -> Listing:
+    """Walk ``cohorts/`` without following links to folders.
+
+    A folder that cannot be listed is a problem, never an empty folder: its declarations
+    would otherwise vanish from the plan and read as removals. Symbolic links are listed
+    so that the reader can refuse loops and targets outside the repository; FIFOs, sockets,
+    devices and folders named like declarations are reported, never opened.
+    """
+    listing = Listing()
+
+    def visit(folder: Path) -> None:
+        try:
+            with os.scandir(folder) as entries:
+                found = sorted(entries, key=lambda e: e.name)
+        except OSError as exc:
+            listing.problems.append(
+                (folder, "unreadable", f"cannot list this folder: {exc.strerror or exc}")
+            )
+            return
+        for entry in found:
+            path = folder / entry.name
+            try:
+                link = entry.is_symlink()
+                folder_entry = not link and entry.is_dir(follow_symlinks=False)
+                regular = not link and entry.is_file(follow_symlinks=False)
+            except OSError as exc:
+                listing.problems.append((path, "unreadable", f"cannot read: {exc.strerror}"))
+                continue
+            if link or regular:
+                listing.files.append(path)
+            elif folder_entry and entry.name.endswith(YAML_SUFFIXES):
+                listing.problems.append(
+                    (path, "not-a-file", "a folder named like a declaration; declarations "
+                     "are files")
+                )
+            elif folder_entry:
+                visit(path)
+            else:
+                listing.problems.append(
+                    (path, "not-a-file", "not a regular file (a FIFO, socket or device); "
+                     "declarations are plain files")
+                )
+
+    visit(cohorts_dir)
+    listing.files.sort()
+    return listing
 
 
 def load_platforms(
     path: Path, shown: str, repo_root: Path
 ) -> tuple[Settings | None, list[Diagnostic]]:
     """Settings from platforms.yaml, or None with the diagnostics that prevent them."""
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return None, [
             Diagnostic(
                 shown, 1, 1, "error", "missing-platforms", "cohorts/platforms.yaml is missing"
@@ -308,7 +401,12 @@ def load_declarations(cohorts_dir: Path, repo_root: Path | None = None) -> Decla
             result.file_owners[shown] = FileOwners(result.settings.owners, line)
 
     known = set(result.settings.platforms) if result.settings else None
-    for path in discover(cohorts_dir):
+    listing = discover(cohorts_dir)
+    for path, rule, message in listing.problems:
+        shown = display(path)
+        result.files.append(shown)
+        result.diagnostics.append(Diagnostic(shown, 1, 1, "error", rule, message))
+    for path in listing.files:
         relative = path.relative_to(cohorts_dir)
         platform, kind = classify(relative)
         if kind == "platforms":
@@ -329,8 +427,8 @@ def load_declarations(cohorts_dir: Path, repo_root: Path | None = None) -> Decla
                     1,
                     "error",
                     "unknown-platform",
-                    f"platform folder {platform!r} is not declared in cohorts/platforms.yaml "
-                    f"(known: {', '.join(sorted(known))})",
+                    f"platform folder {platform!r} is not declared in cohorts/platforms.yaml"
+                    f"{did_you_mean(platform, known)} (known: {', '.join(sorted(known))})",
                 )
             )
             result.unknown_platform_files.append(shown)
@@ -413,6 +511,7 @@ def _manual_cohort(platform: str, doc: YamlDocument) -> ManualCohort:
         expires=_date(data.get("expires")),
         adopt=data.get("adopt", False),
         member_lines=tuple(doc.locate(("members", i))[0] for i in range(len(members))),
+        name_location=Location(doc.file, *doc.locate(("name",))),
         review_every=_period_days(data.get("review_every")),
         reviewed=_date(data.get("reviewed")),
         reviewed_line=doc.locate_key(("reviewed",))[0] if "reviewed" in data else 0,
@@ -446,6 +545,8 @@ def _sync_entries(platform: str, doc: YamlDocument, course: str, owners: tuple[s
             expires=_date(item.get("expires")),
             adopt=item.get("adopt", False),
             owners=owners,
+            group_location=Location(doc.file, *doc.locate(("syncs", i, "group")))
+            if item.get("group") else None,
             grace_days=item.get("grace_days"),
             pattern=pattern,
         )

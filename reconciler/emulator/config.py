@@ -11,6 +11,9 @@ class EmulatorConfig:
     """What differs between emulated sites. Defaults are the recorded 4.5.5+ site's."""
 
     token: str = "TOKEN"
+    # A second token for the read-only service (the realmoodle bundle's
+    # cohortsync_reconciler_ro: READONLY_SERVICE); None = no such token.
+    readonly_token: str | None = None
     latency_ms: float = 0.0
     debug: bool = False
     exception_style: str = "4.5"  # "4.5": core\exception\... class names; "4.1": bare names
@@ -29,3 +32,6 @@ class EmulatorConfig:
     # admin may: core_course_get_categories then gives idnumber, visible, visibleold,
     # timemodified and theme; without it, Moodle leaves those keys out.
     category_manager: bool = True
+    # Mail sending fails (SMTP unreachable): a welcome mail owed by enrol_manual_enrol_users
+    # (course with a contact) makes it answer "Message was not sent." after its commit.
+    mail_fails: bool = False

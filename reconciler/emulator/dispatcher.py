@@ -10,8 +10,8 @@ from .config import EmulatorConfig
 from .errors import WSError, invalid_parameter, missing_record
 from .formatting import Formatter, strip_absent, xml_error, xml_response
 from .functions import REGISTRY, SERVICE_ORDER
-from .functions.base import KNOWN_ELSEWHERE, Call
-from .params import validate
+from .functions.base import KNOWN_ELSEWHERE, READONLY_SERVICE, Call
+from .params import check_return, validate
 from .state import State
 
 RESERVED = ("wstoken", "wsfunction", "moodlewsrestformat", "moodlewssettingraw",
@@ -25,14 +25,19 @@ class Response:
     body: bytes
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    failed: bool = False  # an exception answer: the call changed nothing (rolled back)
 
 
-def allowed_functions(config: EmulatorConfig) -> list[str]:
-    """The token's service; the default is the recorded service (plugin functions optional)."""
-    if config.functions is not None:
+def allowed_functions(config: EmulatorConfig, readonly: bool = False) -> list[str]:
+    """The token's service; the default is the recorded service (plugin functions optional).
+    ``readonly``: the read-only token's service (READONLY_SERVICE)."""
+    if readonly:
+        names = READONLY_SERVICE
+    elif config.functions is not None:
         return list(config.functions)
-    return [n for n in SERVICE_ORDER
-            if config.plugin or not n.startswith("local_ws_enrolcohort_")]
+    else:
+        names = SERVICE_ORDER
+    return [n for n in names if config.plugin or not n.startswith("local_ws_enrolcohort_")]
 
 
 def _known(name: str, config: EmulatorConfig) -> bool:
@@ -70,21 +75,23 @@ class Dispatcher:
         style, debug = self.config.exception_style, self.config.debug
         if restformat == "json":
             body = json.dumps(exc.to_dict(style, debug)).encode()
-            return Response(200, body, "application/json")
+            return Response(200, body, "application/json", failed=True)
         text = xml_error(exc.class_name(style), exc.errorcode, exc.message,
                          exc.debuginfo if debug else None)
-        return Response(200, text.encode(), "application/xml; charset=utf-8")
+        return Response(200, text.encode(), "application/xml; charset=utf-8", failed=True)
 
     def _run(self, params: dict[str, Any], function: str | None, fparams: dict[str, Any],
              siteurl: str, injected: WSError | None) -> Any:
         config = self.config
-        if _scalar(params.get("wstoken")) != config.token:
+        token = _scalar(params.get("wstoken"))
+        readonly = bool(config.readonly_token) and token == config.readonly_token
+        if token != config.token and not readonly:
             raise WSError("moodle_exception", "invalidtoken", "Invalid token - token not found")
         if not function:
             raise invalid_parameter("Missing function name")
         if not _known(function, config):
             raise missing_record("external_functions", "name = ?", [function])
-        allowed = allowed_functions(config)
+        allowed = allowed_functions(config, readonly)
         if function not in allowed:
             raise WSError(
                 "webservice_access_exception", "accessexception", "Access control exception",
@@ -122,4 +129,9 @@ class Dispatcher:
             journal.rollback()
             raise WSError("Error", None, f"Emulator error: {type(exc).__name__}: {exc}") from exc
         journal.commit()
+        if call.after_commit is not None:
+            raise call.after_commit
+        if spec.returns is not None:
+            # After the commit, as in Moodle: a refused answer does not undo the write.
+            check_return(spec.returns, result)
         return result

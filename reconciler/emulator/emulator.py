@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import collections
+import copy
 import datetime as dt
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +22,8 @@ from .server import Outcome, make_server
 from .state import State
 
 FAULT_KINDS = ("http500", "timeout", "drop", "exception")
+# Faults that may also strike after the call committed (its answer is lost): see inject_fault.
+AFTER_COMMIT_KINDS = ("http500", "timeout", "drop")
 
 
 def _timestamp(moment: dt.datetime | None) -> float | None:
@@ -37,6 +41,15 @@ class _Fault:
     function: str | None
     skip: int
     times: int
+    after_commit: bool = False
+
+
+@dataclass
+class _WriteHook:
+    """``callback`` runs once, after the ``remaining``-th next committed write."""
+
+    remaining: int
+    callback: Callable[[], None]
 
 
 class MoodleEmulator:
@@ -51,6 +64,8 @@ class MoodleEmulator:
         self.call_log: list[tuple[str, int, float]] = []
         self.fault_timeout_s = 30.0  # "timeout" faults sleep this long, past client timeouts
         self._faults: list[_Fault] = []
+        self._write_hooks: list[_WriteHook] = []
+        self.committed_writes = 0  # write calls that committed (answered or not)
         self._lock = threading.RLock()
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -110,12 +125,58 @@ class MoodleEmulator:
             return {f: n for f, n in self.call_counts.items() if n and is_write(f)}
 
     def inject_fault(self, kind: str, function: str | None = None, on_call: int = 1,
-                     times: int = 1) -> None:
-        """Fail the ``on_call``-th next matching call, and ``times`` calls from there."""
+                     times: int = 1, *, after_commit: bool = False) -> None:
+        """Fail the ``on_call``-th next matching call, and ``times`` calls from there.
+
+        By default the call fails before it runs (nothing changes). With ``after_commit``
+        (``http500``, ``timeout``, ``drop`` only) the call runs and commits, then its answer
+        is lost that way: what a client sees when PHP dies after the commit, a proxy times
+        out, or the connection drops on the way back.
+        """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {FAULT_KINDS}")
+        if after_commit and kind not in AFTER_COMMIT_KINDS:
+            raise ValueError(f"{kind!r} cannot strike after the commit; expected one of "
+                             f"{AFTER_COMMIT_KINDS}")
         with self._lock:
-            self._faults.append(_Fault(kind, function, max(on_call, 1) - 1, times))
+            self._faults.append(_Fault(kind, function, max(on_call, 1) - 1, times,
+                                       after_commit))
+
+    def after_committed_write(self, n: int, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once, right after the ``n``-th next write call commits and before
+        its answer is sent: e.g. kill the client process (SIGKILL after the N-th write) or
+        revoke the token mid-run (``set_config(token=...)``). Write calls that fail (an
+        exception answer, an injected fault before the commit) do not count."""
+        if n < 1:
+            raise ValueError("n counts from 1")
+        with self._lock:
+            self._write_hooks.append(_WriteHook(n, callback))
+
+    def _committed_write(self) -> None:
+        self.committed_writes += 1
+        due = []
+        for hook in self._write_hooks:
+            hook.remaining -= 1
+            if hook.remaining == 0:
+                due.append(hook)
+        self._write_hooks = [h for h in self._write_hooks if h.remaining > 0]
+        for hook in due:
+            hook.callback()
+
+    def snapshot(self) -> State:
+        """A deep copy of the site's tables, for ``restore`` (tests that replay one moment
+        of a site many times, such as the fault matrix)."""
+        with self._lock:
+            return copy.deepcopy(self.state, {id(self): self})
+
+    def restore(self, snapshot: State) -> None:
+        """Put back the tables of ``snapshot`` (copied again, so it can be restored many
+        times) and disarm every fault and write hook; counters and config are kept."""
+        with self._lock:
+            self.state = copy.deepcopy(snapshot, {id(self): self})
+            self.dispatcher.state = self.state
+            self._faults.clear()
+            self._write_hooks.clear()
 
     def run_sync_task(self) -> None:
         """The hourly \\enrol_cohort\\task\\enrol_cohort_sync over every course."""
@@ -165,8 +226,10 @@ class MoodleEmulator:
                 injected = WSError("moodle_exception", "emulatorinjectedfault",
                                    "Injected fault (emulator)")
             response = None
-            if fault is None or fault.kind == "exception":
+            if fault is None or fault.kind == "exception" or fault.after_commit:
                 response = self.dispatcher.handle(params, self.siteurl, injected)[2]
+                if function and is_write(function) and not response.failed:
+                    self._committed_write()
             self.call_counts[function or ""] += 1
         if self.config.latency_ms:
             time.sleep(self.config.latency_ms / 1000.0)

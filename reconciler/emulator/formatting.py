@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..paramtext import strip_tags
+
 
 class _Absent:
     """A declared optional key left unset: absent from JSON, <VALUE null="null"/> in XML."""
@@ -25,7 +27,6 @@ def strip_absent(value: Any) -> Any:
 
 
 _BARE_AMP = re.compile(r"&(?!(?:#[0-9]+|#x[0-9a-fA-F]+|[a-zA-Z][a-zA-Z0-9]*);)")
-_TAG = re.compile(r"<[^>]*>")
 
 
 class Formatter:
@@ -38,8 +39,7 @@ class Formatter:
         """format_string with striptags: bare & escaped, tags stripped, < > escaped."""
         if text is None or self.raw:
             return text
-        out = _BARE_AMP.sub("&amp;", text)
-        out = _TAG.sub("", out)
+        out = strip_tags(_BARE_AMP.sub("&amp;", text))  # formatstringstriptags
         return out.replace("<", "&lt;").replace(">", "&gt;")
 
     def text(self, text: str | None, fmt: int = 1) -> tuple[str | None, int]:

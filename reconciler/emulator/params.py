@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..paramtext import clean_text, strip_tags
 from .errors import WSError, invalid_parameter
 
 REQUIRED, DEFAULT, OPTIONAL = "required", "default", "optional"
@@ -44,7 +45,6 @@ def dflt(spec: Any, default: Any) -> Any:
 
 
 _INT = re.compile(r"^(0|-?[1-9][0-9]*)$")
-_TAG = re.compile(r"<[^>]*>")
 INSTALLED_LANGS = {"en"}
 INSTALLED_THEMES = {"boost", "classic"}
 
@@ -58,9 +58,9 @@ def clean_param(value: str, ptype: str) -> Any:
     if ptype == "raw_trimmed":
         return value.strip()
     if ptype == "text":
-        return _TAG.sub("", value).replace("<", "") if "<" in value else value
+        return clean_text(value)  # the exact PARAM_TEXT (reconciler.paramtext)
     if ptype == "notags":
-        return _TAG.sub("", value)
+        return strip_tags(value)
     if ptype == "alpha":
         return re.sub(r"[^a-zA-Z]", "", value)
     if ptype == "alphanum":
@@ -75,7 +75,7 @@ def clean_param(value: str, ptype: str) -> Any:
         return value if value in INSTALLED_LANGS else ""
     if ptype == "theme":
         return value if value in INSTALLED_THEMES else ""
-    if ptype == "bool":
+    if ptype in ("bool", "plugin"):
         return value
     raise ValueError(f"unknown PARAM type {ptype}")
 
@@ -133,4 +133,57 @@ def validate(spec: Any, value: Any) -> Any:
         if not isinstance(value, dict):
             raise invalid_parameter(f"Only arrays accepted. The bad value is: '{value}'")
         return [validate(spec.content, item) for item in value.values()]
+    raise TypeError(spec)
+
+
+def invalid_response(debuginfo: str) -> WSError:
+    """``invalid_response_exception``: Moodle refused the function's own answer."""
+    return WSError("invalid_response_exception", "invalidresponse",
+                   "Invalid response value detected", debuginfo)
+
+
+def _php_type(value: Any) -> str:
+    return {bool: "bool", int: "int", float: "float", str: "string"}.get(type(value), "array")
+
+
+def check_return(spec: Any, value: Any) -> None:
+    """``external_api::clean_returnvalue`` as far as it can fail: every declared value is
+    validated with ``validate_param`` (cleaning must not change it), in the declared key
+    order; a missing required key fails; unknown keys are dropped by Moodle (ignored here).
+    Raises the ``invalid_response_exception`` Moodle answers, with its ``debuginfo`` path
+    ("data => Invalid response value detected: name => ..."). Multiple structures add no
+    index to the path."""
+    if isinstance(spec, Value):
+        if value is None or isinstance(value, bool) or spec.type in ("raw", "bool"):
+            return
+        text = str(value)
+        if spec.type == "int":
+            ok = isinstance(value, int) or bool(_INT.match(text))
+        else:
+            ok = clean_param(text, spec.type) == text
+        if not ok:
+            raise invalid_response(
+                f'Invalid external api response: the value is "{text}" of PHP type '
+                f'"{_php_type(value)}", the server was expecting "{spec.type}" type')
+        return
+    if isinstance(spec, Single):
+        if not isinstance(value, dict):
+            raise invalid_response(f"Only arrays/objects accepted. The bad value is: '{value}'")
+        for key, sub in spec.keys.items():
+            if key not in value:
+                if sub.required == REQUIRED:
+                    raise invalid_response("Error in response - Missing following required "
+                                           f"key in a single structure: {key}")
+                continue
+            try:
+                check_return(sub, value[key])
+            except WSError as exc:
+                raise invalid_response(f"{key} => {exc.message}: {exc.debuginfo}") from None
+        return
+    if isinstance(spec, Multiple):
+        if not isinstance(value, list):
+            raise invalid_response(f"Only arrays accepted. The bad value is: '{value}'")
+        for item in value:
+            check_return(spec.content, item)
+        return
     raise TypeError(spec)

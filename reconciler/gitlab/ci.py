@@ -11,21 +11,25 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..applying.applier import ProgressCallback
+from ..applying.report import apply_report, incomplete_line
 from ..applying.runner import Environment, apply, plan_with_states
 from ..declarations.diagnostics import render_text as render_diagnostics
 from ..declarations.history import fetch, fork_point, git_info
 from ..declarations.validate import validate_tree
-from ..errors import ExitCode, GitError, GitLabError, ReconcilerError, StalePlan
+from ..errors import ExitCode, GitError, GitLabError, ReconcilerError, StalePlan, most_severe
 from ..planning.failsafe import FailsafeTripped, tripped_report
 from ..planning.plan import read_plan
+from ..planning.reader import read_all_courses
 from ..planning.render import render_json, render_text
+from ..planning.state import ActualState
 from .notes import MergeRequest, NotePoster
 from .reports import code_quality, junit
 from .review import (
+    Focus,
     NoteFacts,
     Pipeline,
     merge_request_focus,
@@ -115,10 +119,11 @@ def run_plan(
     """Plan one platform, save ``<out_dir>/<platform>.json`` and ``.md`` (``out_dir`` relative
     to the repository) and, in a merge request, post the note or update it in place.
 
-    Status: ``ok`` (with or without changes), ``error`` (the plan failed, or a sync the merge
-    request adds names a course or cohort that does not exist, or the note could not be
-    posted), ``failsafe``, ``unhealthy``. A failed plan *replaces* the note, so the previous
-    push's plan never stays in the merge request as if it were current."""
+    Status: 0 (with or without changes), 1 (the plan failed, or a sync the merge request
+    adds names a course or cohort that does not exist, or the note could not be posted),
+    else the plan's own (``Plan.exit_code``: 3 failsafe, 4 unhealthy, 7 incomplete: what
+    was declared before and still cannot be done). A failed plan *replaces* the note, so
+    the previous push's plan never stays in the merge request as if it were current."""
     folder = out_dir if out_dir.is_absolute() else env.repo / out_dir
     folder.mkdir(parents=True, exist_ok=True)
     json_path, md_path = folder / f"{platform}.json", folder / f"{platform}.md"
@@ -145,7 +150,8 @@ def run_plan(
     outcome.out.append(render_text(plan))
     problems, warnings = [], []
     if focus is not None:
-        problems, warnings = unknown_names(focus, platform, planned.desired, planned.actual)
+        actual = _every_course_if_missing(env, platform, focus, planned.actual)
+        problems, warnings = unknown_names(focus, platform, planned.desired, actual)
         outcome.out.insert(0, f"Focus: the changes of {focus.label} ({focus.base[:12]}).")
     if problems:
         n = len(problems)
@@ -183,13 +189,16 @@ def run_plan(
     outcome.written.append(md_path)
     if pipeline.is_merge_request and not _post(env, platform, body, pipeline, poster, outcome):
         return outcome
-    if plan.sources.get("healthy") is False:
-        outcome.status = ExitCode.UNHEALTHY
-        outcome.err.append("sources unhealthy: general cohorts are left unchanged (exit 4)")
-    elif plan.failsafe_tripped:
-        outcome.status = ExitCode.FAILSAFE
+    # A plan job is done whether or not there are changes; the rest as `reconcile plan`
+    # (errors.PRECEDENCE: a tripped failsafe, then unhealthy sources, then incomplete).
+    outcome.status = most_severe(plan.exit_codes() - {ExitCode.CHANGES})
+    if plan.failsafe_tripped:
         outcome.err.append(tripped_report(plan))
         outcome.err.append(APPROVAL_HINT.format(digest=plan.digest()))
+    if plan.sources.get("healthy") is False:
+        outcome.err.append("sources unhealthy: general cohorts are left unchanged (exit 4)")
+    if plan.incomplete:
+        outcome.err.append(incomplete_line(plan))
     return outcome
 
 
@@ -210,6 +219,26 @@ def _post(
         return False
     outcome.out.append(f"{action} note {note.get('id')} for {platform}")
     return True
+
+
+def _every_course_if_missing(
+    env: Environment, platform: str, focus: Focus, actual: ActualState
+) -> ActualState:
+    """``actual``, or a copy holding every course of the site when a sync the merge request
+    changes names a course ``actual`` lacks: the plan reads only the courses its instances
+    and declarations name, and a typo's "did you mean" needs them all (one more call, only
+    then). Should that read fail, ``actual`` as it is (the error stays, without a guess)."""
+    missing = any(s.platform == platform and s.course not in actual.courses
+                  for s in focus.changed)
+    if not missing or actual.all_courses_read:
+        return actual
+    every = replace(actual)
+    try:
+        with env.client(env.platform(platform)) as client:
+            read_all_courses(client, every)
+    except ReconcilerError:
+        return actual
+    return every
 
 
 def _failed(
@@ -250,7 +279,7 @@ def run_apply(
     ``progress`` is called once an action is done (the CLI prints one line each, also when
     the log is not a terminal). Exit code: 0, 1 (bad plan file, configuration, Moodle, a
     failed action), 3 failsafe tripped (the digest to approve is printed), 4 unhealthy
-    sources, 5 stale plan."""
+    sources, 5 stale plan, 7 incomplete (``ApplyOutcome.exit_code``)."""
     try:
         saved = read_plan(plan_file) if plan_file is not None else None
         done = apply(env, platform, saved, progress=progress)
@@ -264,21 +293,5 @@ def run_apply(
         )
     except ReconcilerError as exc:
         return Outcome(ExitCode.ERROR, err=[f"error: {_one_line(exc)}; nothing applied"])
-    plan, result = done.plan, done.result
-    outcome = Outcome(ExitCode.OK, out=[plan.summary()])
-    if done.approved_by:
-        outcome.out.append(
-            f"Failsafe tripped, but this exact plan was approved by {done.approved_by}."
-        )
-    outcome.out.append(
-        f"Applied {len(result.done)} of {len(plan.actions)} actions; "
-        f"{len(result.failed)} failed, {len(result.skipped)} skipped."
-    )
-    outcome.err += [f"  FAILED {a.kind} {a.target}: {e}" for a, e in result.failed]
-    outcome.err += [f"  SKIPPED {a.kind} {a.target}: {why}" for a, why in result.skipped]
-    outcome.err += [f"warning: {w.message}" for w in plan.warnings]
-    if not result.ok:
-        outcome.status = ExitCode.ERROR
-    elif plan.sources.get("healthy") is False:
-        outcome.status = ExitCode.UNHEALTHY
-    return outcome
+    out, err = apply_report(done)
+    return Outcome(done.exit_code, out=out, err=err)

@@ -298,9 +298,11 @@ def _action_lines(
 def render_note(plan: Plan, facts: NoteFacts) -> str:
     """The merge-request note of one platform's plan, in GitLab Markdown.
 
-    One summary (the merge request's own actions), the saved plan's digest, failsafe and
-    source-health status, warnings, the merge request's actions with the expiry dates of its
-    syncs, then the rest of the plan collapsed and a link to the artifacts."""
+    One summary (the merge request's own actions), the plan's notices (``Plan.notices``: a
+    rollover, the digest a tripped failsafe expects, the sources' notes), the saved plan's
+    digest, failsafe and source-health status, warnings, the merge request's actions with
+    the expiry dates of its syncs, then the rest of the plan collapsed and a link to the
+    artifacts."""
     focus = facts.focus
     patterns, from_patterns = pattern_changes(plan, focus) if focus else ([], frozenset())
     mine: list[Action] = []
@@ -314,6 +316,9 @@ def render_note(plan: Plan, facts: NoteFacts) -> str:
     icon = "🛑" if plan.failsafe_tripped else ("📝" if mine else "✅")
     who = "this merge request" if focus is not None else "this commit"
     out = [f"### {icon} `{plan.platform}`: {who}: {_counts(plan, mine)}", ""]
+    # A rollover, the digest a tripped failsafe expects, the sources' notes: first.
+    if plan.notices():
+        out += [f"> - {line}" for line in plan.notices()] + [""]
     commit = (plan.commit or "no commit")[:12] + (" (dirty tree)" if plan.dirty else "")
     planned_on = f"planned on {focus.label}" if focus is not None else "planned"
     out += [

@@ -9,17 +9,20 @@ input order. Reads send ``moodlewssettingraw=1`` so names compare exactly.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
-from .encoding import Pair, encode, encode_item, pack_batches
+from .encoding import Pair, encode, item_suffixes, pack_sizes
 from .errors import (
+    SITE_WIDE_ERRORS,
     InvalidParameter,
+    MessageNotSent,
     MoodleError,
-    MoodleHTTPError,
-    MoodleUnavailable,
     RecordNotFound,
+    UnexpectedAnswer,
+    maybe_applied,
 )
 from .functions import CORE_FUNCTIONS, IS_READ, is_read
 from .transport import RetryPolicy, Transport
@@ -45,9 +48,16 @@ __all__ = ["CORE_FUNCTIONS", "IS_READ", "MoodleClient", "is_read"]
 # Outcomes of a re-read after a write failed ambiguously (see MoodleClient._batched).
 APPLIED, RESEND, UNKNOWN = "applied", "resend", "unknown"
 Recover = Callable[[list[Mapping[str, Any]]], tuple[str, Any]]
+UNRESOLVED = "it may have been applied: a re-read could not tell"
 
 # Smallest request a read is split into to use the concurrent pool (see _batched).
 READ_SPLIT_MIN_FIELDS = 100
+# Largest request (form fields) of a read whose cost on the server grows with each value:
+# a real 4.5 site spends 7-9 ms per user core_user_get_users_by_field finds, and far more on
+# a busy host (issue 10). bench_real_moodle.py at 9,288 accounts: 990-value requests outlasted
+# the 30 s timeout, were retried whole, and the plan failed; 500 values a request stay well
+# inside it, for a few more calls (98 instead of 64 for a 40,000-student no-op plan).
+READ_MAX_FIELDS: dict[str, int] = {"core_user_get_users_by_field": 500}
 
 
 class MoodleClient:
@@ -124,6 +134,7 @@ class MoodleClient:
         items: Sequence[Mapping[str, Any]],
         fixed: Mapping[str, Any] | None = None,
         recover: Recover | None = None,
+        notices: list[str] | None = None,
     ) -> list[tuple[list[int], Any]]:
         """Send ``items`` under ``list_key`` in as few requests as fit; answers per batch.
 
@@ -131,41 +142,57 @@ class MoodleClient:
         indices into ``items`` (for reads they only say which batches answered).
 
         ``recover`` (writes only) is asked, after a failure that may or may not have
-        committed (lost answer, 5xx), to re-read the batch's items: it answers APPLIED with
-        the answer to return, RESEND when sending again is provably harmless, or UNKNOWN.
+        committed (:func:`~.errors.maybe_applied`: lost answer, 5xx, ``invalidresponse``, a
+        message failure after the commit), to re-read the batch's items: it answers APPLIED
+        with the answer to return, RESEND when sending again is provably harmless, or
+        UNKNOWN (the error is raised, noting that it may have been applied). A batch found
+        applied after ``Message was not sent.`` adds one line to ``notices``: done, with a
+        warning.
         """
         if not items:
             return []
         read = is_read(function)
         fixed_pairs = encode(fixed or {})
         budget = self.max_input_vars - self.transport.header_size(raw=read) - len(fixed_pairs)
+        # Each item is encoded once, without its position: the sizes pack the batches, and
+        # "list_key[n]" + suffix gives its keys where the batch puts it.
+        encoded = [item_suffixes(item) for item in items]
+        sizes = [len(pairs) for pairs in encoded]
         if read and self.transport.concurrency > 1:
             # Spread a read over the pool: one 1,000-value request costs a real Moodle ~3.5 s
             # where four parallel 250-value ones take ~1 s (OBSERVED §6). Never below
             # READ_SPLIT_MIN_FIELDS per request, never above max_input_vars.
-            total = sum(len(encode_item(list_key, 0, item)) for item in items)
-            share = -(-total // self.transport.concurrency)
+            share = -(-sum(sizes) // self.transport.concurrency)
             budget = min(budget, max(share, READ_SPLIT_MIN_FIELDS))
-        batches = pack_batches(list_key, items, budget=budget)
+        if read:
+            budget = min(budget, READ_MAX_FIELDS.get(function, budget))
+        batches = pack_sizes(list_key, sizes, budget=budget)
 
         def send(indices: list[int]) -> Any:
             pairs = list(fixed_pairs)
             for n, i in enumerate(indices):
-                pairs.extend(encode_item(list_key, n, items[i]))
+                prefix = f"{list_key}[{n}]"
+                pairs.extend((prefix + suffix, value) for suffix, value in encoded[i])
             try:
                 return self.transport.call(function, pairs, is_read=read)
-            except (MoodleUnavailable, MoodleHTTPError) as err:
-                if recover is None or not _ambiguous(err):
+            except MoodleError as err:
+                if recover is None or not maybe_applied(err):
                     raise
                 outcome, answer = self._recover(function, recover, [items[i] for i in indices])
                 if outcome == APPLIED:
-                    log.warning("moodle %s: answer lost, but a re-read shows the %d items "
-                                "applied", function, len(indices))
+                    log.warning("moodle %s: %s, but a re-read shows the %d items applied",
+                                function, err.errorcode or "no answer", len(indices))
+                    if isinstance(err, MessageNotSent) and notices is not None:
+                        notices.append(
+                            f"{function}: Moodle answered {err.message!r} ({err.errorcode}): "
+                            f"the {len(indices)} item(s) are in place (re-read), but the "
+                            "message Moodle sends about them (a welcome mail) was not sent")
                     return answer
-                if outcome == RESEND:
+                if outcome == RESEND and not isinstance(err, MessageNotSent):
                     log.warning("moodle %s: a re-read shows the %d items not applied; "
                                 "sending them again", function, len(indices))
                     return self.transport.call(function, pairs, is_read=read)
+                err.note = UNRESOLVED
                 raise
 
         if len(batches) > 1:
@@ -216,6 +243,24 @@ class MoodleClient:
         right, bad_right = self._batched_tolerant(function, list_key, items[mid:], skip, fixed)
         return left + right, bad_left + bad_right
 
+    def _created(self, function: str, list_key: str, items: Sequence[Mapping[str, Any]],
+                 recover: Recover | None = None) -> list[Any]:
+        """A batched create call: its rows, one per item sent, in input order.
+
+        Moodle answers one row per item of each request; another count (a proxy, another
+        version) would pair created ids with the wrong items, so it is an UnexpectedAnswer.
+        """
+        rows: list[Any] = []
+        for batch, answer in self._batched(function, list_key, items, recover=recover):
+            got = len(answer or [])
+            if got != len(batch):
+                raise UnexpectedAnswer(
+                    f"answer: expected {len(batch)} row(s), one per item sent, got {got}",
+                    function,
+                )
+            rows.extend(answer)
+        return rows
+
     def _flat(self, answers: list[tuple[list[int], Any]]) -> list[Any]:
         out: list[Any] = []
         for _, answer in answers:
@@ -231,7 +276,7 @@ class MoodleClient:
         info = self.site_info()
         names = frozenset(str(f.get("name")) for f in info.get("functions") or [])
         return Capabilities(functions=names, release=info.get("release"),
-                            version=info.get("version"))
+                            version=info.get("version"), siteurl=info.get("siteurl"))
 
     # -- cohorts ----------------------------------------------------------------------------
 
@@ -270,8 +315,8 @@ class MoodleClient:
     def create_cohorts(self, cohorts: Sequence[NewCohort]) -> list[dict[str, Any]]:
         """Created cohorts (id, name, idnumber…) in input order. Each request is atomic."""
         items = [c.to_params() for c in cohorts]
-        return self._flat(self._batched("core_cohort_create_cohorts", "cohorts", items,
-                                        recover=self._recover_new_cohorts))
+        return self._created("core_cohort_create_cohorts", "cohorts", items,
+                             recover=self._recover_new_cohorts)
 
     def _recover_new_cohorts(self, batch: list[Mapping[str, Any]]) -> tuple[str, Any]:
         # A batch is atomic: all its idnumbers now exist with the requested names (applied)
@@ -392,8 +437,8 @@ class MoodleClient:
     def create_users(self, users: Sequence[NewUser]) -> list[dict[str, Any]]:
         """Created users ``[{id, username}]`` in input order."""
         items = [u.to_params() for u in users]
-        return self._flat(self._batched("core_user_create_users", "users", items,
-                                        recover=self._recover_new_users))
+        return self._created("core_user_create_users", "users", items,
+                             recover=self._recover_new_users)
 
     def _recover_new_users(self, batch: list[Mapping[str, Any]]) -> tuple[str, Any]:
         names = [str(u["username"]) for u in batch]
@@ -412,7 +457,7 @@ class MoodleClient:
 
     def create_categories(self, categories: Sequence[NewCategory]) -> list[dict[str, Any]]:
         items = [c.to_params() for c in categories]
-        return self._flat(self._batched("core_course_create_categories", "categories", items))
+        return self._created("core_course_create_categories", "categories", items)
 
     def get_categories(self, criteria: Mapping[str, str | int] | None = None
                        ) -> list[dict[str, Any]]:
@@ -423,7 +468,7 @@ class MoodleClient:
 
     def create_courses(self, courses: Sequence[NewCourse]) -> list[dict[str, Any]]:
         items = [c.to_params() for c in courses]
-        return self._flat(self._batched("core_course_create_courses", "courses", items))
+        return self._created("core_course_create_courses", "courses", items)
 
     def get_courses_by_field(self, field: str = "", value: str | int | Iterable[int] = ""
                              ) -> list[dict[str, Any]]:
@@ -480,15 +525,60 @@ class MoodleClient:
             params["options"] = options
         return list(self.call("core_enrol_get_enrolled_users", params) or [])
 
+    def get_users_courses(self, userid: int) -> list[dict[str, Any]]:
+        """The courses where ``userid`` has an *active* enrolment, by any method
+        (``core_enrol_get_users_courses``: Moodle's ``enrol_get_users_courses`` with
+        ``onlyactive``), each with ``id`` and ``shortname``; one call."""
+        return list(self.call("core_enrol_get_users_courses",
+                              {"userid": int(userid), "returnusercount": 0}) or [])
+
     def get_course_enrolment_methods(self, courseid: int) -> list[dict[str, Any]]:
         """Enabled instances whose plugin has ``get_enrol_info`` (self, guest): never manual
         or cohort ones (CONTRACT §1.1)."""
         return list(self.call("core_enrol_get_course_enrolment_methods",
                               {"courseid": int(courseid)}) or [])
 
-    def manual_enrol(self, enrolments: Sequence[ManualEnrolment]) -> None:
+    def manual_enrol(self, enrolments: Sequence[ManualEnrolment]) -> list[str]:
+        """``enrol_manual_enrol_users`` (one transaction per request). Returns warnings.
+
+        When the course has a contact, Moodle sends each enrolled user a welcome mail after
+        the commit; if mail fails it answers ``Message was not sent.`` although every
+        enrolment of the request is in place (issue 10, finding 2). Such an answer, a lost
+        one or a 5xx is checked by re-reading the course's participants: found in place
+        means done (with a warning for the mail), absent after a lost answer means resent
+        (enrolling again is idempotent), anything else raises.
+        """
+        notices: list[str] = []
         self._batched("enrol_manual_enrol_users", "enrolments",
-                      [e.to_params() for e in enrolments])
+                      [e.to_params() for e in enrolments], recover=self._recover_manual,
+                      notices=notices)
+        return notices
+
+    def _recover_manual(self, batch: list[Mapping[str, Any]]) -> tuple[str, Any]:
+        wanted: dict[int, list[Mapping[str, Any]]] = {}
+        for item in batch:
+            wanted.setdefault(int(item["courseid"]), []).append(item)
+        found = 0
+        for courseid, items in wanted.items():
+            everyone = {int(u["id"]): {int(r["roleid"]) for r in u.get("roles") or []}
+                        for u in self.get_enrolled_users(courseid, userfields=("id", "roles"))}
+            active = {int(u["id"]) for u in self.get_enrolled_users(
+                courseid, onlyactive=True, userfields=("id",))}
+            now = time.time()
+            for item in items:
+                userid, roleid = int(item["userid"]), int(item["roleid"])
+                if roleid not in everyone.get(userid, set()):
+                    continue
+                suspend = bool(item.get("suspend"))
+                start, end = int(item.get("timestart") or 0), int(item.get("timeend") or 0)
+                in_force = (not start or start <= now) and (not end or end > now)
+                if (suspend and userid in active) or (not suspend and in_force
+                                                      and userid not in active):
+                    continue  # the requested status is not Moodle's
+                found += 1
+        if found == len(batch):
+            return APPLIED, None
+        return (RESEND, None) if found == 0 else (UNKNOWN, None)
 
     def manual_unenrol(self, unenrolments: Sequence[ManualUnenrolment]) -> None:
         self._batched("enrol_manual_unenrol_users", "enrolments",
@@ -502,7 +592,7 @@ class MoodleClient:
 
     def create_groups(self, groups: Sequence[NewGroup]) -> list[dict[str, Any]]:
         items = [g.to_params() for g in groups]
-        return self._flat(self._batched("core_group_create_groups", "groups", items))
+        return self._created("core_group_create_groups", "groups", items)
 
     def add_group_members(self, members: Iterable[tuple[int, int]]) -> None:
         """(group id, user id) pairs; users must be enrolled in the group's course."""
@@ -533,6 +623,39 @@ class MoodleClient:
                 for item in (answer or {}).get("data") or []
                 if isinstance(item, Mapping) and item.get("object", "enrol") == "enrol"]
 
+    def cohort_sync_instances_by_course(
+        self, course_ids: Iterable[int]
+    ) -> tuple[list[CohortSyncInstance], dict[int, MoodleError]]:
+        """The instances of each course, one call per course on the pool, tolerating courses
+        Moodle cannot answer for.
+
+        The fallback when the site-wide read (``courseid=-1``) fails because of one course's
+        data: a cohort, course or group name holding markup makes ``get_instances`` answer
+        ``invalidresponse`` for that course and for ``-1`` (issue 10, finding 1). Returns the
+        instances of the courses that answered, and the error of each course that did not.
+        Raises the first error when it is one of the whole site (token, access, transport,
+        maintenance): reading course by course would only repeat it.
+        """
+        ids = _unique(int(c) for c in course_ids)
+
+        def one(courseid: int) -> list[CohortSyncInstance] | MoodleError:
+            try:
+                return self.cohort_sync_instances(courseid)
+            except SITE_WIDE_ERRORS:
+                raise
+            except MoodleError as err:
+                return err
+
+        instances: list[CohortSyncInstance] = []
+        broken: dict[int, MoodleError] = {}
+        for courseid, got in zip(ids, self.transport.map([partial(one, c) for c in ids]),
+                                 strict=True):
+            if isinstance(got, MoodleError):
+                broken[courseid] = got
+            else:
+                instances.extend(got)
+        return instances, broken
+
     def add_cohort_sync(
         self,
         courseid: int,
@@ -547,9 +670,11 @@ class MoodleClient:
 
         ``groupid`` 0 = none, -1 = create "<cohort> cohort". The original plugin ignores
         ``status`` on add (OBSERVED, seq 131), so a disabled instance is created and then
-        disabled with an update. If the add ended without an answer (5xx, dropped connection;
-        not a timeout, which may still be running), the course's instances are re-read:
-        found means done, absent means it is safe to resend (the plugin refuses duplicates).
+        disabled with an update. If the add ended without a usable answer
+        (:func:`~.errors.maybe_applied`: 5xx, dropped connection, ``invalidresponse``; not a
+        timeout, which may still be running), the course's instances are re-read: found
+        means done, absent means it is safe to resend (the plugin refuses duplicates); a
+        re-read that fails too leaves the error raised, noting it may have been applied.
         """
         params = {"instance": {
             "courseid": int(courseid), "cohortid": int(cohortid), "roleid": int(roleid),
@@ -559,13 +684,14 @@ class MoodleClient:
         }}
         try:
             answer = self.call("local_ws_enrolcohort_add_instance", params)
-        except (MoodleUnavailable, MoodleHTTPError) as err:
-            if not _ambiguous(err):
+        except MoodleError as err:
+            if not maybe_applied(err):
                 raise
             try:
                 existing = self._find_sync(courseid, cohortid, roleid)
             except MoodleError as read_err:
                 log.warning("moodle add_cohort_sync: could not re-read: %s", read_err)
+                err.note = UNRESOLVED
                 raise err from None
             if existing is not None:
                 log.warning("moodle add_cohort_sync: answer lost but instance %d exists",
@@ -595,29 +721,65 @@ class MoodleClient:
         roleid: int | None = None,
         groupid: int | None = None,
         status: int | None = None,
+        courseid: int | None = None,
     ) -> CohortSyncInstance | None:
         """Change name/status/role/group (not the cohort: delete and add instead). Returns the
-        instance as the plugin reports it (None when it reports no change details)."""
-        answer = self.call("local_ws_enrolcohort_update_instance", {"instance": {
+        instance as the plugin reports it (None when it reports no change details).
+
+        With ``courseid``, an answer that may hide a commit (:func:`~.errors.maybe_applied`)
+        is checked by re-reading the course's instances: the requested values in place
+        means done, otherwise the update is sent again (it is idempotent)."""
+        params = {"instance": {
             "id": int(instance_id), "name": name, "status": status, "roleid": roleid,
             "groupid": groupid,
-        }})
+        }}
+        wanted = {"name": name, "status": status, "roleid": roleid, "groupid": groupid}
+
+        def applied(inst: CohortSyncInstance | None) -> bool:
+            return inst is not None and all(
+                getattr(inst, key) == value for key, value in wanted.items()
+                if value is not None and (key != "groupid" or value != -1))
+
+        return _instance_from_data(self._checked_sync_write(
+            "local_ws_enrolcohort_update_instance", params, instance_id, courseid, applied))
+
+    def delete_cohort_sync(self, instance_id: int, *, courseid: int | None = None
+                           ) -> CohortSyncInstance | None:
+        """Delete an instance: unenrols all its users (destructive, CONTRACT §5.4). With
+        ``courseid``, an answer that may hide a commit is checked by re-reading the course's
+        instances: gone means done, still there means sent again."""
+        answer = self._checked_sync_write(
+            "local_ws_enrolcohort_delete_instance", {"instance": {"id": int(instance_id)}},
+            instance_id, courseid, lambda inst: inst is None)
         return _instance_from_data(answer)
 
-    def delete_cohort_sync(self, instance_id: int) -> CohortSyncInstance | None:
-        """Delete an instance: unenrols all its users (destructive, CONTRACT §5.4)."""
-        answer = self.call("local_ws_enrolcohort_delete_instance",
-                           {"instance": {"id": int(instance_id)}})
-        return _instance_from_data(answer)
-
-
-def _ambiguous(err: MoodleError) -> bool:
-    """Did the request reach Moodle and end without an answer, so that a re-read now tells
-    whether it committed? Not after a timeout or a 504: PHP may still be running it (a
-    re-read could race the commit), so those stay unresolved."""
-    if isinstance(err, MoodleUnavailable):
-        return err.maybe_applied and not err.timed_out
-    return isinstance(err, MoodleHTTPError) and err.status in (500, 502, 503)
+    def _checked_sync_write(
+        self,
+        function: str,
+        params: Mapping[str, Any],
+        instance_id: int,
+        courseid: int | None,
+        applied: Callable[[CohortSyncInstance | None], bool],
+    ) -> Any:
+        """One plugin write; after a failure that may hide a commit, re-read the instance in
+        its course and return None when ``applied`` says it is done, or resend once."""
+        try:
+            return self.call(function, params)
+        except MoodleError as err:
+            if courseid is None or not maybe_applied(err):
+                raise
+            try:
+                found = {i.id: i for i in self.cohort_sync_instances(courseid)}
+            except MoodleError as read_err:
+                log.warning("moodle %s: could not re-read: %s", function, read_err)
+                err.note = UNRESOLVED
+                raise err from None
+            if applied(found.get(int(instance_id))):
+                log.warning("moodle %s: %s, but a re-read shows it applied", function,
+                            err.errorcode or "no answer")
+                return None
+            log.warning("moodle %s: a re-read shows it not applied; sending it again", function)
+            return self.call(function, params)
 
 
 def _added(answer: Any) -> tuple[int, int]:

@@ -63,6 +63,19 @@ def encode_item(list_key: str, index: int, item: Mapping[str, Any]) -> list[Pair
     return list(_walk(f"{list_key}[{index}]", item))
 
 
+def item_suffixes(item: Any) -> list[Pair]:
+    """One element of a list parameter encoded once, without its position: pairs of (key
+    after ``name[i]``, value), e.g. ``("[usertype][value]", "12")``, or ``("", "alice")``
+    for a scalar. ``name[i]`` + suffix gives the element's keys at any position, so a
+    caller sizes batches and sends them from one encoding."""
+    if item is None:
+        return []
+    if not isinstance(item, (Mapping, list, tuple)):
+        return [("", scalar(item))]
+    # "#" stands for the position; the key always starts with it.
+    return [(key[1:], value) for key, value in _walk("#", item)]
+
+
 def count_fields(params: Mapping[str, Any]) -> int:
     """Number of ``key=value`` pairs PHP will count against ``max_input_vars``."""
     return sum(1 for _ in _walk("", params))
@@ -80,12 +93,15 @@ def pack_batches(
     parameters are counted. Items keep their order; a single item larger than the budget is
     an error rather than a silent truncation on the server.
     """
+    return pack_sizes(list_key, [len(item_suffixes(item)) for item in items], budget=budget)
+
+
+def pack_sizes(list_key: str, sizes: Sequence[int], *, budget: int) -> list[list[int]]:
+    """:func:`pack_batches` on the items' field counts (``sizes[i]`` pairs for item i)."""
     batches: list[list[int]] = []
     current: list[int] = []
     used = 0
-    for index, item in enumerate(items):
-        # The index digits do not change the pair count, so 0 is a fine placeholder.
-        size = len(encode_item(list_key, 0, item))
+    for index, size in enumerate(sizes):
         if size > budget:
             raise ValueError(
                 f"one {list_key} item needs {size} form fields, more than the {budget} "

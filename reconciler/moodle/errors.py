@@ -35,7 +35,14 @@ class MoodleError(ReconcilerError):
         # before this error, and of those never sent. None for single-request calls.
         self.committed_items: list[int] | None = None
         self.unsent_items: list[int] | None = None
+        # Set by the client when a write failed in a way that may have committed and a
+        # re-read could not tell (shown after the message).
+        self.note: str | None = None
         super().__init__(self._text())
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return f"{text} ({self.note})" if self.note else text
 
     def _text(self) -> str:
         where = f"{self.function}: " if self.function else ""
@@ -87,6 +94,19 @@ class AlreadyExists(MoodleError):
 class DuplicateParameter(AlreadyExists, InvalidParameter):
     """``invalidparameter`` whose debuginfo says "already exists" (only visible at debug >=
     NORMAL): both a parameter error and a duplicate."""
+
+
+class InvalidResponse(MoodleError):
+    """``invalidresponse``: the function ran to its end, then its *answer* failed Moodle's
+    check against the declared return structure (``external_api::clean_returnvalue``), e.g.
+    a ``PARAM_TEXT`` name holding markup. A write that answers this may have committed."""
+
+
+class MessageNotSent(MoodleError):
+    """``Message was not sent.``: a ``moodle_exception`` thrown by the message manager when a
+    notification (e.g. ``enrol_manual``'s course welcome mail) could not be sent. Moodle sends
+    buffered messages once the transaction has committed, so the write itself took effect
+    (``core\\message\\manager::send_message_to_processors``)."""
 
 
 class SiteMaintenance(MoodleError):
@@ -155,6 +175,19 @@ class MoodleProtocolError(MoodleError):
         return (type(self), (self.message, self.function))
 
 
+class UnexpectedAnswer(MoodleProtocolError):
+    """A JSON answer whose shape is not what the function declares (``42`` where a list of
+    cohorts is due, a row whose ``id`` is a string…): see :mod:`reconciler.moodle.returns`.
+
+    ``str()`` is one line naming the function and the field, e.g.
+    ``core_cohort_get_cohorts: answer[3].id: expected an integer, got "x"``.
+    """
+
+    def _text(self) -> str:
+        where = f"{self.function}: " if self.function else ""
+        return f"{where}{self.message}"
+
+
 ERRORCODES: dict[str, type[MoodleError]] = {
     "invalidtoken": InvalidToken,
     # access: token/service restrictions, capabilities, context restrictions, account state
@@ -190,6 +223,9 @@ ERRORCODES: dict[str, type[MoodleError]] = {
     "categoryidnumbertaken": AlreadyExists,
     "enrolcohortalreadysyncedwithrole": AlreadyExists,
     "sitemaintenance": SiteMaintenance,
+    # answers that say nothing about whether a write took effect
+    "invalidresponse": InvalidResponse,
+    "Message was not sent.": MessageNotSent,
 }
 
 # Fallback when a body has no errorcode: the class name's last segment (4.1 bare names and
@@ -201,6 +237,7 @@ _CLASS_SUFFIXES: dict[str, type[MoodleError]] = {
     "restricted_context_exception": AccessDenied,
     "dml_missing_record_exception": RecordNotFound,
     "coding_exception": CodingError,
+    "invalid_response_exception": InvalidResponse,
 }
 
 _DUPLICATE = re.compile(r"already exists", re.IGNORECASE)
@@ -220,3 +257,24 @@ def from_response(body: dict[str, Any], function: str | None) -> MoodleError:
         cls = DuplicateParameter
     cls = cls or MoodleError
     return cls(errorcode, message, function, debuginfo, exception=exception or None)
+
+
+def maybe_applied(err: MoodleError) -> bool:
+    """Did a *write* end in a way that says nothing about whether it committed, so that a
+    re-read must decide? True for a request that reached Moodle and got no usable answer
+    (dropped connection, HTTP 500/502/503), an answer Moodle itself rejected
+    (``invalidresponse``) and a message failure after the commit (``Message was not
+    sent.``). False after a timeout or a 504: PHP may still be running the request, so a
+    re-read could race its commit. False for every ordinary refusal (the write did nothing).
+    """
+    if isinstance(err, MoodleUnavailable):
+        return err.maybe_applied and not err.timed_out
+    if isinstance(err, MoodleHTTPError):
+        return err.status in (500, 502, 503)
+    return isinstance(err, (InvalidResponse, MessageNotSent))
+
+
+# Failures of a whole site (token, access, transport, maintenance): reading an object at a
+# time instead of all at once would only repeat them.
+SITE_WIDE_ERRORS: tuple[type[MoodleError], ...] = (
+    InvalidToken, AccessDenied, MoodleUnavailable, MoodleHTTPError, SiteMaintenance)

@@ -7,6 +7,8 @@ timeouts, and retries only where they are safe.
   so it is raised, never resent blindly (callers may re-read and decide).
 * The token lives in a :class:`Secret` and is redacted from every message this module builds,
   including the text of ``requests`` exceptions.
+* Every JSON answer is checked against the shape its function declares (``returns``): a
+  mismatch is an :class:`UnexpectedAnswer` naming the function and the field.
 """
 
 from __future__ import annotations
@@ -29,17 +31,22 @@ from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_attem
 
 from .encoding import Pair
 from .errors import (
+    InvalidParameter,
     MoodleError,
     MoodleHTTPError,
     MoodleProtocolError,
     MoodleUnavailable,
+    UnexpectedAnswer,
     from_response,
 )
+from .returns import describe, find_mismatch
 
 log = logging.getLogger("reconciler.moodle")
 
 ENDPOINT = "/webservice/rest/server.php"
 T = TypeVar("T")
+# An ``invalidparameter`` answer to a request this large mentions max_input_vars.
+TRUNCATION_HINT_FIELDS = 20
 
 
 class Secret:
@@ -68,14 +75,20 @@ def redact(text: str, secret: str) -> str:
     return text
 
 
-def _redact_json(value: Any, secret: str) -> Any:
-    if isinstance(value, str):
-        return redact(value, secret)
-    if isinstance(value, dict):
-        return {k: _redact_json(v, secret) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact_json(v, secret) for v in value]
-    return value
+def _error_fields(body: dict[str, Any], secret: str) -> dict[str, str | None]:
+    """The fields of an error body the client reads, as redacted one-line text.
+
+    Only these are kept: an error body of any other shape (a nested ``message``, a number)
+    must not cost more than its printable summary.
+    """
+    out: dict[str, str | None] = {}
+    for key in ("exception", "errorcode", "message", "debuginfo"):
+        value = body.get(key)
+        if value is None:
+            out[key] = None
+        else:
+            out[key] = redact(value if isinstance(value, str) else describe(value, 200), secret)
+    return out
 
 
 @dataclass(frozen=True)
@@ -151,7 +164,8 @@ class Transport:
     # -- single call -------------------------------------------------------------------
 
     def header(self, function: str, *, raw: bool) -> list[Pair]:
-        """Reserved fields, in the transcripts' order; they count against max_input_vars."""
+        """Reserved fields, in the transcripts' order; they count against max_input_vars.
+        ``body`` sends them with ``wsfunction`` moved to the end."""
         pairs: list[Pair] = [
             ("wstoken", self._token.reveal()),
             ("wsfunction", function),
@@ -160,6 +174,17 @@ class Transport:
         if raw:
             pairs.append(("moodlewssettingraw", "1"))
         return pairs
+
+    def body(self, function: str, params: Sequence[Pair], *, raw: bool) -> list[Pair]:
+        """The form fields of one call: the reserved ones, the parameters, and ``wsfunction``
+        *last*. PHP keeps only the first ``max_input_vars`` fields and drops the rest
+        silently (CONTRACT §2.4), so a site whose limit is below what a request carries
+        would run the call on a cut list: a partial write, or a partial read taken for the
+        whole. With the function name last, any cut drops it first and Moodle refuses the
+        whole request (``invalidparameter``, before anything runs)."""
+        head = self.header(function, raw=raw)
+        name = head.pop(1)
+        return [*head, *params, name]
 
     def header_size(self, *, raw: bool) -> int:
         return 4 if raw else 3
@@ -172,7 +197,7 @@ class Transport:
 
     def call(self, function: str, params: Sequence[Pair], *, is_read: bool) -> Any:
         """Send one request (retrying where safe) and return the decoded JSON answer."""
-        body = self.header(function, raw=is_read) + list(params)
+        body = self.body(function, params, raw=is_read)
         with self._stats_lock:
             self.calls += 1
         # tenacity runs the loop; what may be resent is decided here (_retryable), and the
@@ -235,19 +260,40 @@ class Transport:
                 MoodleHTTPError(response.status_code, self.redact(text), function),
                 transient=response.status_code >= 500,
             )
+        empty = not text.strip()
         try:
-            data = json.loads(text) if text.strip() else None
+            data = None if empty else json.loads(text)
         except ValueError:
             return _Failure(
                 MoodleProtocolError(
                     self.redact(f"answer is not JSON: {text.strip()[:200]!r}"), function),
                 transient=False,
             )
+        except RecursionError:
+            return _Failure(
+                MoodleProtocolError("answer is JSON nested too deeply to read", function),
+                transient=False,
+            )
         if isinstance(data, dict) and "exception" in data:
-            err = from_response(_redact_json(data, self._token.reveal()), function)
+            err = from_response(_error_fields(data, self._token.reveal()), function)
+            if isinstance(err, InvalidParameter) and fields >= TRUNCATION_HINT_FIELDS:
+                # The same answer as a cut request (see ``body``): say what may cause it.
+                err = type(err)(
+                    err.errorcode,
+                    f"{err.message} (the request carried {fields} form fields; a PHP "
+                    "max_input_vars below that cuts it, and Moodle refuses the call)",
+                    err.function, err.debuginfo, exception=err.exception)
             log.info("moodle %s fields=%d error %s", function, fields, err.errorcode or
                      err.exception)
             return _Failure(err, transient=False)
+        # Checked here, once for every call: callers may rely on the declared shape.
+        mismatch = find_mismatch(function, data)
+        if mismatch is not None:
+            text = (f"{mismatch.path}: expected {mismatch.expected}, got an empty body"
+                    if empty else mismatch.text())
+            log.info("moodle %s fields=%d answer of the wrong shape: %s", function, fields,
+                     text)
+            return _Failure(UnexpectedAnswer(self.redact(text), function), transient=False)
         return data
 
     # -- many calls ------------------------------------------------------------------

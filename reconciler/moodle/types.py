@@ -252,6 +252,8 @@ class Capabilities:
     functions: frozenset[str]
     release: str | None = None
     version: str | None = None
+    # The site's own URL (wwwroot): what tells one Moodle site from another.
+    siteurl: str | None = None
 
     @property
     def has_cohort_sync_plugin(self) -> bool:

@@ -7,8 +7,13 @@ the kinds phase by phase in the table's order (one handler per kind), the render
 details for their line, the failsafes ask them for their :class:`Weight`, and
 ``schemas/plan.schema.json`` has one ``details`` shape per kind (a test holds them together).
 
-To add a kind: a details class here, its ``KINDS`` entry, its shape in the plan schema, its
-handler in ``applying.applier`` (``tests/test_action_kinds.py`` lists whatever is missing).
+Every action also carries a :class:`Reason`: why the plan has it (a code of :data:`REASONS`,
+one line for people, and where it comes from). Each kind lists the reason codes it may carry
+(``ActionKind.reasons``); the history of applied changes and ``reconcile explain`` show them.
+
+To add a kind: a details class here, its ``KINDS`` entry (with its reason codes), its shape in
+the plan schema, its handler in ``applying.applier`` (``tests/test_action_kinds.py`` lists
+whatever is missing).
 """
 
 from __future__ import annotations
@@ -106,6 +111,53 @@ def _frozen(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {k: _frozen(v) for k, v in value.items()}
     return value
+
+
+# -- reasons ----------------------------------------------------------------------------
+
+# Why an action is in a plan: the codes, one line each (the plan schema's enum is this list).
+REASONS: dict[str, str] = {
+    "declared": "the declarations ask for it (a manual cohort, its members, a course's sync)",
+    "in-sources": "an inscription administrative in force with a directory account "
+    "(general cohorts)",
+    "account-needed": "a member the directory knows has no Moodle account yet",
+    "drift": "Moodle differs from the declaration",
+    "adopt": "a declaration takes over an existing object (adopt: true)",
+    "undeclared": "the declarations no longer ask for it",
+    "expired": "its declared expiry date has passed",
+    "left-sources": "no inscription administrative in force with a directory account any "
+    "more (general cohorts)",
+    "etape-empty": "the étape has no inscription administrative in force any more",
+    "left-cohort": "the member left the cohort that a method: manual sync follows",
+    "pattern": "the course matches a course pattern (shortname or category) declaring the sync",
+    "pattern-unmatched": "the course no longer matches the course pattern that declared the "
+    "sync",
+}
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why the plan has an action: ``code`` (a key of :data:`REASONS`), ``text`` (one line
+    for people, e.g. ``no longer listed in cohorts/ecampus/cohorts/man-x.yaml:1``) and
+    ``source`` (where it comes from: a declaration's ``file:line``, ``APOGÉE <VET>``, or
+    empty when nothing declares it any more)."""
+
+    code: str
+    text: str
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.code not in REASONS:
+            raise ValueError(f"unknown reason code {self.code!r}")
+
+    def to_json(self) -> dict[str, str]:
+        """``{"code", "text", "source"}`` as the plan schema describes a reason."""
+        return {"code": self.code, "text": self.text, "source": self.source}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Reason:
+        """The reason a ``to_json`` document describes."""
+        return cls(str(data["code"]), str(data["text"]), str(data.get("source", "")))
 
 
 # -- users ------------------------------------------------------------------------------
@@ -306,6 +358,8 @@ class RetireSync(Details):
     course: str
     cohort: str
     role: str
+    # The instance's course: the applier re-reads it when an answer may hide a commit.
+    courseid: int
 
     def weight(self) -> Weight:
         return Weight(syncs_removed=1)
@@ -395,6 +449,7 @@ class ActionKind:
     details: type[Details]
     section: Section  # where the renderers list it: under its cohort, its course or users
     summary: str  # one line for people (ARCHITECTURE.md, reviews)
+    reasons: tuple[str, ...]  # the reason codes (REASONS) an action of this kind may carry
 
     @property
     def symbol(self) -> str:
@@ -406,38 +461,49 @@ SYMBOL: dict[Effect, str] = {"add": "+", "change": "~", "remove": "-"}
 # In the order the applier runs them.
 _TABLE: tuple[ActionKind, ...] = (
     ActionKind("create_user", 1, "add", ("core_user_create_users",), CreateUser, "user",
-               "create the Moodle account of a student the directory knows"),
+               "create the Moodle account of a student the directory knows",
+               ("account-needed",)),
     ActionKind("create_cohort", 2, "add", ("core_cohort_create_cohorts",), CreateCohort,
-               "cohort", "create a declared or general cohort, marked as the reconciler's"),
+               "cohort", "create a declared or general cohort, marked as the reconciler's",
+               ("declared", "in-sources")),
     ActionKind("update_cohort", 2, "change", ("core_cohort_update_cohorts",), UpdateCohort,
-               "cohort", "bring a cohort's name, description, visibility back (or adopt it)"),
+               "cohort", "bring a cohort's name, description, visibility back (or adopt it)",
+               ("drift", "adopt")),
     ActionKind("add_members", 3, "add", ("core_cohort_add_cohort_members",), AddMembers,
-               "cohort", "add members to a cohort"),
+               "cohort", "add members to a cohort", ("declared", "in-sources")),
     ActionKind("create_group", 4, "add", ("core_group_create_groups",), CreateGroup, "course",
-               "create a course group a sync declares"),
+               "create a course group a sync declares", ("declared", "pattern")),
     ActionKind("create_sync", 5, "add", ("local_ws_enrolcohort_add_instance",), CreateSync,
-               "course", "create a cohort-sync instance in a course"),
+               "course", "create a cohort-sync instance in a course", ("declared", "pattern")),
     ActionKind("update_sync", 5, "change", ("local_ws_enrolcohort_update_instance",),
-               UpdateSync, "course", "re-enable, regroup or rename the reconciler's instance"),
+               UpdateSync, "course", "re-enable, regroup or rename the reconciler's instance",
+               ("drift", "adopt")),
     ActionKind("enrol_manual", 6, "add", ("enrol_manual_enrol_users",), EnrolManual, "course",
-               "enrol cohort members manually with an end date (method: manual)"),
+               "enrol cohort members manually with an end date (method: manual)",
+               ("declared", "pattern")),
     ActionKind("remove_members", 7, "remove", ("core_cohort_delete_cohort_members",),
-               RemoveMembers, "cohort", "remove members from a cohort"),
+               RemoveMembers, "cohort", "remove members from a cohort",
+               ("undeclared", "left-sources", "etape-empty")),
     ActionKind("suspend_manual", 8, "remove", ("enrol_manual_enrol_users",), SuspendManual,
-               "course", "suspend the manual enrolment of members who left the cohort"),
+               "course", "suspend the manual enrolment of members who left the cohort",
+               ("left-cohort",)),
     ActionKind("disable_sync", 9, "remove", ("local_ws_enrolcohort_update_instance",),
-               DisableSync, "course", "disable an instance no longer declared (the default)"),
+               DisableSync, "course", "disable an instance no longer declared (the default)",
+               ("undeclared", "expired", "pattern-unmatched")),
     ActionKind("delete_sync", 9, "remove", ("local_ws_enrolcohort_delete_instance",),
-               DeleteSync, "course", "delete an instance no longer declared (unenrols)"),
+               DeleteSync, "course", "delete an instance no longer declared (unenrols)",
+               ("undeclared", "expired", "pattern-unmatched")),
     ActionKind("delete_cohort", 10, "remove", ("core_cohort_delete_cohorts",), DeleteCohort,
-               "cohort", "delete a managed cohort nothing declares or uses"),
+               "cohort", "delete a managed cohort nothing declares or uses",
+               ("undeclared", "expired", "etape-empty")),
 )  # fmt: skip
 KINDS: dict[str, ActionKind] = {k.name: k for k in _TABLE}
 
 
 @dataclass(frozen=True)
 class Action:
-    """One change of a plan: its kind, what it is about (``target``) and typed details.
+    """One change of a plan: its kind, what it is about (``target``), typed details and why
+    the plan has it (``reason``, a code its kind allows).
 
     ``target`` is a cohort idnumber, ``course/cohort/role``, ``course/group`` or a username.
     """
@@ -445,16 +511,22 @@ class Action:
     kind: str
     target: str
     details: Details
+    reason: Reason
 
     def __post_init__(self) -> None:
-        expected = KINDS[self.kind].details
-        if type(self.details) is not expected:
-            raise TypeError(f"{self.kind} takes {expected.__name__}, not {self.details!r}")
+        spec = KINDS[self.kind]
+        if type(self.details) is not spec.details:
+            raise TypeError(f"{self.kind} takes {spec.details.__name__}, not {self.details!r}")
+        if self.reason.code not in spec.reasons:
+            raise ValueError(
+                f"{self.kind} cannot carry the reason {self.reason.code!r} "
+                f"(allowed: {', '.join(spec.reasons)})"
+            )
 
     @classmethod
-    def of(cls, target: str, details: Details) -> Action:
+    def of(cls, target: str, details: Details, reason: Reason) -> Action:
         """The action whose kind is its details' kind."""
-        return cls(details.KIND, target, details)
+        return cls(details.KIND, target, details, reason)
 
     @property
     def spec(self) -> ActionKind:
@@ -478,14 +550,25 @@ class Action:
         return self.spec.symbol, self.details.describe()
 
     def to_json(self) -> dict[str, Any]:
-        """``{"kind", "target", "details"}`` as the plan schema describes an action."""
-        return {"kind": self.kind, "target": self.target, "details": self.details.to_json()}
+        """``{"kind", "target", "details", "reason"}`` as the plan schema describes an
+        action."""
+        return {
+            "kind": self.kind,
+            "target": self.target,
+            "details": self.details.to_json(),
+            "reason": self.reason.to_json(),
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Action:
         """The action a ``to_json`` document describes (already checked by the schema)."""
         kind = KINDS[data["kind"]]
-        return cls(kind.name, data["target"], kind.details.from_json(data["details"]))
+        return cls(
+            kind.name,
+            data["target"],
+            kind.details.from_json(data["details"]),
+            Reason.from_json(data["reason"]),
+        )
 
 
 def write_functions(actions: Sequence[Action]) -> list[str]:

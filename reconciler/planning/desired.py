@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 from ..clock import is_expired
 from ..declarations.loader import DeclarationSet, ManualCohort, SyncDeclaration
 from ..errors import DeclarationErrors
+from ..paramtext import safe_text
 from ..settings import PlatformSettings, Settings
 from .overlap import overlap_report
-from .state import DesiredCohort, DesiredPattern, DesiredState, DesiredSync, NewAccount
+from .state import DesiredCohort, DesiredPattern, DesiredState, DesiredSync
 
 if TYPE_CHECKING:
     from ..sources import SourceSnapshot
@@ -47,7 +48,7 @@ def build_desired(
             for gc in snapshot.general_cohorts.get(platform_name, []):
                 desired.cohorts[gc.idnumber] = DesiredCohort(
                     idnumber=gc.idnumber,
-                    name=gc.name,
+                    name=_safe(desired, "cohort", gc.idnumber, gc.name),
                     kind="general",
                     members=frozenset(gc.members),
                     source=f"APOGÉE {gc.cod_etp}-{gc.cod_vrs_vet}",
@@ -60,11 +61,19 @@ def build_desired(
             desired.general_report["overlap"] = overlap
         if snapshot is not None:
             desired.source_digest = snapshot.digest
-            desired.source_stats = {"healthy": snapshot.healthy, "reasons": list(snapshot.reasons)}
-            desired.accounts = {
-                username: NewAccount(username, p.firstname, p.lastname, p.email)
-                for username, p in snapshot.people.items()
+            desired.source_stats = {
+                "healthy": snapshot.healthy,
+                "reasons": list(snapshot.reasons),
+                "notes": list(snapshot.notes),
             }
+            if snapshot.rollover_from is not None:
+                desired.source_stats["rollover"] = {
+                    "from": snapshot.rollover_from,
+                    "to": snapshot.academic_year,
+                }
+            # The directory's people as they are: the planner reads one only for an account
+            # it creates (a copy per person cost 0.4 s at 100,000 students).
+            desired.accounts = snapshot.people
 
     for cohort in decls.cohorts_of(platform_name):
         if is_expired(cohort.expires, today):
@@ -72,7 +81,7 @@ def build_desired(
             continue
         desired.cohorts[cohort.idnumber] = DesiredCohort(
             idnumber=cohort.idnumber,
-            name=cohort.name,
+            name=_safe(desired, "cohort", cohort.idnumber, cohort.name),
             kind="manual",
             members=frozenset(cohort.members),
             source=str(cohort.location),
@@ -83,7 +92,7 @@ def build_desired(
         )
 
     for decl in decls.syncs_of(platform_name):
-        sync = _desired_sync(decl, platform)
+        sync = _desired_sync(decl, platform, desired)
         if is_expired(decl.expires, today) or decl.cohort in desired.expired_cohorts:
             desired.expired_syncs.append(sync)
         else:
@@ -94,7 +103,7 @@ def build_desired(
     for pattern in decls.patterns_of(platform_name):
         in_force = []
         for decl in pattern.syncs:
-            sync = _desired_sync(decl, platform)
+            sync = _desired_sync(decl, platform, desired)
             if is_expired(decl.expires, today) or decl.cohort in desired.expired_cohorts:
                 desired.expired_syncs.append(sync)
             else:
@@ -113,7 +122,11 @@ def build_desired(
     return desired
 
 
-def _desired_sync(decl: SyncDeclaration, platform: PlatformSettings) -> DesiredSync:
+def _desired_sync(
+    decl: SyncDeclaration, platform: PlatformSettings, desired: DesiredState
+) -> DesiredSync:
+    """The sync ``decl`` declares (a course's file, or a course pattern's entry, whose
+    ``course`` is then the pattern's label), its group name made safe for Moodle."""
     return DesiredSync(
         course=decl.course,
         cohort=decl.cohort,
@@ -122,7 +135,7 @@ def _desired_sync(decl: SyncDeclaration, platform: PlatformSettings) -> DesiredS
         method=decl.method,
         reason=decl.reason,
         source=str(decl.location),
-        group=decl.group,
+        group=_safe(desired, "group", decl.course, decl.group) if decl.group else None,
         expires=decl.expires,
         adopt=decl.adopt,
         owners=decl.owners,
@@ -148,3 +161,16 @@ def reviews_due(cohorts: list[ManualCohort], today: dt.date, within: int) -> lis
             "source": f"{cohort.location.file}:{cohort.reviewed_line or cohort.location.line}",
         })
     return sorted(out, key=lambda r: (r["due"], r["cohort"]))
+
+
+def _safe(desired: DesiredState, kind: str, where: str, name: str) -> str:
+    """The name Moodle will be sent: ``name`` if Moodle can return it unchanged, else its
+    safe form (``reconciler.paramtext.safe_text``), recorded in ``desired.unsafe_names``
+    under (kind, cohort idnumber or course shortname, safe name) for the plan's warnings. A
+    cohort name with markup breaks local_ws_enrolcohort for the whole platform once synced
+    (issue 10); the lint rule ``markup-in-name`` refuses it in the files, and names built
+    from APOGÉE labels by the name template are only ever made safe here."""
+    safe = safe_text(name)
+    if safe != name:
+        desired.unsafe_names[(kind, where, safe)] = name
+    return safe

@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .actions import Action, Details
+from .actions import Action, Details, Reason
 from .plan import Warning
 from .state import COHORT_MARKER, INSTANCE_PREFIX, ActualState, DesiredCohort, DesiredSync
+from .warnings import WARNING_KINDS
 
 # (username, Moodle user id) of members a plan removes from one cohort.
 Leavers = tuple[tuple[str, int], ...]
@@ -38,10 +39,15 @@ class Findings:
     unmanaged: list[dict[str, Any]] = field(default_factory=list)
     pending: set[str] = field(default_factory=set)
 
-    def add(self, target: str, details: Details) -> None:
-        self.actions.append(Action.of(target, details))
+    def add(self, target: str, details: Details, reason: Reason) -> None:
+        """One action on ``target`` and why the plan has it."""
+        self.actions.append(Action.of(target, details, reason))
 
     def warn(self, code: str, message: str, target: str = "") -> None:
+        """Add a warning; ``code`` must be in ``planning.warnings`` (which says whether it
+        makes the plan incomplete)."""
+        if code not in WARNING_KINDS:
+            raise ValueError(f"warning code {code!r} is not in planning.warnings")
         self.warnings.append(Warning(code, message, target))
 
 
@@ -66,6 +72,25 @@ class Notices:
 
     expiring: list[dict[str, Any]]
     warnings: list[Warning]
+
+
+def member_reason(want: DesiredCohort, adding: bool) -> Reason:
+    """Why members join (``adding``) or leave the desired cohort ``want``: its declaration
+    lists them (manual) or the sources name them (general, ``want.source`` is the VET)."""
+    if want.kind == "general":
+        if adding:
+            return Reason("in-sources", f"inscription administrative in force in "
+                          f"{vet_of(want)} with a directory account", want.source)
+        return Reason("left-sources", f"no inscription administrative in force in {vet_of(want)} "
+                      "with a directory account any more", want.source)
+    if adding:
+        return Reason("declared", f"listed in {want.source}", want.source)
+    return Reason("undeclared", f"no longer listed in {want.source}", want.source)
+
+
+def vet_of(want: DesiredCohort) -> str:
+    """``L1HIS-101`` from a general cohort's source ``APOGÉE L1HIS-101``."""
+    return want.source.split(" ", 1)[-1]
 
 
 def resolve(

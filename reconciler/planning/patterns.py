@@ -92,6 +92,7 @@ def expand_patterns(desired: DesiredState, actual: ActualState) -> DesiredState:
     syncs: list[DesiredSync] = list(desired.syncs)
     notices = list(desired.notices)
     held = set(desired.held_syncs)
+    unsafe = dict(desired.unsafe_names)
     report: list[dict[str, Any]] = []
     for pattern in sorted(desired.patterns, key=lambda p: p.name):
         match = match_pattern(pattern, actual)
@@ -130,9 +131,12 @@ def expand_patterns(desired: DesiredState, actual: ActualState) -> DesiredState:
                 else:
                     taken[key] = pattern.name
                     syncs.append(replace(sync, course=course))
+                    written = unsafe.get(("group", sync.course, sync.group or ""))
+                    if written is not None:  # the group's name was made safe: say so there
+                        unsafe[("group", course, sync.group or "")] = written
         if not match.courses:
             notices.append(("pattern-matches-nothing",
                             f"pattern {pattern.name} ({pattern.rule}) matches no course "
                             "of the platform today"))
     return replace(desired, syncs=syncs, notices=notices, held_syncs=frozenset(held),
-                   pattern_report=report, patterns_expanded=True)
+                   pattern_report=report, patterns_expanded=True, unsafe_names=unsafe)

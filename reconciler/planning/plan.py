@@ -18,9 +18,10 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from ..errors import PlanFileError
+from ..errors import ExitCode, PlanFileError, most_severe
 from ..resources import schema
 from .actions import Action
+from .warnings import makes_incomplete
 
 FORMAT_VERSION = 1
 
@@ -65,6 +66,9 @@ class Plan:
     dirty: bool = False
     created_at: str = ""
     format_version: int = FORMAT_VERSION
+    # How users were identified (the user-id map: used or why not, what it corrected);
+    # see planning/usermap.py. Not part of the digest: it says how, not what.
+    user_map: dict[str, Any] | None = None
 
     def sorted_actions(self) -> list[Action]:
         """The actions in apply order: by phase (adds before removes), kind, target."""
@@ -84,6 +88,32 @@ class Plan:
     @property
     def failsafe_tripped(self) -> bool:
         return any(c.tripped for c in self.failsafe)
+
+    def exit_codes(self) -> set[ExitCode]:
+        """Every exit code that holds for this plan: 3 a tripped failsafe, 4 unhealthy
+        sources, 7 incomplete (something declared cannot be done), 2 changes pending."""
+        codes = set()
+        if self.failsafe_tripped:
+            codes.add(ExitCode.FAILSAFE)
+        if self.sources.get("healthy") is False:
+            codes.add(ExitCode.UNHEALTHY)
+        if self.incomplete:
+            codes.add(ExitCode.INCOMPLETE)
+        if self.has_changes:
+            codes.add(ExitCode.CHANGES)
+        return codes
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """What ``reconcile plan`` exits with: the most severe of ``exit_codes``
+        (``errors.PRECEDENCE``: 3 > 4 > 7 > 2), else 0."""
+        return most_severe(self.exit_codes())
+
+    @property
+    def incomplete(self) -> list[Warning]:
+        """The warnings that say something declared cannot be done (``planning.warnings``):
+        ``plan`` and ``apply`` exit 7 when there is any."""
+        return [w for w in self.warnings if makes_incomplete(w.code)]
 
     def digest(self) -> str:
         """Identity of what the plan would do, on which data (not when or from which commit)."""
@@ -118,6 +148,26 @@ class Plan:
             extras.append(f"{due} review{'s' * (due != 1)} due")
         return head + ("; " + "; ".join(extras) if extras else "") + "."
 
+    def notices(self) -> list[str]:
+        """The lines shown right after the summary, one sentence each: an academic-year
+        rollover (from → to and what it moves in the general cohorts), what the failsafes
+        expect when they are tripped (an approval of this exact digest), then every note of
+        the sources' health (``Sources: …``). Empty for a plain plan."""
+        lines = []
+        rollover = self.sources.get("rollover")
+        if rollover:
+            lines.append(_rollover_line(rollover))
+        if self.failsafe_tripped:
+            lines.append(
+                "The failsafes stop this plan: apply refuses it until its digest "
+                f"{self.digest()} is approved (reconcile approve PLAN --by NAME, or "
+                "RECONCILER_APPROVED_DIGEST for one pipeline run)."
+            )
+        elif rollover:
+            lines.append("The rollover is within the failsafes: it applies without approval.")
+        lines += [f"Sources: {note}" for note in self.sources.get("notes", [])]
+        return lines
+
     def to_json(self) -> dict[str, Any]:
         """The saved form (``schemas/plan.schema.json``), digest and summary included."""
         return {
@@ -131,6 +181,7 @@ class Plan:
             "moodle_fingerprint": self.moodle_fingerprint,
             "digest": self.digest(),
             "summary": self.summary(),
+            "notices": self.notices(),
             "counts": self.counts(),
             "failsafe": {
                 "tripped": self.failsafe_tripped,
@@ -138,6 +189,7 @@ class Plan:
             },
             "actions": [a.to_json() for a in self.sorted_actions()],
             "warnings": [asdict(w) for w in self.warnings],
+            "incomplete": [asdict(w) for w in self.incomplete],
             "pending_users": sorted(self.pending_users),
             "unmanaged": self.unmanaged,
             "expiring": self.expiring,
@@ -145,6 +197,7 @@ class Plan:
             "general": self.general,
             "patterns": self.patterns,
             "reviews": self.reviews,
+            "user_map": self.user_map,
         }
 
     @classmethod
@@ -174,10 +227,35 @@ class Plan:
             commit=data["commit"],
             dirty=data["dirty"],
             created_at=data["created_at"],
+            user_map=data.get("user_map"),
         )
         if verify and plan.digest() != data["digest"]:
             raise PlanFileError("plan file was modified: its digest does not match its content")
         return plan
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def _rollover_line(rollover: dict[str, Any]) -> str:
+    """``Academic-year rollover 2026 → 2027: 3 general cohorts created, …``."""
+    m = rollover.get("moves") or {}
+    parts = [
+        _count(m.get("cohorts_created", 0), "general cohort") + " created",
+        f"{m.get('cohorts_emptied', 0)} emptied",
+        f"{m.get('cohorts_deleted', 0)} deleted",
+    ]
+    members = (
+        _count(m.get("memberships_added", 0), "membership") + " added, "
+        f"{m.get('memberships_removed', 0)} removed"
+    )
+    suspended = m.get("enrolments_suspended", 0)
+    extra = f"; {_count(suspended, 'manual enrolment')} suspended" if suspended else ""
+    return (
+        f"Academic-year rollover {rollover['from']} → {rollover['to']} (platforms.yaml): "
+        f"{', '.join(parts)}; {members}{extra}."
+    )
 
 
 # Deeper than any plan the planner writes (4 levels); refused before parsing, so a file of

@@ -18,6 +18,7 @@ needs, in the open (no shared mutable state):
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from ..settings import PlatformSettings
@@ -27,7 +28,9 @@ from .actions import (
     CreateCohort,
     CreateUser,
     DeleteCohort,
+    Reason,
     RemoveMembers,
+    SuspendManual,
     UpdateCohort,
 )
 from .failsafe import check_failsafes
@@ -38,14 +41,23 @@ from .findings import (
     Notices,
     cohort_description,
     instance_name,
+    member_reason,
     resolve,
+    vet_of,
 )
 from .patterns import expand_patterns
 from .plan import Plan, Warning
-from .state import ActualCohort, ActualState, DesiredCohort, DesiredState, DesiredSync
+from .state import (
+    COHORT_MARKER,
+    ActualCohort,
+    ActualState,
+    DesiredCohort,
+    DesiredState,
+    DesiredSync,
+)
 from .syncs import plan_syncs
 
-__all__ = ["cohort_description", "compute_plan", "instance_name"]
+__all__ = ["cohort_description", "compute_plan", "general_moves", "instance_name"]
 
 
 # -- accounts ------------------------------------------------------------------------------
@@ -60,12 +72,16 @@ def plan_accounts(
     if not platform.accounts.create:
         return out
     wanted = set().union(*(c.members for c in desired.cohorts.values()))
+    missing = {u for u in wanted if u not in actual.users and u in desired.accounts}
+    first_cohort: dict[str, DesiredCohort] = {}  # why each account is needed
+    for idnumber in sorted(desired.cohorts):
+        for username in desired.cohorts[idnumber].members & missing:
+            first_cohort.setdefault(username, desired.cohorts[idnumber])
     creating = set()
-    for username in sorted(u for u in wanted if u not in actual.users):
-        account = desired.accounts.get(username)
-        if account is None:
-            continue
+    for username in sorted(missing):
+        account = desired.accounts[username]
         creating.add(username)
+        cohort = first_cohort[username]
         out.add(
             username,
             CreateUser(
@@ -74,6 +90,12 @@ def plan_accounts(
                 lastname=account.lastname,
                 email=account.email,
                 auth=platform.accounts.auth,
+            ),
+            Reason(
+                "account-needed",
+                f"wanted in cohort {cohort.idnumber} ({cohort.source}); the directory knows "
+                "the student and accounts.create is on",
+                cohort.source,
             ),
         )
     out.creating = frozenset(creating)
@@ -98,6 +120,15 @@ def plan_cohorts(
     for idnumber in sorted(desired.cohorts):
         want = desired.cohorts[idnumber]
         have = actual.cohorts.get(idnumber)
+        written = desired.unsafe_names.get(("cohort", idnumber, want.name))
+        if written is not None and (have is None or have.name != want.name):
+            out.warn(
+                "name-made-safe",
+                f"cohort {idnumber}: the name {written!r} ({want.source}) holds what Moodle's "
+                "PARAM_TEXT takes for HTML markup (a synced cohort so named breaks "
+                f"local_ws_enrolcohort for the whole platform); it is named {want.name!r}",
+                idnumber,
+            )
         if have is None and want.adopt and not platform.is_managed_idnumber(idnumber):
             # Outside the managed prefix, adopt: true takes over an existing cohort as it
             # is; it never creates one the prefix would not cover.
@@ -122,12 +153,23 @@ def plan_cohorts(
                     "reason": "exists in Moodle without the reconciler's marker",
                 }
             )
-            out.warn(
-                "unmanaged-lookalike",
-                f"cohort {idnumber} exists in Moodle but was not created by the reconciler; "
-                "left alone (declare adopt: true to take it over)",
-                idnumber,
-            )
+            if want.kind == "general":
+                # No file declares a general cohort, so adopt: true cannot be the way out.
+                out.warn(
+                    "general-lookalike",
+                    f"general cohort {idnumber} exists in Moodle but was not created by the "
+                    "reconciler (by hand or by an older script); left alone, so it does not "
+                    "follow APOGÉE: to hand it over, add the line "
+                    f"{COHORT_MARKER} to its description in Moodle",
+                    idnumber,
+                )
+            else:
+                out.warn(
+                    "unmanaged-lookalike",
+                    f"cohort {idnumber} exists in Moodle but was not created by the "
+                    "reconciler; left alone (declare adopt: true to take it over)",
+                    idnumber,
+                )
     for idnumber in sorted(actual.cohorts):
         if idnumber not in desired.cohorts:
             _retire_cohort(out, actual.cohorts[idnumber], desired, actual, platform, removed)
@@ -148,6 +190,7 @@ def _create_cohort(
             category=want.category,
             cohort_kind=want.kind,
         ),
+        _cohort_reason(want),
     )
     names, ids, pending = resolve(want.members, actual, creating)
     out.pending |= pending
@@ -161,7 +204,18 @@ def _create_cohort(
                 userids=tuple(ids),
                 size_before=0,
             ),
+            member_reason(want, adding=True),
         )
+
+
+def _cohort_reason(want: DesiredCohort) -> Reason:
+    if want.kind == "general":
+        return Reason(
+            "in-sources",
+            f"inscriptions administratives in force in {vet_of(want)}",
+            want.source,
+        )
+    return Reason("declared", f"declared in {want.source}", want.source)
 
 
 def _update_cohort(
@@ -193,6 +247,13 @@ def _update_cohort(
                 changes=changes,
                 adopt=not have.owned,
             ),
+            Reason("adopt", f"taken over as declared in {want.source}", want.source)
+            if not have.owned
+            else Reason(
+                "drift",
+                f"Moodle's {', '.join(changes)} differ from {want.source}",
+                want.source,
+            ),
         )
     names, ids, pending = resolve(want.members, actual, creating)
     out.pending |= pending
@@ -207,9 +268,12 @@ def _update_cohort(
                 userids=tuple(i for _, i in to_add),
                 size_before=len(have.members),
             ),
+            member_reason(want, adding=True),
         )
     keep = want.members | want.uncertain | want.kept  # kept: leavers in their grace period
-    _remove_members(out, want.idnumber, have, actual, keep, removed)
+    _remove_members(
+        out, want.idnumber, have, actual, keep, removed, member_reason(want, adding=False)
+    )
 
 
 def _remove_members(
@@ -219,6 +283,7 @@ def _remove_members(
     actual: ActualState,
     keep: frozenset[str],
     removed: dict[str, Leavers],
+    reason: Reason,
 ) -> None:
     # A member Moodle did not name (a lookup that came back short) is never removed on
     # the strength of a missing answer: only known usernames absent from ``keep`` go.
@@ -248,6 +313,7 @@ def _remove_members(
                 userids=tuple(u for _, u in gone),
                 size_before=len(have.members),
             ),
+            reason,
         )
 
 
@@ -281,16 +347,33 @@ def _retire_cohort(
     users = [i for i in actual.instances if i.cohortid == have.id]
     declared_elsewhere = any(s.cohort == have.idnumber for s in desired.syncs)
     why = "has expired" if have.idnumber in desired.expired_cohorts else "is no longer declared"
-    if general and (users or declared_elsewhere):
-        # The étape has no current IA any more but courses still use its cohort: its
-        # students drop out (through the failsafes) and the cohort stays for the syncs.
+    if general and (users or declared_elsewhere or not actual.plugin_available):
+        # The étape has no current IA any more but courses still use its cohort (or may:
+        # without the plugin no instance can be seen): its students drop out (through the
+        # failsafes) and the cohort stays for the syncs.
         out.warn(
             "etape-empty",
             f"general cohort {have.idnumber} has no current inscription administrative; "
             "its members are removed, the cohort is kept for the syncs that use it",
             have.idnumber,
         )
-        _remove_members(out, have.idnumber, have, actual, frozenset(), removed)
+        empty = Reason(
+            "etape-empty",
+            f"general cohort {have.idnumber}: its étape has no inscription administrative in "
+            "force any more",
+        )
+        _remove_members(out, have.idnumber, have, actual, frozenset(), removed, empty)
+        return
+    if not actual.plugin_available:
+        # No instance can be read, so "no sync uses it" is unknown, not true; deleting the
+        # cohort would delete whatever instances use it and unenrol their users.
+        out.warn(
+            "plugin-missing",
+            f"cohort {have.idnumber} {why} but is kept: without the local_ws_enrolcohort "
+            "plugin the reconciler cannot see which cohort syncs use it (deleting it would "
+            "delete them and unenrol their users)",
+            have.idnumber,
+        )
         return
     foreign = [i for i in users if not i.owned]
     if foreign:
@@ -299,6 +382,14 @@ def _retire_cohort(
             f"cohort {have.idnumber} {why} but is kept: cohort sync instance(s) "
             f"{', '.join(str(i.id) for i in foreign)} that the reconciler does not own still "
             "use it (deleting it would unenrol their users)",
+            have.idnumber,
+        )
+        return
+    if actual.unreadable_courses:
+        out.warn(
+            "cohort-kept",
+            f"cohort {have.idnumber} {why} but is kept this run: some courses' cohort-sync "
+            "instances cannot be read, and one of them might use it",
             have.idnumber,
         )
         return
@@ -312,9 +403,24 @@ def _retire_cohort(
             have.idnumber,
         )
         return
+    if general:
+        reason = Reason(
+            "etape-empty",
+            f"general cohort {have.idnumber}: its étape has no inscription administrative in "
+            "force any more and no course uses the cohort",
+        )
+    elif have.idnumber in desired.expired_cohorts:
+        reason = Reason(
+            "expired", f"cohort {have.idnumber} has expired (its declared expires date passed)"
+        )
+    else:
+        reason = Reason(
+            "undeclared", f"cohort {have.idnumber} is no longer declared and nothing uses it"
+        )
     out.add(
         have.idnumber,
         DeleteCohort(cohort=have.idnumber, cohortid=have.id, members=len(have.members)),
+        reason,
     )
 
 
@@ -422,6 +528,10 @@ def compute_plan(
         moodle_fingerprint=actual.fingerprint(),
     )
     plan.patterns = pattern_outcome(desired.pattern_report, plan.actions)
+    rollover = plan.sources.get("rollover")
+    if rollover is not None:
+        moves = general_moves(plan.actions, lambda idnumber: _is_general(platform, idnumber))
+        plan.sources["rollover"] = {**rollover, "moves": moves}
     plan.failsafe = check_failsafes(plan, platform.failsafes)
     return plan
 
@@ -450,3 +560,37 @@ def pattern_outcome(report: list[dict[str, Any]], actions: list[Action]) -> list
                 losing.add(course)
         out.append({**entry, "gaining": sorted(gaining), "losing": sorted(losing)})
     return out
+
+
+def general_moves(actions: list[Action], is_general: Callable[[str], bool]) -> dict[str, int]:
+    """What ``actions`` do to the general cohorts (those ``is_general`` says of an idnumber):
+    ``cohorts_created``, ``cohorts_emptied`` (every member removed, none added),
+    ``cohorts_deleted``, ``memberships_added``, ``memberships_removed`` (deletions included)
+    and ``enrolments_suspended`` (``method: manual`` syncs of a general cohort). On a rollover
+    that is what the change of academic year moves, shown in the plan's first lines."""
+    moves = dict.fromkeys(
+        ("cohorts_created", "cohorts_emptied", "cohorts_deleted", "memberships_added",
+         "memberships_removed", "enrolments_suspended"), 0)  # fmt: skip
+    gaining: set[str] = set()
+    emptied: set[str] = set()
+    for action in actions:
+        d = action.details
+        idnumber = d.cohort_idnumber()
+        if not idnumber or not is_general(idnumber):
+            continue
+        if isinstance(d, CreateCohort):
+            moves["cohorts_created"] += 1
+        elif isinstance(d, AddMembers):
+            moves["memberships_added"] += len(d.usernames)
+            gaining.add(idnumber)
+        elif isinstance(d, RemoveMembers):
+            moves["memberships_removed"] += len(d.usernames)
+            if len(d.usernames) >= d.size_before:
+                emptied.add(idnumber)
+        elif isinstance(d, DeleteCohort):
+            moves["cohorts_deleted"] += 1
+            moves["memberships_removed"] += d.members
+        elif isinstance(d, SuspendManual):
+            moves["enrolments_suspended"] += len(d.usernames)
+    moves["cohorts_emptied"] = len(emptied - gaining)
+    return moves

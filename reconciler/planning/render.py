@@ -45,10 +45,12 @@ def _failsafe_lines(plan: Plan) -> list[str]:
     return lines
 
 
-def render_text(plan: Plan) -> str:
-    """The plan for a terminal or a CI log: summary, header, warnings, actions grouped by
-    cohort, course and user (long name lists abbreviated), pending users, failsafes."""
-    out = [plan.summary(), _header(plan)]
+def render_text(plan: Plan, notices: list[str] | None = None) -> str:
+    """The plan for a terminal or a CI log: summary, notices (a rollover, what the failsafes
+    expect, the sources' notes: ``Plan.notices``, unless ``notices`` is given), header,
+    warnings, actions grouped by cohort, course and user (long name lists abbreviated),
+    pending users, failsafes."""
+    out = [plan.summary(), *(plan.notices() if notices is None else notices), _header(plan)]
     if plan.warnings:
         out += ["", "Warnings:"] + [f"  ! {w.code}: {w.message}" for w in plan.warnings]
     out += general_text(plan)
@@ -83,11 +85,18 @@ def render_text(plan: Plan) -> str:
     return "\n".join(out)
 
 
-def render_markdown(plan: Plan, details_limit: int | None = None) -> str:
-    """The plan as a merge-request note: summary and warnings, the actions in a collapsed
-    ``<details>`` cut at ``details_limit`` characters (a pointer to the artifact then)."""
+def render_markdown(
+    plan: Plan, details_limit: int | None = None, notices: list[str] | None = None
+) -> str:
+    """The plan as a merge-request note: summary, notices (``Plan.notices`` unless
+    ``notices`` is given) and warnings, the actions in a collapsed ``<details>`` cut at
+    ``details_limit`` characters (a pointer to the artifact then)."""
     icon = "🛑" if plan.failsafe_tripped else ("📝" if plan.has_changes else "✅")
-    out = [f"### {icon} `{plan.platform}`: {plan.summary()}", "", f"<sub>{_header(plan)}</sub>", ""]
+    out = [f"### {icon} `{plan.platform}`: {plan.summary()}", ""]
+    lines = plan.notices() if notices is None else notices
+    if lines:
+        out += [f"> - {line}" for line in lines] + [""]
+    out += [f"<sub>{_header(plan)}</sub>", ""]
     if plan.warnings:
         out += ["**Warnings**", ""] + [f"- ⚠️ `{w.code}` {w.message}" for w in plan.warnings] + [""]
     if plan.failsafe_tripped:

@@ -16,6 +16,7 @@ from .actions import (
     DeleteSync,
     DisableSync,
     EnrolManual,
+    Reason,
     SuspendManual,
     UpdateSync,
 )
@@ -56,6 +57,7 @@ def plan_syncs(
     out = Findings()
     kept: set[int] = set()  # instances a declared sync accounts for
     groups_created: set[tuple[int, str]] = set()
+    _unreadable_courses(out, actual)
     for sync in sorted(desired.syncs, key=lambda s: s.key):
         _discouraged(out, sync, platform)
         courseid = _ready(out, sync, given)
@@ -70,7 +72,17 @@ def plan_syncs(
             for cohort, role in desired.held_syncs}
     for inst in actual.instances:
         if inst.owned and inst.id not in kept and (inst.cohortid, inst.roleid) not in held:
-            _retire_sync(out, inst, platform)
+            _retire_sync(out, inst, platform, desired)
+    if not actual.plugin_available:
+        for sync in desired.expired_syncs:
+            if sync.method == "cohort":
+                out.warn(
+                    "plugin-missing",
+                    f"{sync.course}: the expired cohort sync of {sync.cohort} ({sync.role}) "
+                    "cannot be disabled or deleted without the local_ws_enrolcohort plugin; "
+                    "it stays as Moodle has it",
+                    sync.source,
+                )
     return out
 
 
@@ -81,6 +93,22 @@ def _discouraged(out: Findings, sync: DesiredSync, platform: PlatformSettings) -
             f"{sync.course}: cohort sync of {sync.cohort} is discouraged on this "
             "platform; prefer method: manual with an expiry date",
             sync.source,
+        )
+
+
+def _unreadable_courses(out: Findings, actual: ActualState) -> None:
+    """One warning per course whose instances Moodle could not return (issue 10): its
+    cohort syncs wait (``_ready``) and no cohort is deleted this run (``planner``), since an
+    unseen instance might use it; the rest of the platform is planned."""
+    names = {cid: shortname for shortname, cid in actual.courses.items()}
+    for courseid, error in sorted(actual.unreadable_courses.items()):
+        out.warn(
+            "course-unreadable",
+            f"course {names.get(courseid, courseid)} (id {courseid}): Moodle cannot return "
+            f"its cohort-sync instances ({error}); a cohort, course or group name there "
+            "probably holds markup (fix it in Moodle). Its syncs wait and no cohort is "
+            "deleted until it can be read; the rest of the platform goes on",
+            names.get(courseid, str(courseid)),
         )
 
 
@@ -100,6 +128,14 @@ def _ready(out: Findings, sync: DesiredSync, given: _SyncInputs) -> int | None:
             "cohort-missing",
             f"{sync.course}: cohort {sync.cohort} does not exist "
             "in Moodle yet (sources unhealthy or no members); sync waits",
+            sync.source,
+        )
+        return None
+    if sync.method == "cohort" and courseid in given.actual.unreadable_courses:
+        out.warn(
+            "sync-waits",
+            f"{sync.course}: the cohort sync of {sync.cohort} ({sync.role}) waits: the "
+            "course's cohort-sync instances cannot be read",
             sync.source,
         )
         return None
@@ -126,7 +162,7 @@ def _cohort_sync(
     cohortid = given.cohort_ids.get(sync.cohort)
     existing = given.instances.get((courseid, cohortid or -1, sync.roleid), [])
     mine = [i for i in existing if i.owned] or ([existing[0]] if existing and sync.adopt else [])
-    groupid = _group(out, sync, courseid, mine, given.actual, groups_created)
+    groupid = _group(out, sync, courseid, mine, given, groups_created)
     if mine:
         _update_sync(out, sync, mine[0], groupid)
         return {mine[0].id}
@@ -162,8 +198,18 @@ def _cohort_sync(
             name=instance_name(sync),
             reason=sync.reason,
         ),
+        _declared(sync, f"declared in {sync.source}"),
     )
     return set()
+
+
+def _declared(sync: DesiredSync, text: str) -> Reason:
+    """Why the plan adds what ``sync`` asks for: its course file (``declared``, ``text``),
+    or the course pattern matching the course (``pattern``)."""
+    if sync.pattern is not None:
+        return Reason("pattern", f"{sync.course} matches pattern {sync.pattern} "
+                      f"({sync.source})", sync.source)
+    return Reason("declared", text, sync.source)
 
 
 def _group(
@@ -171,10 +217,11 @@ def _group(
     sync: DesiredSync,
     courseid: int,
     mine: list[ActualInstance],
-    actual: ActualState,
+    given: _SyncInputs,
     groups_created: set[tuple[int, str]],
 ) -> int:
     """The id of the sync's group (0: none, or created by this plan: ``create_group``)."""
+    actual, desired = given.actual, given.desired
     if not sync.group:
         return 0
     if mine and mine[0].group == sync.group and mine[0].groupid:
@@ -182,9 +229,18 @@ def _group(
     groupid = actual.groups.get(courseid, {}).get(sync.group, 0)
     if not groupid and (courseid, sync.group) not in groups_created:
         groups_created.add((courseid, sync.group))
+        written = desired.unsafe_names.get(("group", sync.course, sync.group))
+        if written is not None:
+            out.warn(
+                "name-made-safe",
+                f"{sync.course}: the group name {written!r} holds what Moodle's PARAM_TEXT "
+                f"takes for HTML markup; it is named {sync.group!r}",
+                sync.source,
+            )
         out.add(
             f"{sync.course}/{sync.group}",
             CreateGroup(course=sync.course, courseid=courseid, name=sync.group),
+            _declared(sync, f"group of the sync of {sync.cohort} in {sync.source}"),
         )
     return groupid
 
@@ -213,18 +269,60 @@ def _update_sync(out: Findings, sync: DesiredSync, inst: ActualInstance, groupid
                 name=instance_name(sync),
                 changes=changes,
             ),
+            Reason("drift", f"the instance's {', '.join(changes)} differ from {sync.source}",
+                   sync.source)
+            if inst.owned
+            else Reason("adopt", f"taken over as declared in {sync.source}", sync.source),
         )
 
 
-def _retire_sync(out: Findings, inst: ActualInstance, platform: PlatformSettings) -> None:
+def _retire_sync(
+    out: Findings,
+    inst: ActualInstance,
+    platform: PlatformSettings,
+    desired: DesiredState,
+) -> None:
     course = inst.course or str(inst.courseid)
     cohort = inst.cohort or str(inst.cohortid)
     role = {rid: name for name, rid in platform.roles.items()}.get(inst.roleid, str(inst.roleid))
     target = f"{course}/{cohort}/{role}"
+    reason = _retire_reason(course, cohort, role, inst.roleid, desired)
+    # courseid: lets the applier re-read an answer that may hide a commit (issue 10)
+    common = dict(instance=inst.id, course=course, cohort=cohort, role=role,
+                  courseid=inst.courseid)
     if platform.sync_policy.on_removal == "delete":
-        out.add(target, DeleteSync(instance=inst.id, course=course, cohort=cohort, role=role))
+        out.add(target, DeleteSync(**common), reason)
     elif inst.status == 0:
-        out.add(target, DisableSync(instance=inst.id, course=course, cohort=cohort, role=role))
+        out.add(target, DisableSync(**common), reason)
+
+
+def _retire_reason(
+    course: str, cohort: str, role: str, roleid: int, desired: DesiredState
+) -> Reason:
+    """Expired on its declared date, a course that no longer matches the course pattern
+    declaring this cohort and role, or no longer declared at all."""
+    for sync in desired.expired_syncs:
+        if (sync.course, sync.cohort, sync.roleid) == (course, cohort, roleid):
+            day = sync.expires.isoformat() if sync.expires else "?"
+            return Reason("expired", f"the sync expired on {day} ({sync.source})", sync.source)
+    for entry in desired.pattern_report:
+        pair = {"cohort": cohort, "role": role}
+        if entry["unresolved"] is not None or pair not in entry["syncs"]:
+            continue
+        if course in entry["courses"]:
+            continue  # still matched: the retirement has another cause
+        excluded = [e["by"] for e in entry["excluded"] if e["course"] == course]
+        why = (f"is left out of pattern {entry['name']} ({excluded[0]})" if excluded else
+               f"does not match pattern {entry['name']} ({entry['rule']})")
+        return Reason(
+            "pattern-unmatched",
+            f"{course} {why}, which syncs {cohort} as {role}, and no course file declares "
+            "it there",
+            entry["source"],
+        )
+    return Reason(
+        "undeclared", f"no declaration of {course} syncs {cohort} with this role any more"
+    )
 
 
 def _followed_members(idnumber: str, desired: DesiredState, actual: ActualState) -> frozenset[str]:
@@ -270,6 +368,11 @@ def _manual_sync(out: Findings, sync: DesiredSync, courseid: int, given: _SyncIn
                 userids=tuple(i for _, i in missing),
                 expires=sync.expires.isoformat(),
             ),
+            _declared(
+                sync,
+                f"members of {sync.cohort} not enrolled yet (method: manual until "
+                f"{sync.expires.isoformat()}, {sync.source})",
+            ),
         )
     leaving = [(n, u) for n, u in given.cohorts.removed.get(sync.cohort, ()) if u in enrolled]
     if leaving:
@@ -279,6 +382,12 @@ def _manual_sync(out: Findings, sync: DesiredSync, courseid: int, given: _SyncIn
                 **common,
                 usernames=tuple(n for n, _ in leaving),
                 userids=tuple(u for _, u in leaving),
+            ),
+            Reason(
+                "left-cohort",
+                f"left {sync.cohort} in this run; the course follows it with method: manual "
+                f"({sync.source})",
+                sync.source,
             ),
         )
 

@@ -62,10 +62,13 @@ def save_state(path: Path, state: dict[str, Any]) -> None:
 
 @dataclass
 class Verdict:
-    """Why the sources are unhealthy (``reasons``) and what is worth knowing (``notes``)."""
+    """Why the sources are unhealthy (``reasons``) and what is worth knowing (``notes``);
+    ``rollover_from`` is the academic year of the last good run when it differs from
+    platforms.yaml's (a rollover), else None."""
 
     reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    rollover_from: str | None = None
 
 
 def _drop(health: HealthSettings, what: str, now: int, before: int, when: str) -> str | None:
@@ -167,6 +170,7 @@ def check(
         if reason:
             verdict.reasons.append(reason)
     if not same_year:
+        verdict.rollover_from = str(state["academic_year"])
         verdict.notes.append(
             f"academic-year rollover: the last good run was for {state['academic_year']}, "
             f"platforms.yaml now says {year}; APOGÉE and cohort counts not compared")

@@ -16,9 +16,12 @@ import math
 import ssl
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import ldap3
+from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.dn import to_dn
 
 from ..settings import LdapSettings
 from .model import DirectoryEntry, SourceError, describe
@@ -170,3 +173,90 @@ def read_entries(
              "seconds": round(time.monotonic() - started, 3),
              "multi_valued": {k: v for k, v in multi_valued.items() if v}}
     return entries, stats
+
+
+# What a person's entries show besides the attributes the join reads: why one does not count.
+AFFILIATION_ATTR = "eduPersonAffiliation"
+PERSON_SIZE_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class PersonEntries:
+    """What the directory holds for one username (``reconcile explain``).
+
+    ``found``: every entry holding the username anywhere under ``scope`` (the parent of the
+    configured base, so that a deactivated branch shows), with its affiliations, whether or
+    not it matches the configured filter. ``view``: the entries the nightly read sees for
+    this person, under the configured base and filter: those holding the username and those
+    claiming one of its student numbers (index them with ``general.index_directory`` to get
+    the nightly's verdict). ``searches``: LDAP searches made; ``notes``: what could not be
+    searched.
+    """
+
+    scope: str
+    found: list[tuple[DirectoryEntry, tuple[str, ...]]]
+    view: list[DirectoryEntry]
+    searches: int
+    notes: list[str]
+
+
+def parent_dn(dn: str) -> str:
+    """``dc=unicaen,dc=fr`` from ``ou=people,dc=unicaen,dc=fr`` (the DN itself at the top)."""
+    parts = to_dn(dn)
+    return ",".join(parts[1:]) if len(parts) > 1 else dn
+
+
+def _search(conn: ldap3.Connection, base: str, query: str, attrs: list[str],
+            settings: LdapSettings) -> list[tuple[str, dict]]:
+    conn.search(base, query, ldap3.SUBTREE, attributes=attrs, size_limit=PERSON_SIZE_LIMIT,
+                time_limit=whole_seconds(settings.timeout_seconds))
+    result = conn.result or {}
+    if result.get("result") not in (0, 4):  # 4: size limit, the first entries are enough
+        raise SourceError(SOURCE, f"search under {base} failed: {result.get('description')}: "
+                                  f"{result.get('message')}")
+    return [(item.get("dn", ""), item.get("raw_attributes") or {})
+            for item in conn.response or [] if item.get("type") == "searchResEntry"]
+
+
+def search_person(conn: ldap3.Connection, settings: LdapSettings,
+                  username: str) -> PersonEntries:
+    """The directory's entries for ``username`` (see :class:`PersonEntries`) in two searches:
+    the username under the parent of the base (any entry, filter or not), then under the
+    base with the configured filter, the username or any student number the first search
+    found. Raises :class:`SourceError` when the second search (the nightly's view) fails;
+    a refused first search falls back to the base and says so in ``notes``."""
+    attrs = [settings.student_id_attr, settings.username_attr, settings.firstname_attr,
+             settings.lastname_attr, settings.email_attr]
+    login = escape_filter_chars(username.strip().lower())
+    notes: list[str] = []
+    scope = parent_dn(settings.base)
+    searches = 0
+    try:
+        if not conn.bound:
+            conn.bind()
+        try:
+            searches += 1
+            raw = _search(conn, scope, f"({settings.username_attr}={login})",
+                          [*attrs, AFFILIATION_ATTR], settings)
+        except Exception as exc:  # no access above the base, no such branch...
+            notes.append(f"could not search {scope} ({describe(exc)}); only {settings.base} "
+                         "was searched")
+            scope = settings.base
+            searches += 1
+            raw = _search(conn, scope, f"({settings.username_attr}={login})",
+                          [*attrs, AFFILIATION_ATTR], settings)
+        found = [(entry_from_raw(dn, values, settings),
+                  tuple(sorted(_values(values, AFFILIATION_ATTR)))) for dn, values in raw]
+        numbers = sorted({n for entry, _ in found for n in entry.student_ids})
+        claims = "".join(f"({settings.student_id_attr}={escape_filter_chars(n)})"
+                         for n in numbers)
+        searches += 1
+        view = [entry_from_raw(dn, values, settings) for dn, values in _search(
+            conn, settings.base,
+            f"(&{settings.filter}(|({settings.username_attr}={login}){claims}))", attrs,
+            settings)]
+    except SourceError:
+        raise
+    except Exception as exc:  # ldap3, socket, a bug of ours: never a partial answer
+        raise SourceError(SOURCE, f"search for {username} failed: {describe(exc)}") from exc
+    return PersonEntries(scope, found, view, searches, notes)

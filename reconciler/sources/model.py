@@ -126,13 +126,16 @@ class SourceSnapshot:
     """What the sources said, whether they can be trusted, and the cohorts they imply.
 
     When ``healthy`` is false, ``general_cohorts`` is empty: nothing to act on, and the
-    planner must leave every general cohort unchanged. ``reasons`` says why.
+    planner must leave every general cohort unchanged. ``reasons`` says why; ``notes`` are
+    what is worth knowing anyway (one line each). ``rollover_from`` is the academic year of
+    the last good run when platforms.yaml now names another one (a rollover), else None.
     """
 
     academic_year: str
     healthy: bool
     reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    rollover_from: str | None = None
     general_cohorts: dict[str, list[GeneralCohort]] = field(default_factory=dict)
     people: dict[str, Person] = field(default_factory=dict)
     digest: str = ""

@@ -155,6 +155,7 @@ def read_sources(
             reasons.append(one_line(f"general cohorts: unexpected {describe(exc)}"))
             cohorts, people = {}, {}
 
+    rollover_from = None
     try:
         state, state_error = health.load_state(health.state_path(settings))
         if state_error:
@@ -168,6 +169,7 @@ def read_sources(
         )
         reasons += verdict.reasons
         notes += verdict.notes
+        rollover_from = verdict.rollover_from
     except Exception as exc:  # health unknown is unhealthy
         reasons.append(one_line(f"source health: unexpected {describe(exc)}"))
     # One line each, whatever a driver put in its message: they print as list items.
@@ -180,6 +182,7 @@ def read_sources(
         healthy=healthy,
         reasons=reasons,
         notes=notes,
+        rollover_from=rollover_from,
         general_cohorts=cohorts if healthy else {},
         # Accounts stay useful to manual cohorts even when APOGÉE is down.
         people=people,

@@ -133,6 +133,51 @@ def test_fault_injection_kinds() -> None:
         assert len(got[0]["userids"]) == 2  # the failed call changed nothing
 
 
+def _members_of_k1(emu: MoodleEmulator) -> int:
+    got = ws(emu.url, "core_cohort_get_cohort_members", {"cohortids": [min(emu.state.cohorts)]})
+    return len(got[0]["userids"])
+
+
+@pytest.mark.parametrize("kind", ["http500", "drop", "timeout"])
+def test_an_answer_lost_after_the_commit_still_changed_the_site(kind: str) -> None:
+    with started() as emu:
+        emu.fault_timeout_s = 0.6
+        emu.inject_fault(kind, function="core_cohort_add_cohort_members", after_commit=True)
+        data = {"wstoken": "T", "wsfunction": "core_cohort_add_cohort_members",
+                "moodlewsrestformat": "json", **dict(flatten(members(2)))}
+        if kind == "http500":
+            response = requests.post(emu.url + ENDPOINT, data=data, timeout=5)
+            assert (response.status_code, response.content) == (500, b"")
+        else:
+            with pytest.raises((requests.ConnectionError, requests.Timeout)):
+                requests.post(emu.url + ENDPOINT, data=data, timeout=0.3)
+        assert _members_of_k1(emu) == 2  # committed all the same
+        assert emu.committed_writes == 1
+        with pytest.raises(ValueError, match="cannot strike after the commit"):
+            emu.inject_fault("exception", after_commit=True)
+
+
+def test_a_hook_runs_after_the_nth_committed_write_only() -> None:
+    with started() as emu:
+        fired: list[int] = []
+        emu.after_committed_write(2, lambda: fired.append(_count(emu)))
+        assert ws(emu.url, "core_cohort_add_cohort_members", members(1)) == {"warnings": []}
+        ws(emu.url, "core_cohort_get_cohorts")  # a read does not count
+        emu.inject_fault("exception", function="core_cohort_add_cohort_members")
+        assert "exception" in ws(emu.url, "core_cohort_add_cohort_members", members(1, 2))
+        assert fired == []  # a refused write does not count either
+        assert ws(emu.url, "core_cohort_add_cohort_members", members(1, 3)) == {"warnings": []}
+        assert fired == [2]  # ran after the second commit, before the answer went out
+        # Revoking the token from a hook: the next call is refused.
+        emu.after_committed_write(1, lambda: emu.set_config(token="revoked"))
+        ws(emu.url, "core_cohort_add_cohort_members", members(1, 4))
+        assert ws(emu.url, "core_cohort_get_cohorts")["errorcode"] == "invalidtoken"
+
+
+def _count(emu: MoodleEmulator) -> int:
+    return sum(len(m) for m in emu.state.cohort_members.values())
+
+
 def test_latency_counters_and_log() -> None:
     with started(latency_ms=50) as emu:
         started_at = time.perf_counter()

@@ -3,7 +3,8 @@
 ``open_world`` yields a :class:`World` whose ``run`` invokes the ``reconcile`` CLI in process
 (so a test may monkeypatch a fault), with the environment the nightly job would have:
 ``APOGEE_URL`` on a sqlite file, the ``LDAP_*`` variables of a real slapd and ``ECAMPUS_*`` on a
-Moodle emulator. ``make_repo`` writes the repository (the shipped ``cohorts/`` tree or only
+Moodle: a fresh emulator, or a given backend (tests/support/backends.py: the emulator or the
+real Moodle 4.5 site), then seeded through the web services. ``make_repo`` writes the repository (the shipped ``cohorts/`` tree or only
 its ``platforms.yaml``, with overrides) and commits it.
 """
 
@@ -21,14 +22,21 @@ from typing import Any
 import git
 import yaml
 from click.testing import CliRunner
+from support.backends import EMULATOR_TOKEN, Backend, emulator_backend
 
 from reconciler.cli import main
 from reconciler.demo import data as demo_data
-from reconciler.emulator import EmulatorConfig, MoodleEmulator
+from reconciler.emulator import MoodleEmulator
 from reconciler.moodle.client import MoodleClient
 
 REPO = Path(__file__).resolve().parents[2]
-TOKEN = "e2e-token"
+TOKEN = EMULATOR_TOKEN
+# The shipped ecampus, with failsafes tightened so that the small test cohorts are capped, and
+# no grace period: a leaver goes on the run that sees them gone, as the failsafe tests need.
+TEST_FAILSAFES = {"platforms": {"ecampus": {
+    "failsafes": {"small_cohort_size": 3, "per_cohort_removal_floor": 1,
+                  "per_cohort_max_removal_percent": 50},
+    "general_cohorts": {"grace_period": None}}}}
 
 
 def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -106,10 +114,16 @@ def shipped_seed(data: demo_data.DemoData) -> dict[str, Any]:
 @dataclass
 class World:
     repo: Path
-    emu: MoodleEmulator
+    backend: Backend
     apogee: Path
     env: dict[str, str]
     data: demo_data.DemoData
+
+    @property
+    def emu(self) -> MoodleEmulator:
+        """The emulator (for scenarios that run on it alone: faults, counters)."""
+        assert self.backend.emulator is not None, "an emulator-only scenario"
+        return self.backend.emulator
 
     def run(self, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
         """``reconcile --repo REPO *args``: (exit code, stdout + stderr). Re-raises a crash."""
@@ -121,7 +135,17 @@ class World:
         return result.exit_code, result.output
 
     def client(self) -> MoodleClient:
-        return MoodleClient(self.emu.url, TOKEN)
+        return self.backend.client()
+
+    def state(self) -> dict[str, Any]:
+        """The whole Moodle state keyed by names (support/wsseed.py ``read_state``)."""
+        return self.backend.state()
+
+    def commit(self, message: str) -> None:
+        """Commit every change of the declarations repository."""
+        repo = git.Repo(self.repo)
+        repo.git.add(A=True)
+        repo.index.commit(message)
 
     def cohort_members(self, idnumber: str) -> set[str]:
         with self.client() as c:
@@ -170,13 +194,29 @@ class World:
 
 @contextmanager
 def open_world(tmp: Path, repo: Path, data: demo_data.DemoData, ldap_env: dict[str, str],
-               seed: dict[str, Any] | None = None) -> Iterator[World]:
-    """APOGÉE written from ``data`` under ``tmp``, an emulator seeded with ``seed`` (default:
-    the accounts of ``data``), and the environment pointing at them and at ``ldap_env``."""
+               seed: dict[str, Any] | None = None,
+               backend: Backend | None = None) -> Iterator[World]:
+    """APOGÉE written from ``data`` under ``tmp``, a Moodle seeded with ``seed`` (default: the
+    accounts of ``data``), and the environment pointing at them and at ``ldap_env``.
+
+    Without ``backend``: a fresh emulator, seeded directly (fast). With one (the emulator or
+    the real site, clean): seeded through its web services, the same calls on both, then its
+    call counters (emulator) cleared so that a test counts only what the scenario calls."""
     apogee = tmp / "apogee.db"
     demo_data.write_apogee(data, apogee).close()
-    with MoodleEmulator(EmulatorConfig(token=TOKEN)) as emu:
-        emu.seed(seed if seed is not None else {"users": users_of(data)})
-        env = {"ECAMPUS_URL": emu.url, "ECAMPUS_TOKEN": TOKEN,
-               "APOGEE_URL": f"sqlite:///{apogee}", **ldap_env}
-        yield World(repo, emu, apogee, env, data)
+    seed = seed if seed is not None else {"users": users_of(data)}
+
+    def env_for(moodle: Backend) -> dict[str, str]:
+        return {"ECAMPUS_URL": moodle.url, "ECAMPUS_TOKEN": moodle.token,
+                "APOGEE_URL": f"sqlite:///{apogee}", **ldap_env}
+
+    if backend is not None:
+        backend.seed(seed)
+        if backend.emulator is not None:
+            backend.emulator.reset_counters()
+        yield World(repo, backend, apogee, env_for(backend), data)
+        return
+    with emulator_backend() as fresh:
+        assert fresh.emulator is not None
+        fresh.emulator.seed(seed)
+        yield World(repo, fresh, apogee, env_for(fresh), data)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import EmulatorConfig
+from ..errors import WSError
 from ..formatting import Formatter
 from ..params import Single
 from ..state import State
@@ -25,6 +26,9 @@ class Call:
     fmt: Formatter
     siteurl: str
     allowed_functions: list[str] = field(default_factory=list)
+    # Raised by the dispatcher once the call's changes are committed: what Moodle throws
+    # after its transaction (e.g. the message manager's "Message was not sent.").
+    after_commit: WSError | None = None
 
     @property
     def now(self) -> int:
@@ -44,15 +48,18 @@ class WSFunction:
     handler: Handler
     version: str = CORE_VERSION
     plugin: bool = False
+    # The declared return structure, where it can make Moodle refuse an answer (PARAM_TEXT
+    # values): checked after the commit, as external_api::clean_returnvalue does.
+    returns: Any = None
 
 
 REGISTRY: dict[str, WSFunction] = {}
 
 
 def wsfunction(name: str, params: dict[str, Any], version: str = CORE_VERSION,
-               plugin: bool = False) -> Callable[[Handler], Handler]:
+               plugin: bool = False, returns: Any = None) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
-        REGISTRY[name] = WSFunction(name, Single(params), handler, version, plugin)
+        REGISTRY[name] = WSFunction(name, Single(params), handler, version, plugin, returns)
         return handler
 
     return register
@@ -98,6 +105,25 @@ SERVICE_ORDER = [
     "local_ws_enrolcohort_add_instance",
     "local_ws_enrolcohort_update_instance",
     "local_ws_enrolcohort_delete_instance",
+    "local_ws_enrolcohort_get_instances",
+]
+# The real site's read-only service "cohortsync_reconciler_ro", in get_site_info's order.
+READONLY_SERVICE = [
+    "core_cohort_get_cohort_members",
+    "core_cohort_search_cohorts",
+    "core_cohort_get_cohorts",
+    "core_course_get_categories",
+    "core_course_get_courses",
+    "core_course_get_courses_by_field",
+    "core_enrol_get_course_enrolment_methods",
+    "core_enrol_get_enrolled_users",
+    "core_enrol_get_users_courses",
+    "core_group_get_course_groups",
+    "core_group_get_group_members",
+    "core_group_get_groups",
+    "core_user_get_users",
+    "core_user_get_users_by_field",
+    "core_webservice_get_site_info",
     "local_ws_enrolcohort_get_instances",
 ]
 # Functions that exist in Moodle (so they are not "invalidrecord") but are not emulated.

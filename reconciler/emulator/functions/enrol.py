@@ -158,10 +158,29 @@ def manual_enrol_users(call: Call, params: dict[str, Any]) -> None:
         if not manual:
             raise moodle_error("wsnoinstance", "Manual enrolment plugin instance doesn't exist "
                                f"or is disabled for the course (id = {courseid})")
-        if state.live_user(userid) is None:
+        user = state.live_user(userid)
+        if user is None:
             raise missing_record("user", "id = ?", [userid])  # core_user::get_user(MUST_EXIST)
+        # The after_user_enrolled hook runs before the role is assigned, on every call (new
+        # or existing enrolment): enrol_manual sends the course welcome message from the
+        # course contact (coursecontact = editingteacher), if there is one.
+        if (call.config.mail_fails and not user.suspended
+                and _has_contact(state, courseid)):
+            call.after_commit = moodle_error(MESSAGE_NOT_SENT, f"error/{MESSAGE_NOT_SENT}")
         sync.enrol_user(state, manual[0], userid, roleid, item.get("timestart", 0),
                         item.get("timeend", 0), 1 if item.get("suspend") else 0)
+
+
+# core\message\manager::send_message_to_processors: messages are buffered during the
+# transaction and sent after the commit; a failed send throws this moodle_exception.
+MESSAGE_NOT_SENT = "Message was not sent."
+COURSE_CONTACT_ROLE = 3  # $CFG->coursecontact default: editingteacher
+
+
+def _has_contact(state: State, courseid: int) -> bool:
+    return any(ra.roleid == COURSE_CONTACT_ROLE
+               for userid in state.course_users.get(courseid, ())
+               for ra in state.user_roles(courseid, userid))
 
 
 @wsfunction("enrol_manual_unenrol_users", {"enrolments": Multiple(Single({

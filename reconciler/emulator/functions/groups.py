@@ -76,7 +76,17 @@ def create_groups(call: Call, params: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-@wsfunction("core_group_get_course_groups", {"courseid": Value("int")})
+# core_group_external::get_course_groups_returns: with moodlewssettingraw a group name
+# holding markup (a cohort-sync group "L1 <Droit> cohort") fails PARAM_TEXT: invalidresponse.
+_COURSE_GROUPS = Multiple(Single({
+    "id": Value("int"), "courseid": Value("int"), "name": Value("text"),
+    "description": Value("raw"), "descriptionformat": Value("int"),
+    "enrolmentkey": Value("raw"), "idnumber": Value("raw"), "visibility": Value("int"),
+    "participation": Value("bool")}))
+
+
+@wsfunction("core_group_get_course_groups", {"courseid": Value("int")},
+            returns=_COURSE_GROUPS)
 def get_course_groups(call: Call, params: dict[str, Any]) -> list[dict[str, Any]]:
     state = call.state
     if params["courseid"] not in state.courses:

@@ -7,13 +7,46 @@ from typing import Any
 from .. import sync
 from ..errors import WSError, plugin_error
 from ..model import COURSE_ASSIGNABLE_ROLES, ROLES, Enrol
-from ..params import Single, Value, dflt, opt
+from ..params import Multiple, Single, Value, dflt, opt
 from ..state import SITE_COURSE_ID, State
 from .base import PLUGIN_VERSION, Call, wsfunction
 
 NOT_FOUND = "Object does not exist!"
 UNAVAILABLE = "Object is not available at this context!"
 NO_GROUP_NAME = "Enrol instance group none."
+
+
+# The plugin's return structures (externallib.php: webservice_function_returns and
+# webservice_function_enrolment_instance_returns). Moodle checks every answer against them
+# after the function ran: a PARAM_TEXT name that strip_tags would change (a cohort named
+# "L1 <Droit>") turns the answer into invalidresponse, although the write is committed.
+def _item_keys() -> dict[str, Any]:
+    return {"object": Value("text"), "id": opt(Value("int")), "name": opt(Value("text")),
+            "courseid": opt(Value("int")), "cohortid": opt(Value("int")),
+            "roleid": opt(Value("int")), "groupid": opt(Value("int")),
+            "idnumber": opt(Value("raw")), "shortname": opt(Value("text")),
+            "status": opt(Value("int")), "active": opt(Value("text")),
+            "visible": opt(Value("int")), "format": opt(Value("plugin"))}
+
+
+def _returns(items: dict[str, Any]) -> Single:
+    return Single({"id": Value("int"), "code": Value("int"), "message": Value("text"),
+                   "data": Multiple(opt(Single(items)))})
+
+
+RETURNS = _returns(_item_keys())
+INSTANCE_RETURNS = _returns({
+    **_item_keys(),
+    "course": opt(Single({"object": Value("text"), "id": Value("int"), "idnumber": Value("raw"),
+                          "name": Value("text"), "shortname": Value("text"),
+                          "visible": Value("int"), "format": Value("plugin")})),
+    "cohort": opt(Single({"object": Value("text"), "id": Value("int"), "idnumber": Value("raw"),
+                          "name": Value("text"), "visible": Value("int")})),
+    "role": opt(Single({"object": Value("text"), "id": Value("int"),
+                        "shortname": Value("text")})),
+    "group": opt(Single({"object": Value("text"), "id": Value("int"),
+                         "courseid": Value("int"), "name": Value("text")})),
+})
 
 
 def _not_found(kind: str, cls: str, ident: int) -> WSError:
@@ -115,7 +148,7 @@ def _nested(state: State, e: Enrol) -> dict[str, Any]:
     "groupid": dflt(Value("int"), 0),
     "name": dflt(Value("text"), ""),
     "status": dflt(Value("int"), 0),
-})}, version=PLUGIN_VERSION, plugin=True)
+})}, version=PLUGIN_VERSION, plugin=True, returns=RETURNS)
 def add_instance(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     state = call.state
     p = params["instance"]
@@ -168,7 +201,7 @@ def add_instance(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     "status": opt(Value("int")),
     "roleid": opt(Value("int")),
     "groupid": opt(Value("int")),
-})}, version=PLUGIN_VERSION, plugin=True)
+})}, version=PLUGIN_VERSION, plugin=True, returns=RETURNS)
 def update_instance(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     state = call.state
     p = params["instance"]
@@ -222,7 +255,7 @@ def update_instance(call: Call, params: dict[str, Any]) -> dict[str, Any]:
 
 
 @wsfunction("local_ws_enrolcohort_delete_instance", {"instance": Single({"id": Value("int")})},
-            version=PLUGIN_VERSION, plugin=True)
+            version=PLUGIN_VERSION, plugin=True, returns=INSTANCE_RETURNS)
 def delete_instance(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     state = call.state
     enrol = _instance(state, params["instance"]["id"])
@@ -233,7 +266,7 @@ def delete_instance(call: Call, params: dict[str, Any]) -> dict[str, Any]:
 
 
 @wsfunction("local_ws_enrolcohort_get_instances", {"course": Single({"id": Value("int")})},
-            version=PLUGIN_VERSION, plugin=True)
+            version=PLUGIN_VERSION, plugin=True, returns=INSTANCE_RETURNS)
 def get_instances(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     state = call.state
     courseid = params["course"]["id"]
