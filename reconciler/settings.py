@@ -20,6 +20,8 @@ from typing import Any, Literal
 DEFAULT_ROLES: dict[str, int] = {"manager": 1, "editingteacher": 3, "teacher": 4, "student": 5}
 
 SyncPolicyName = Literal["allowed", "discouraged", "forbidden"]
+# Which web-service token a command presents (PlatformSettings.token).
+TokenUse = Literal["write", "read", "read-only"]
 
 
 @dataclass(frozen=True)
@@ -296,6 +298,7 @@ class PlatformSettings:
     title: str = ""
     url_env: str = ""
     token_env: str = ""
+    readonly_token_env: str = ""
     general_cohorts: GeneralCohortSettings = field(default_factory=GeneralCohortSettings)
     manual_idnumber_prefix: str = "man-"
     # Days a due review of a manual cohort may wait before ``reconcile validate`` fails.
@@ -310,9 +313,26 @@ class PlatformSettings:
         env = os.environ if environ is None else environ
         return (env.get(self.url_env) or self.url).rstrip("/")
 
-    def token(self, environ: dict[str, str] | None = None) -> str | None:
+    def token(
+        self, environ: dict[str, str] | None = None, use: TokenUse = "write"
+    ) -> str | None:
+        """The web-service token for ``use`` from ``environ`` (default ``os.environ``), or
+        None when it is not set. ``write``: ``token_env``. ``read`` (a command that only
+        reads): ``readonly_token_env`` when set, else the write token. ``read-only`` (a
+        merge request's plan): ``readonly_token_env`` only, never the write token, since
+        GitLab's project variables outrank a job's own and a protected write token can be
+        visible to a merge-request job."""
         env = os.environ if environ is None else environ
+        readonly = env.get(self.readonly_token_env) or None
+        if use == "read-only":
+            return readonly
+        if use == "read" and readonly:
+            return readonly
         return env.get(self.token_env) or None
+
+    def token_variable(self, use: TokenUse = "write") -> str:
+        """The environment variable ``token(…, use)`` reads first."""
+        return self.token_env if use == "write" else self.readonly_token_env
 
     def is_managed_idnumber(self, idnumber: str) -> bool:
         """Whether a cohort idnumber falls under this platform's managed patterns."""
@@ -380,6 +400,7 @@ def settings_from_document(doc: dict[str, Any], root: Path = Path(".")) -> Setti
             title=p.get("title", name),
             url_env=p.get("url_env", f"{name.upper()}_URL"),
             token_env=p.get("token_env", f"{name.upper()}_TOKEN"),
+            readonly_token_env=p.get("readonly_token_env", f"{name.upper()}_READONLY_TOKEN"),
             general_cohorts=general,
             manual_idnumber_prefix=manual.get("idnumber_prefix", "man-"),
             review_grace_days=manual.get("review_grace_days", 30),

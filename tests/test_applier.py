@@ -250,8 +250,8 @@ def test_a_revoked_token_stops_the_run_instead_of_failing_every_action(tmp_path:
         members("man-a", 7, ["u1"], [1]),
         act("man-b", RemoveMembers("man-b", 8, ("u9",), (9,), 5)),
         act("man-c", RemoveMembers("man-c", 9, ("u8",), (8,), 5)),
-        act("C1/man-a/student", DisableSync(20, "C1", "man-a", "student", 3)),
-        act("C2/man-a/student", DisableSync(21, "C2", "man-a", "student", 4)),
+        act("C1/man-a/student", DisableSync(20, "C1", "man-a", "student", 10)),
+        act("C2/man-a/student", DisableSync(21, "C2", "man-a", "student", 11)),
     ]
     result, _ = run(plan, fake, tmp_path)
     assert fake.functions() == ["core_cohort_add_cohort_members",

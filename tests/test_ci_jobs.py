@@ -23,6 +23,7 @@ from reconciler.gitlab.notes import marker
 from reconciler.moodle.client import MoodleClient
 
 TOKEN = "ci-token"
+READONLY_TOKEN = "ci-readonly-token"
 NOW = "2026-11-28T02:00:00Z"
 BASE = "cohorts/prelude/cohorts/man-base.yaml"
 MR = "cohorts/prelude/cohorts/man-mr.yaml"
@@ -42,6 +43,7 @@ class MergeRequestWorld:
         return {
             "PRELUDE_URL": self.emu.url,
             "PRELUDE_TOKEN": TOKEN,
+            "PRELUDE_READONLY_TOKEN": READONLY_TOKEN,
             "CI_API_V4_URL": self.gitlab.api,
             "CI_PROJECT_ID": fake_gitlab.PROJECT,
             "CI_JOB_URL": "https://gitlab.example.org/group/cohorts/-/jobs/42",
@@ -89,7 +91,7 @@ class MergeRequestWorld:
 @pytest.fixture
 def mr(tmp_path: Path) -> Iterator[MergeRequestWorld]:
     gitlab = fake_gitlab.start()
-    with MoodleEmulator(EmulatorConfig(token=TOKEN)) as emu:
+    with MoodleEmulator(EmulatorConfig(token=TOKEN, readonly_token=READONLY_TOKEN)) as emu:
         emu.seed(moodle_seed())
         yield MergeRequestWorld(
             GitWorld(tmp_path, {"prelude": {"failsafes": FAILSAFES}}), emu, gitlab
@@ -294,12 +296,12 @@ def test_a_general_cohort_the_sources_do_not_produce_fails_the_merge_request(
         ),
     )
     g.commit("PHA3")
-    with MoodleEmulator(EmulatorConfig(token=TOKEN)) as emu:
+    with MoodleEmulator(EmulatorConfig(token=TOKEN, readonly_token=READONLY_TOKEN)) as emu:
         emu.seed({"courses": [{"shortname": "FOAD2-PHARMA", "fullname": "FOAD 2"}]})
         w = MergeRequestWorld(g, emu, gitlab)
         env = w.mr_env(
             COLLEGIUM_URL=emu.url,
-            COLLEGIUM_TOKEN=TOKEN,
+            COLLEGIUM_READONLY_TOKEN=READONLY_TOKEN,
             APOGEE_URL=f"sqlite:///{apogee}",
             **slapd.environ(),
         )
@@ -434,7 +436,7 @@ def test_readme_shows_a_real_note(tmp_path: Path) -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     note = readme_note.example_note(tmp_path)
     shown = readme.split(readme_note.START, 1)[1].split(readme_note.END, 1)[0]
-    # Commit hashes follow platforms.yaml, which other changes edit; the rest must be equal.
+    # Commit hashes and the digest follow what other changes edit; the rest must be equal.
     assert _without_commits(f"{readme_note.START}{shown}{readme_note.END}") == _without_commits(
         readme_note.as_readme_block(note)
     )
@@ -460,5 +462,44 @@ def test_a_note_that_cannot_be_posted_fails_the_job(mr: MergeRequestWorld) -> No
 
 
 def _without_commits(text: str) -> str:
+    """The note without what any unrelated change moves: commit hashes, and the plan's digest
+    (a hash over the whole plan document, so of every field any action kind gains)."""
     text = re.sub(r"Plan of `[0-9a-f]{12}`", "Plan of `<commit>`", text)
+    text = re.sub(r"sha256:[0-9a-f]{64}", "sha256:<digest>", text)
     return re.sub(r" at [0-9a-f]{8};", " at <fork>;", text)
+
+
+# -- which token a job presents ------------------------------------------------------------------
+
+
+def test_a_merge_request_plan_never_presents_the_write_token(mr: MergeRequestWorld) -> None:
+    """GitLab's project variables outrank a job's own, so a merge-request job may see the
+    protected write token: ``ci plan`` picks the read-only one itself."""
+    mr.git.checkout("feature", new=True)
+    mr.git.write(MR, cohort_file("man-mr", USERS[2:4]))
+    mr.git.commit("man-mr")
+    # A write token Moodle would refuse: the plan goes through only if it is never sent.
+    code, out, err = mr.ci_plan(PRELUDE_TOKEN="not-a-token")
+    assert code == exitcodes.CHANGES or code == exitcodes.OK, out + err
+    assert "man-mr" in mr.note()
+    # Without the read-only token the job fails in one line, even with the write token there.
+    code, out, err = mr.ci_plan(PRELUDE_READONLY_TOKEN="")
+    assert code == exitcodes.ERROR, out + err
+    assert "no read-only web-service token for prelude: set the environment variable " \
+        "PRELUDE_READONLY_TOKEN" in err
+    assert "Traceback" not in err
+
+
+def test_plan_prefers_the_read_only_token_and_apply_uses_the_write_token(
+    mr: MergeRequestWorld,
+) -> None:
+    env = mr.env(PRELUDE_TOKEN="not-a-token")
+    code, out, err = mr.run("plan", "-p", "prelude", "--now", NOW, env=env)
+    assert code in (exitcodes.OK, exitcodes.CHANGES), out + err
+    code, out, err = mr.run("apply", "-p", "prelude", "--now", NOW, env=env)
+    assert code == exitcodes.ERROR, out + err
+    assert "invalidtoken" in err or "token" in err.lower()
+    # Without a read-only token, plan falls back to the write token.
+    code, out, err = mr.run("plan", "-p", "prelude", "--now", NOW,
+                            env=mr.env(PRELUDE_READONLY_TOKEN=""))
+    assert code in (exitcodes.OK, exitcodes.CHANGES), out + err

@@ -271,7 +271,7 @@ def test_plan_with_mutated_declarations_is_a_plan_or_one_error_line(
     with case("plan (declarations)"):
         code, out, exc = plan_world.run("plan", "-p", "prelude", "--now", NOW)
     assert exc is None, f"{type(exc).__name__}: {exc}"
-    assert code in (0, 1, 2, 3), out
+    assert code in (0, 1, 2, 3, 7), out  # 7: declarations naming what Moodle lacks
     if code == 1:
         lines = [line for line in out.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith("error: "), out[-2000:]

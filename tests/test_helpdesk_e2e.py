@@ -373,7 +373,7 @@ def test_a_sync_waiting_for_its_course_holds_the_enrolment(world: World) -> None
     repo = git.Repo(world.repo)
     repo.git.add(A=True)
     repo.index.commit("a course to come")
-    # The sync waits for its course: the apply does the rest and says so (incomplete).
+    # The declared course is missing: the plan is incomplete (exit 7), the rest applied.
     assert world.run("apply", "-p", "ecampus", "--now", NOW)[0] == exitcodes.INCOMPLETE
     doc = explain(world, "e22409001", "--course", "HIST-L2-NEW")
     ecampus = doc["platforms"]["ecampus"]

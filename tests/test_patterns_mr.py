@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from support import fake_gitlab
 from support.mr_world import USERS, GitWorld, cohort_file, moodle_seed
-from test_ci_jobs import BASE, FAILSAFES, TOKEN, MergeRequestWorld, _section
+from test_ci_jobs import BASE, FAILSAFES, READONLY_TOKEN, TOKEN, MergeRequestWorld, _section
 
 from reconciler.cli import exitcodes
 from reconciler.emulator import EmulatorConfig, MoodleEmulator
@@ -36,7 +36,7 @@ def mr(tmp_path: Path) -> Iterator[MergeRequestWorld]:
     """test_ci_jobs' merge-request world: the prelude platform, its git remote, the fake
     GitLab."""
     gitlab = fake_gitlab.start()
-    with MoodleEmulator(EmulatorConfig(token=TOKEN)) as emu:
+    with MoodleEmulator(EmulatorConfig(token=TOKEN, readonly_token=READONLY_TOKEN)) as emu:
         emu.seed(moodle_seed())
         yield MergeRequestWorld(
             GitWorld(tmp_path, {"prelude": {"failsafes": FAILSAFES}}), emu, gitlab)

@@ -41,7 +41,7 @@ from ..planning.reader import read_actual, read_courses
 from ..planning.stale import stale_message, why_stale
 from ..planning.state import ActualState, DesiredState
 from ..planning.usermap import UserResolver, final_plan, map_file
-from ..settings import PlatformSettings, Settings
+from ..settings import PlatformSettings, Settings, TokenUse
 from ..sources import SourceSnapshot, read_sources, record_good_run
 from ..sources.health import load_state, state_path
 from .applier import ApplyResult, ProgressCallback, apply_plan, required_functions
@@ -53,12 +53,22 @@ from .leavers import load_record, record_path, save_record
 JOURNAL_FILE = ".reconciler/journal.jsonl"
 
 
-def _default_client(platform: PlatformSettings, environ: Mapping[str, str]) -> MoodleClient:
-    token = platform.token(dict(environ))
+def _default_client(
+    platform: PlatformSettings, environ: Mapping[str, str], use: TokenUse = "write"
+) -> MoodleClient:
+    token = platform.token(dict(environ), use)
     if not token:
+        if use == "read-only":
+            raise ConfigurationError(
+                f"no read-only web-service token for {platform.name}: set the environment "
+                f"variable {platform.readonly_token_env} (a merge request's plan never uses "
+                f"the write token {platform.token_env})"
+            )
+        also = "" if use == "write" else (
+            f" (or {platform.readonly_token_env}, which this command prefers)")
         raise ConfigurationError(
             f"no web-service token for {platform.name}: set the environment variable "
-            f"{platform.token_env}"
+            f"{platform.token_env}{also}"
         )
     return MoodleClient(platform.effective_url(dict(environ)), token)
 
@@ -85,6 +95,9 @@ class Environment:
     # Where the user-id maps live (default: next to the source-health state, .reconciler/).
     user_map_dir: Path | None = None
     history_path: Path | None = None
+    # Which token the default client presents: ``write`` (apply), ``read`` (commands that
+    # only read: the read-only token when set) or ``read-only`` (a merge request's plan).
+    token_use: TokenUse = "write"
     _decls: DeclarationSet | None = field(default=None, init=False, repr=False)
     _snapshot: SourceSnapshot | None = field(default=None, init=False, repr=False)
     # Per platform, the leavers record of the last plan, saved by apply (None: keep the file).
@@ -166,15 +179,16 @@ class Environment:
                 "grace periods would restart at every run") from None
 
     @contextmanager
-    def client(self, platform: PlatformSettings) -> Iterator[Any]:
+    def client(self, platform: PlatformSettings, use: TokenUse | None = None) -> Iterator[Any]:
         """A Moodle client for ``platform``, closed on exit. Without a ``client_factory``,
-        a ``MoodleClient`` on the platform's URL with the token its ``token_env`` names (a
-        missing token raises ``ConfigurationError``)."""
+        a ``MoodleClient`` on the platform's URL with the token ``use`` selects (default
+        ``token_use``; ``PlatformSettings.token``); a missing token raises
+        ``ConfigurationError`` naming the variable to set."""
         if self.client_factory is not None:
             with self.client_factory(platform) as client:
                 yield client
         else:
-            with _default_client(platform, self.environ) as client:
+            with _default_client(platform, self.environ, use or self.token_use) as client:
                 yield client
 
     def journal(self, platform: str, commit: str | None) -> Journal:
@@ -353,7 +367,7 @@ def apply(
     if not fresh.actions:
         result = ApplyResult()
     else:
-        with env.client(platform) as client:
+        with env.client(platform, "write") as client:
             try:
                 missing = client.capabilities().missing(required_functions(fresh))
                 if missing:

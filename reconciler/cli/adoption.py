@@ -63,7 +63,7 @@ def import_command(
     """
     options = ImportOptions(cohorts, courses, adopt_outside_prefix, force)
     try:
-        result = run_import(environment(ctx, now), platform, options, out)
+        result = run_import(environment(ctx, now, "read"), platform, options, out)
     except MoodleError as exc:  # Moodle failed before any file was written
         exc.add_note("nothing written")
         raise
@@ -99,7 +99,7 @@ def audit_command(
 
     Reads Moodle only; remembers when it first saw each one in .reconciler/.
     """
-    report = run_audit(environment(ctx, now), platform)
+    report = run_audit(environment(ctx, now, "read"), platform)
     text = AUDIT_FORMATS[fmt](report)
     click.echo(text)
     if out:

@@ -87,8 +87,13 @@ def plan_job(ctx: click.Context, platform: str, out_dir: Path, now: dt.datetime 
     CI_MERGE_REQUEST_TARGET_BRANCH_SHA, CI_COMMIT_SHA, CI_JOB_URL and, to post,
     CI_API_V4_URL, CI_PROJECT_ID, CI_MERGE_REQUEST_IID and GITLAB_NOTE_TOKEN.
     """
-    env = environment(ctx, now)
-    _finish(ctx, run_plan(env, platform, Pipeline.from_environ(env.environ), out_dir))
+    env = environment(ctx, now, "read")
+    pipeline = Pipeline.from_environ(env.environ)
+    if pipeline.is_merge_request:
+        # The merge request's own code runs here: never with the write token, whatever
+        # GitLab makes visible (its project variables outrank the job's own).
+        env.token_use = "read-only"
+    _finish(ctx, run_plan(env, platform, pipeline, out_dir))
 
 
 @ci.command("apply")

@@ -65,7 +65,7 @@ def explain_command(
     platform. Exit 0; 1 on an error (with --platform all, after explaining the platforms
     that could be read).
     """
-    env = environment(ctx, now)
+    env = environment(ctx, now, "read")
     names = None if platform == "all" else [platform]
     history = load_history(env, fetch, remote)
     doc = explain_person(env, username, names, course=course, cohort=cohort, history=history)

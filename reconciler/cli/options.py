@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import click
 
 from ..applying.runner import Environment
+from ..settings import TokenUse
 
 
 class Instant(click.ParamType):
@@ -87,9 +88,12 @@ plan_file_argument = click.argument(
 )
 
 
-def environment(ctx: click.Context, now: dt.datetime | None) -> Environment:
-    """The real endpoints named by the process environment, for the ``--repo`` folder."""
-    env = Environment(repo=Path(ctx.obj["repo"]))
+def environment(
+    ctx: click.Context, now: dt.datetime | None, token_use: TokenUse = "write"
+) -> Environment:
+    """The real endpoints named by the process environment, for the ``--repo`` folder;
+    ``token_use`` says which Moodle token its client presents (``PlatformSettings.token``)."""
+    env = Environment(repo=Path(ctx.obj["repo"]), token_use=token_use)
     if now is not None:
         env.now = now
     return env

@@ -104,7 +104,7 @@ def plan_command(
 ) -> None:
     """Show what apply would change on one platform. Exit 0 no change, 2 changes pending,
     3 failsafe tripped, 4 sources unhealthy, 7 incomplete (README: exit codes)."""
-    env = environment(ctx, now)
+    env = environment(ctx, now, "read")
     plan = make_plan(env, platform)
     if changed_since and fmt != "json":
         click.echo(focused_report(plan, env.repo, changed_since, FORMATS[fmt]))

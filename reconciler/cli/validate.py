@@ -72,7 +72,7 @@ def _explain(ctx: click.Context, report: ValidationReport, platforms: tuple[str,
     diagnostics are JSON, so that stdout stays one JSON document)."""
     if report.decls.has_errors:
         raise DeclarationErrors("the declarations have errors: patterns not explained")
-    env = environment(ctx, None)
+    env = environment(ctx, None, "read")  # reads only: the read-only token if set
     if today is not None:
         env.now = dt.datetime.combine(today, dt.time(12), dt.UTC)
     names = list(platforms) or sorted({p.platform for p in report.decls.patterns})

@@ -19,8 +19,8 @@ from ..gitlab.expiring import (
     send_reminders,
 )
 from ..gitlab.notes import NOTE_LIMIT, MergeRequest, NotePoster, fit, marker
+from ..gitlab.review import NoteFacts, render_note
 from ..planning.plan import read_plan
-from ..planning.render import render_markdown as render_plan_markdown
 from .options import DAY, DAYS, plan_file_argument
 
 
@@ -35,7 +35,9 @@ from .options import DAY, DAYS, plan_file_argument
     help="Longest note; longer plans are cut with a pointer to the artifact.",
 )
 def mr_note(plan_file: Path, dry_run: bool, limit: int) -> None:
-    """Post the plan as this merge request's note for its platform, updated in place.
+    """Post a saved plan as this merge request's note for its platform, updated in place,
+    in the note's one format (``gitlab.review.render_note``; ``reconcile ci plan`` plans and
+    posts in one step and also focuses on what the merge request changes).
 
     Uses CI_API_V4_URL, CI_PROJECT_ID, CI_MERGE_REQUEST_IID and GITLAB_NOTE_TOKEN (a project
     access token with the api scope); CI_JOB_URL points long plans to the job's artifacts.
@@ -43,7 +45,8 @@ def mr_note(plan_file: Path, dry_run: bool, limit: int) -> None:
     plan = read_plan(plan_file)
     job = os.environ.get("CI_JOB_URL")
     artifact = f"{job}/artifacts/browse" if job else None
-    body = render_plan_markdown(plan)
+    body = render_note(plan, NoteFacts(focus=None, artifacts=artifact,
+                                       artifact_names=(plan_file.name,)))
     if dry_run:
         click.echo(fit(f"{marker(plan.platform)}\n{body}", limit, artifact))
         return

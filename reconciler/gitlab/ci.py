@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..applying.applier import ProgressCallback
@@ -23,13 +23,10 @@ from ..declarations.validate import validate_tree
 from ..errors import ExitCode, GitError, GitLabError, ReconcilerError, StalePlan, most_severe
 from ..planning.failsafe import FailsafeTripped, tripped_report
 from ..planning.plan import read_plan
-from ..planning.reader import read_all_courses
 from ..planning.render import render_json, render_text
-from ..planning.state import ActualState
 from .notes import MergeRequest, NotePoster
 from .reports import code_quality, junit
 from .review import (
-    Focus,
     NoteFacts,
     Pipeline,
     merge_request_focus,
@@ -104,6 +101,13 @@ def run_validate(
 PosterFactory = Callable[[], NotePoster]
 
 
+def _course_shortnames(env: Environment, platform: str) -> list[str]:
+    """Every course shortname of ``platform`` (one ``core_course_get_courses_by_field`` call):
+    the candidates of "did you mean" for a course the merge request names wrongly."""
+    with env.client(env.platform(platform)) as client:
+        return [c["shortname"] for c in client.get_courses_by_field() if int(c["id"]) != 1]
+
+
 def _default_poster(env: Environment) -> PosterFactory:
     return lambda: NotePoster(MergeRequest.from_ci(env.environ))
 
@@ -150,8 +154,9 @@ def run_plan(
     outcome.out.append(render_text(plan))
     problems, warnings = [], []
     if focus is not None:
-        actual = _every_course_if_missing(env, platform, focus, planned.actual)
-        problems, warnings = unknown_names(focus, platform, planned.desired, actual)
+        problems, warnings = unknown_names(
+            focus, platform, planned.desired, planned.actual,
+            lambda: _course_shortnames(env, platform))
         outcome.out.insert(0, f"Focus: the changes of {focus.label} ({focus.base[:12]}).")
     if problems:
         n = len(problems)
@@ -219,26 +224,6 @@ def _post(
         return False
     outcome.out.append(f"{action} note {note.get('id')} for {platform}")
     return True
-
-
-def _every_course_if_missing(
-    env: Environment, platform: str, focus: Focus, actual: ActualState
-) -> ActualState:
-    """``actual``, or a copy holding every course of the site when a sync the merge request
-    changes names a course ``actual`` lacks: the plan reads only the courses its instances
-    and declarations name, and a typo's "did you mean" needs them all (one more call, only
-    then). Should that read fail, ``actual`` as it is (the error stays, without a guess)."""
-    missing = any(s.platform == platform and s.course not in actual.courses
-                  for s in focus.changed)
-    if not missing or actual.all_courses_read:
-        return actual
-    every = replace(actual)
-    try:
-        with env.client(env.platform(platform)) as client:
-            read_all_courses(client, every)
-    except ReconcilerError:
-        return actual
-    return every
 
 
 def _failed(

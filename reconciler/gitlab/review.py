@@ -10,7 +10,7 @@ already the merged result and the target commit it was merged with is the base.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -195,14 +195,22 @@ class Problem:
 
 
 def unknown_names(
-    focus: Focus, platform: str, desired: DesiredState, actual: ActualState
+    focus: Focus,
+    platform: str,
+    desired: DesiredState,
+    actual: ActualState,
+    all_courses: Callable[[], Iterable[str]] | None = None,
 ) -> tuple[list[Problem], list[str]]:
     """(errors, warnings) for the syncs the merge request adds or changes on ``platform``.
 
     A sync whose course Moodle does not have, or whose cohort is neither a declared manual
     cohort nor a general cohort the sources produce, waits for ever: in a merge request that
     is a typo until proven otherwise, so it is an error naming the closest known names. When
-    the sources are unhealthy the general cohorts cannot be checked: a warning says so."""
+    the sources are unhealthy the general cohorts cannot be checked: a warning says so.
+    ``all_courses`` gives every course shortname of the platform, asked only when a course is
+    missing (the plan reads just the courses it needs, so the closest names come from it);
+    without it, the courses the plan read are the candidates."""
+    known_courses: list[str] | None = None
     errors: list[Problem] = []
     warnings: list[str] = []
     cohorts = set(desired.cohorts) | set(desired.expired_cohorts)
@@ -215,11 +223,13 @@ def unknown_names(
         told = (sync.location.file, sync.course)
         if sync.course not in actual.courses and told not in courses_told:
             courses_told.add(told)
+            if known_courses is None:
+                known_courses = list(all_courses() if all_courses else actual.courses)
             errors.append(
                 Problem(
                     where,
                     f"course {sync.course!r} does not exist in Moodle ({platform})"
-                    + did_you_mean(sync.course, actual.courses),
+                    + did_you_mean(sync.course, known_courses),
                 )
             )
         if sync.cohort in cohorts:
@@ -313,9 +323,11 @@ def render_note(plan: Plan, facts: NoteFacts) -> str:
         owned = focus is not None and (
             focus.owns(plan.platform, action, facts.members) or key in from_patterns)
         (mine if owned else rest).append(action)
-    icon = "🛑" if plan.failsafe_tripped else ("📝" if mine else "✅")
-    who = "this merge request" if focus is not None else "this commit"
-    out = [f"### {icon} `{plan.platform}`: {who}: {_counts(plan, mine)}", ""]
+    # Without a merge request to focus on, the whole plan is the subject of the summary.
+    subject = mine if focus is not None else rest
+    icon = "🛑" if plan.failsafe_tripped else ("📝" if subject else "✅")
+    who = "this merge request" if focus is not None else "this plan"
+    out = [f"### {icon} `{plan.platform}`: {who}: {_counts(plan, subject)}", ""]
     # A rollover, the digest a tripped failsafe expects, the sources' notes: first.
     if plan.notices():
         out += [f"> - {line}" for line in plan.notices()] + [""]

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 from .encoding import Pair, encode, item_suffixes, pack_sizes
 from .errors import (
-    SITE_WIDE_ERRORS,
     InvalidParameter,
+    InvalidResponse,
     MessageNotSent,
     MoodleError,
     RecordNotFound,
@@ -633,17 +633,16 @@ class MoodleClient:
         data: a cohort, course or group name holding markup makes ``get_instances`` answer
         ``invalidresponse`` for that course and for ``-1`` (issue 10, finding 1). Returns the
         instances of the courses that answered, and the error of each course that did not.
-        Raises the first error when it is one of the whole site (token, access, transport,
-        maintenance): reading course by course would only repeat it.
+        Only ``invalidresponse`` marks a course as unreadable; any other error (the whole
+        site's: token, access, transport, maintenance; or an answer of the wrong shape) is
+        raised, since reading on would only repeat it or hide it.
         """
         ids = _unique(int(c) for c in course_ids)
 
         def one(courseid: int) -> list[CohortSyncInstance] | MoodleError:
             try:
                 return self.cohort_sync_instances(courseid)
-            except SITE_WIDE_ERRORS:
-                raise
-            except MoodleError as err:
+            except InvalidResponse as err:
                 return err
 
         instances: list[CohortSyncInstance] = []

@@ -273,8 +273,3 @@ def maybe_applied(err: MoodleError) -> bool:
         return err.status in (500, 502, 503)
     return isinstance(err, (InvalidResponse, MessageNotSent))
 
-
-# Failures of a whole site (token, access, transport, maintenance): reading an object at a
-# time instead of all at once would only repeat them.
-SITE_WIDE_ERRORS: tuple[type[MoodleError], ...] = (
-    InvalidToken, AccessDenied, MoodleUnavailable, MoodleHTTPError, SiteMaintenance)

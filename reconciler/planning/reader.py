@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, Protocol
 
-from ..moodle.errors import SITE_WIDE_ERRORS, MoodleError, MoodleProtocolError, UnexpectedAnswer
+from ..moodle.errors import InvalidResponse, MoodleError, UnexpectedAnswer
 from ..moodle.types import Capabilities, CohortSyncInstance
 from ..settings import PlatformSettings
 from .patterns import expand_patterns, needs_categories
@@ -222,9 +222,9 @@ def _all_instances(client: MoodleReads, actual: ActualState) -> list[CohortSyncI
     (one call; only on this rare path)."""
     try:
         return client.cohort_sync_instances(-1)
-    except (*SITE_WIDE_ERRORS, MoodleProtocolError):
-        raise  # the whole site, or an answer of the wrong shape: not one course's data
-    except MoodleError as err:
+    except InvalidResponse as err:
+        # Only Moodle's own check of its answer says "one course's data": any other failure
+        # (an answer of the wrong shape, the transport, the token) stops the plan as before.
         log.warning("get_instances for all courses failed (%s); reading course by course", err)
         read_all_courses(client, actual)
         instances, broken = client.cohort_sync_instances_by_course(

@@ -228,9 +228,7 @@ class ActualState:
             ),
             "plugin": self.plugin_available,
         }
-        # Keys only some states have, left out otherwise so that the fingerprint of an
-        # ordinary state stays what every version computed (saved plans remain valid).
-        if self.unreadable_courses:
+        if self.unreadable_courses:  # only then: the digest of a healthy state stays as it was
             canon["unreadable"] = sorted(self.unreadable_courses)
         if self.categories is not None:  # only what category patterns read
             canon["categories"] = sorted(

@@ -51,10 +51,10 @@ _TABLE: tuple[WarningKind, ...] = (
     WarningKind("unidentified-members", True,
                 "Moodle did not name some members of a managed cohort; they are neither kept "
                 "nor removed on the strength of a missing answer"),
-    WarningKind("course-unreadable", True,
+    WarningKind("course-unreadable", False,
                 "Moodle could not answer for a course's enrolment instances (a name holding "
-                "markup there, issue 10): its syncs wait and no managed cohort is deleted while "
-                "an unseen instance might use it"),
+                "markup there, issue 10): no managed cohort is deleted while an unseen "
+                "instance might use it; a declared sync there is sync-waits (incomplete)"),
     WarningKind("sync-waits", True,
                 "a declared sync of a course Moodle cannot read waits until it can be read"),
     WarningKind("pattern-unresolved", True,

@@ -79,7 +79,7 @@ PLATFORMS: dict[str, Any] = {
 }
 
 
-def client_factory(platform: Any, environ: Any) -> MoodleClient:
+def client_factory(platform: Any, environ: Any, use: str = "write") -> MoodleClient:
     """The client of every run of the matrix, in process or in a child: a short timeout
     (the emulator's hanging answers outlast it) and small batches."""
     return MoodleClient(environ["ECAMPUS_URL"], environ["ECAMPUS_TOKEN"],

@@ -25,6 +25,7 @@ from reconciler.emulator import EmulatorConfig, MoodleEmulator  # noqa: E402
 from reconciler.gitlab.notes import marker  # noqa: E402
 
 TOKEN = "readme-token"
+READONLY_TOKEN = "readme-readonly-token"
 NOW = "2026-11-28T02:00:00Z"
 START = "<!-- example note: made by tests/support/readme_note.py -->"
 END = "<!-- end of the example note -->"
@@ -34,10 +35,11 @@ def example_note(tmp: Path) -> str:
     """The note's Markdown (without its marker line)."""
     gitlab = fake_gitlab.start()
     try:
-        with MoodleEmulator(EmulatorConfig(token=TOKEN)) as emu:
+        with MoodleEmulator(EmulatorConfig(token=TOKEN, readonly_token=READONLY_TOKEN)) as emu:
             emu.seed(moodle_seed())
             g = GitWorld(tmp)
-            env = {"PRELUDE_URL": emu.url, "PRELUDE_TOKEN": TOKEN}
+            env = {"PRELUDE_URL": emu.url, "PRELUDE_TOKEN": TOKEN,
+                   "PRELUDE_READONLY_TOKEN": READONLY_TOKEN}
 
             def apply_main() -> None:
                 g.checkout("main")
