@@ -37,6 +37,7 @@ each line was obtained):
     core_cohort_get_cohorts                     24.9        0.000      0.0699
     core_cohort_search_cohorts                  30.0        0.000      0.0000
     core_cohort_update_cohorts                  30.0        2.573      0.0000
+    core_course_get_categories                  30.0        0.000      0.5584
     core_course_get_courses_by_field            30.0        0.000      3.2373
     core_enrol_get_enrolled_users               43.2        0.000      0.5584
     core_group_create_groups                    36.6        0.000      6.9943
@@ -142,6 +143,7 @@ ASSUMED: dict[str, tuple[str, str]] = {
     "core_cohort_get_cohorts": READ_ANALOGY,
     "core_cohort_search_cohorts": READ_ANALOGY,
     "core_course_get_courses_by_field": READ_ANALOGY,
+    "core_course_get_categories": READ_ANALOGY,  # course patterns naming a category
     "core_group_get_course_groups": READ_ANALOGY,
     "local_ws_enrolcohort_get_instances": READ_ANALOGY,
     "core_cohort_create_cohorts": WRITE_ANALOGY,

@@ -73,12 +73,14 @@ class MeteredEmulator(MoodleEmulator):
         return calls
 
 
-def new_emulator(world: World, converged: bool, latency_ms: float = 0.0) -> MeteredEmulator:
-    """An emulator holding ``world``'s Moodle (see ``world.moodle_seed``), started."""
+def new_emulator(world: World, converged: bool, latency_ms: float = 0.0,
+                 site: dict[str, Any] | None = None) -> MeteredEmulator:
+    """An emulator holding ``world``'s Moodle (see ``world.moodle_seed``), or ``site`` (a seed
+    built from it and extended, e.g. with course categories), started."""
     emu = MeteredEmulator(EmulatorConfig(token=TOKEN, latency_ms=latency_ms, now=NIGHT,
                                         siteurl=SITEURL))
     emu.start()
-    emu.seed(moodle_seed(world, converged=converged))
+    emu.seed(site if site is not None else moodle_seed(world, converged=converged))
     return emu
 
 

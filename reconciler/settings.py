@@ -301,6 +301,8 @@ class PlatformSettings:
     readonly_token_env: str = ""
     general_cohorts: GeneralCohortSettings = field(default_factory=GeneralCohortSettings)
     manual_idnumber_prefix: str = "man-"
+    # Days a due review of a manual cohort may wait before ``reconcile validate`` fails.
+    review_grace_days: int = 30
     roles: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_ROLES))
     sync_policy: SyncPolicy = field(default_factory=SyncPolicy)
     accounts: AccountSettings = field(default_factory=AccountSettings)
@@ -346,6 +348,8 @@ class Settings:
     platforms: dict[str, PlatformSettings]
     sources: SourcesSettings = field(default_factory=SourcesSettings)
     root: Path = Path(".")
+    # Who answers for platforms.yaml and for the files that name no owner (CODEOWNERS' *).
+    owners: tuple[str, ...] = ()
 
     def platform(self, name: str) -> PlatformSettings:
         try:
@@ -389,6 +393,7 @@ def settings_from_document(doc: dict[str, Any], root: Path = Path(".")) -> Setti
         general = replace(general, grace=grace, overlap=overlap)
         roles = dict(DEFAULT_ROLES)
         roles.update(p.get("roles") or {})
+        manual = p.get("manual_cohorts") or {}
         platforms[name] = PlatformSettings(
             name=name,
             url=p["url"],
@@ -397,7 +402,8 @@ def settings_from_document(doc: dict[str, Any], root: Path = Path(".")) -> Setti
             token_env=p.get("token_env", f"{name.upper()}_TOKEN"),
             readonly_token_env=p.get("readonly_token_env", f"{name.upper()}_READONLY_TOKEN"),
             general_cohorts=general,
-            manual_idnumber_prefix=(p.get("manual_cohorts") or {}).get("idnumber_prefix", "man-"),
+            manual_idnumber_prefix=manual.get("idnumber_prefix", "man-"),
+            review_grace_days=manual.get("review_grace_days", 30),
             roles=roles,
             sync_policy=_pick(SyncPolicy, p.get("sync_policy") or {}),
             accounts=_pick(AccountSettings, p.get("accounts") or {}),
@@ -408,4 +414,5 @@ def settings_from_document(doc: dict[str, Any], root: Path = Path(".")) -> Setti
         platforms=platforms,
         sources=SourcesSettings(ldap=ldap, apogee=apogee, health=health),
         root=root,
+        owners=tuple(doc.get("owners") or ()),
     )

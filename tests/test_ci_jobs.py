@@ -377,8 +377,10 @@ def test_validation_reports_are_the_verdict_of_the_merge_request(mr: MergeReques
     assert [(i["check_name"], i["severity"], i["location"]) for i in quality] == [
         ("expired", "minor", {"path": BASE, "lines": {"begin": 1}}),
         ("expired-new", "major", {"path": MR, "lines": {"begin": 1}}),
+        # A file the merge request adds without its schema hint (issue 17): a warning.
+        ("schema-hint", "minor", {"path": MR, "lines": {"begin": 1}}),
     ]
-    assert len({i["fingerprint"] for i in quality}) == 2
+    assert len({i["fingerprint"] for i in quality}) == 3
     report = ElementTree.parse(g.work / "validate-junit.xml").getroot()
     suite = report.find("testsuite")
     assert suite is not None and suite.get("failures") == "1"

@@ -332,7 +332,7 @@ def test_a_manual_cohort_name_with_markup_is_refused_with_its_line(world: World)
     world.commit("a name with markup")
     code, out = world.run("validate")
     assert code == exitcodes.ERROR
-    assert ("cohorts/ecampus/cohorts/man-auditeurs-libres-histoire.yaml:2:7: "
+    assert ("cohorts/ecampus/cohorts/man-auditeurs-libres-histoire.yaml:3:7: "
             "markup-in-name: cohort name 'Auditeurs <libres>'") in out
     # validate is the merge request's gate; should a plan run anyway, Moodle still never
     # receives the name as written

@@ -171,7 +171,7 @@ def test_a_course_may_ask_for_a_longer_grace_up_to_the_maximum(grace_world: Worl
                                                                "grace_days: 31"))
     code, out = world.run("validate", "--today", "2026-11-28")
     assert code == 1
-    assert ("cohorts/ecampus/syncs/HIST-L1-MOD.yaml:5:5: grace-too-long: grace_days 31 is "
+    assert ("cohorts/ecampus/syncs/HIST-L1-MOD.yaml:6:5: grace-too-long: grace_days 31 is "
             "longer than ecampus's grace_period.max_days 30") in out
 
 

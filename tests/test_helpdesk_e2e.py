@@ -297,7 +297,7 @@ def test_a_member_taken_out_of_a_file_names_the_commit_that_did_it(world: World)
     assert world.run("apply", "-p", "ecampus", "--now", NEXT_NIGHT)[0] == exitcodes.OK
     code, out = world.run("history", "e22409002", "--cohort", "man-auditeurs-libres-histoire")
     assert code == exitcodes.OK, out
-    assert (f"no longer listed in cohorts/ecampus/cohorts/man-auditeurs-libres-histoire.yaml:1; "
+    assert (f"no longer listed in cohorts/ecampus/cohorts/man-auditeurs-libres-histoire.yaml:2; "
             f"removed from the declarations in {removal.hexsha[:12]} by Ana Roux") in out
 
 

@@ -284,3 +284,42 @@ def test_a_restarted_ledger_is_said_incomplete_until_the_enrolments_before_it_en
     assert codes(plan) == ["manual-ledger-incomplete"]
     assert "restarted on 2026-11-27" in plan.warnings[0].message
     assert codes(plan_of(desired, moodle, book, today=dt.date(2027, 2, 16))) == []
+
+
+# -- course patterns (their syncs expanded by planning.patterns before the planner) ---------
+
+
+def _pattern_entry(courses: list[str], unresolved: str | None = None) -> dict:
+    """What ``expand_patterns`` reports for a pattern syncing man-x as student."""
+    return {"name": "licences", "rule": "shortname L*", "source": "patterns/licences.yaml:1",
+            "owners": [], "syncs": [{"cohort": "man-x", "role": "student"}],
+            "courses": courses, "excluded": [], "overridden": [], "unresolved": unresolved}
+
+
+def test_a_manual_sync_of_a_course_pattern_enrols_for_the_pattern_and_ends_when_it_stops_matching(
+) -> None:
+    by_pattern = manual(pattern="licences")
+    desired = DesiredState("ecampus", cohorts={"man-x": cohort(["u0"])}, syncs=[by_pattern],
+                           patterns_expanded=True, pattern_report=[_pattern_entry(["C1"])])
+    [enrol] = plan_of(desired, actual({}, [100])).actions
+    assert (enrol.kind, enrol.reason.code) == ("enrol_manual", "pattern")
+    assert "C1 matches pattern licences" in enrol.reason.text
+
+    # C1 no longer matches: no sync declares man-x there any more; what it made ends.
+    gone = DesiredState("ecampus", cohorts={"man-x": cohort(["u0"])}, patterns_expanded=True,
+                        pattern_report=[_pattern_entry([])])
+    [retire] = plan_of(gone, actual({100: frozenset({STUDENT})}, [100]),
+                       ledger(entry("u0"))).actions
+    assert (retire.kind, retire.reason.code) == ("retire_manual", "pattern-unmatched")
+    assert retire.reason.source == "patterns/licences.yaml:1"
+    assert "C1 does not match pattern licences (shortname L*)" in retire.reason.text
+
+
+def test_an_unresolved_course_pattern_holds_the_manual_enrolments_of_its_cohorts_and_roles(
+) -> None:
+    """Its courses cannot be told (categories unreadable): nothing it may have made ends."""
+    desired = DesiredState("ecampus", cohorts={"man-x": cohort(["u0"])}, patterns_expanded=True,
+                           held_syncs=frozenset({("man-x", "student")}),
+                           pattern_report=[_pattern_entry([], unresolved="categories unread")])
+    plan = plan_of(desired, actual({100: frozenset({STUDENT})}, [100]), ledger(entry("u0")))
+    assert plan.actions == []

@@ -146,6 +146,24 @@ def test_users_and_courses_lookups(world: World) -> None:
     assert c.get_courses_by_field("idnumber", "nothing-" + world.run) == []
 
 
+def test_categories_in_one_read_place_every_course(world: World) -> None:
+    """What course patterns rely on (planning.reader.read_categories): one
+    core_course_get_categories call without criteria lists every category with its idnumber
+    and its path of ids; each course of get_courses_by_field names its categoryid; the
+    install's "Category 1" has no idnumber (NULL: null, not '')."""
+    c = world.client
+    top, sub = world.categories
+    found = {int(x["id"]): x for x in c.get_categories()}
+    assert found[top]["idnumber"] == f"CAT-{world.run}"
+    assert found[sub]["idnumber"] == f"SUB-{world.run}"
+    assert found[sub]["path"] == f"/{top}/{sub}" and found[sub]["parent"] == top
+    assert found[top]["path"] == f"/{top}" and found[top]["depth"] == 1
+    assert found[1]["idnumber"] is None and found[1]["path"] == "/1"
+    courses = {x["shortname"]: x for x in c.get_courses_by_field()}
+    assert courses[f"A-{world.run}"]["categoryid"] == top
+    assert courses[f"B-{world.run}"]["categoryid"] == sub
+
+
 def test_cohort_create_get_update_delete(world: World) -> None:
     c = world.client
     sys_ids = make_cohorts(world, "SYS", 2, description="Desc & more", visible=True)

@@ -38,7 +38,8 @@ TOOLS = REPO / ".ci" / "tools"
 PLATFORMS = ("ecampus", "collegium", "prelude")
 TOKEN = "pipeline-token"
 # What a job needs of the repository (`pip install -e .` reads pyproject.toml and README.md).
-SHIPPED = (".gitlab-ci.yml", "pyproject.toml", "README.md", "reconciler", "schemas", "cohorts")
+SHIPPED = (".gitlab-ci.yml", "pyproject.toml", "README.md", "reconciler", "schemas", "cohorts",
+           "CODEOWNERS")
 pytestmark = pytest.mark.pipeline
 RESULT = re.compile(r"^\s*(PASS|WARN|FAIL)\s+(\S.*?)\s*(?:pre_script)?$")
 EXIT = re.compile(r"^(\S.*?)\s+finished in .*?\s(FAIL|WARN)\s+(\d+)")

@@ -155,7 +155,7 @@ def test_changed_since_makes_new_expired_entries_errors_but_not_old_ones(tmp_pat
     code, diags = _validate(Path(repo.working_dir), *today, "--changed-since", base)
     assert code == 1
     new = [d for d in diags if d["rule"] == "expired-new"]
-    assert [(d["file"], d["line"]) for d in new] == [("cohorts/ecampus/syncs/HIST-L1-MOD.yaml", 18)]
+    assert [(d["file"], d["line"]) for d in new] == [("cohorts/ecampus/syncs/HIST-L1-MOD.yaml", 19)]
     assert all(d["rule"] == "expired" for d in diags if d not in new)  # older ones stay warnings
     code, _ = _validate(Path(repo.working_dir), "--changed-since", "no-such-ref")
     assert code == 1
@@ -301,7 +301,7 @@ def test_gitlab_ci_has_the_workflow() -> None:
 
     assert any("merge_request_event" in r for r in rule_ifs("validate"))
     assert any("CI_DEFAULT_BRANCH" in r for r in rule_ifs("validate"))
-    assert script("validate") == "reconcile ci validate"
+    assert script("validate") == "reconcile ci validate\nreconcile codeowners --check"
     reports = ci["validate"]["artifacts"]["reports"]
     assert reports == {"codequality": "gl-code-quality-report.json", "junit": "validate-junit.xml"}
 

@@ -27,11 +27,12 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Literal
 
+from ..declarations import yamltext
+from ..declarations.layout import schema_hint
 from ..declarations.lint import USERNAME
 from ..declarations.loader import DeclarationSet, SyncDeclaration
 from ..paramtext import safe_text
 from ..planning.state import COHORT_MARKER
-from . import yamltext
 from .inventory import Inventory, PlatformCohort, PlatformSync
 
 # The manual-cohort schema's idnumber (a file name, too).
@@ -254,7 +255,7 @@ def _cohort_file(cohort: PlatformCohort, inventory: Inventory, today: dt.date) -
         fields["description"] = description
     if not cohort.visible:
         fields["visible"] = False
-    text = yamltext.comment(head) + yamltext.mapping(fields)
+    text = schema_hint("cohort") + "\n" + yamltext.comment(head) + yamltext.mapping(fields)
     text += yamltext.entry(
         "owners", [], "who answers for this cohort? add at least one (told before it expires)"
     )
@@ -332,6 +333,10 @@ def _syncs(
     declared: dict[str, list[SyncDeclaration]] = defaultdict(list)
     for decl in decls.syncs_of(platform.name):
         declared[decl.course].append(decl)
+    excluded: dict[str, list[str]] = defaultdict(list)
+    for exclusion in decls.exclusions:
+        if exclusion.platform == platform.name:
+            excluded[exclusion.course].append(exclusion.pattern)
     for course in sorted(entries):
         if not DECLARABLE_COURSE.match(course):
             result.report(
@@ -343,7 +348,7 @@ def _syncs(
         result.files.append(
             _syncs_file(
                 course, entries[course], disabled.get(course, []), declared.get(course, []),
-                inventory, today,
+                inventory, today, excluded.get(course, []),
             )
         )
 
@@ -388,6 +393,7 @@ def _syncs_file(
     declared: list[SyncDeclaration],
     inventory: Inventory,
     today: dt.date,
+    excluded: list[str],
 ) -> DeclarationFile:
     platform = inventory.platform
     head = (
@@ -396,7 +402,8 @@ def _syncs_file(
         '"reconciler: <cohort> (<role>)" (its Moodle name is kept in the reason). Replace each\n'
         "reason with why the sync exists, and add expires: to a temporary one."
     )
-    text = yamltext.comment(head) + yamltext.entry("course", course)
+    text = schema_hint("syncs") + "\n" + yamltext.comment(head)
+    text += yamltext.entry("course", course)
     owners = sorted({o for d in declared for o in d.owners})
     if owners:
         text += yamltext.entry("owners", owners)
@@ -404,6 +411,8 @@ def _syncs_file(
         text += yamltext.entry(
             "owners", [], "who answers for these syncs? add at least one (told before expiry)"
         )
+    if excluded:  # what the file said of the course patterns, kept as it was
+        text += yamltext.entry("exclude_patterns", excluded)
     text += "syncs:\n"
     for decl in declared:  # the entries the repository already declares, as declared
         text += yamltext.list_item(_declared_entry(decl))

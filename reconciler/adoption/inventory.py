@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol
 
 from ..declarations.loader import DeclarationSet
 from ..moodle.errors import AccessDenied
+from ..planning.patterns import expand_patterns
 from ..planning.reader import MoodleReads, read_actual
 from ..planning.state import ActualCohort, ActualInstance, DesiredState
 from ..settings import PlatformSettings
@@ -150,9 +151,11 @@ def read_inventory(
     role_names: dict[int, str] = {}
     for name, roleid in sorted(platform.roles.items()):
         role_names.setdefault(roleid, name)
+    # The course patterns' syncs are declared ones too, in the courses they match today.
+    from_patterns = [s for s in expand_patterns(desired, actual).syncs if s.pattern is not None]
     declared_syncs = {
         (s.course, s.cohort, platform.roles.get(s.role, -1))
-        for s in decls.syncs_of(platform.name)
+        for s in [*decls.syncs_of(platform.name), *from_patterns]
         if s.method == "cohort"
     }
 

@@ -35,9 +35,10 @@ from ..planning.desired import build_desired
 from ..planning.failsafe import FailsafeTripped
 from ..planning.grace import LeaversRecord, apply_grace
 from ..planning.manual import unrecorded
+from ..planning.patterns import expand_patterns
 from ..planning.plan import Plan
 from ..planning.planner import compute_plan
-from ..planning.reader import read_actual
+from ..planning.reader import read_actual, read_courses
 from ..planning.stale import stale_message, why_stale
 from ..planning.state import ActualState, DesiredState
 from ..planning.usermap import UserResolver, final_plan, map_file
@@ -279,6 +280,8 @@ def plan_with_states(env: Environment, platform_name: str) -> Planned:
     with env.client(platform) as client:
         actual = read_actual(client, platform, desired, users,
                              recorded_courses=store.ledger.courses())
+        # Course patterns meet Moodle's courses before the grace: their syncs ask for it too.
+        desired = expand_patterns(desired, actual)
 
         planned_from = [desired]  # the desired state of the last computation (grace kept)
 
@@ -309,6 +312,34 @@ def _keep_ledger(planned: Planned) -> LedgerStore | None:
         store.start(lost.until if lost.count else 0)
     store.replace(store.ledger.pruned(actual.enrolled, actual.missing_courses))
     return store
+
+
+@dataclass
+class PatternExplanation:
+    """What ``explain_patterns`` read and found: each pattern's report (``expand_patterns``:
+    courses, left out, overridden, unresolved), the number of courses Moodle listed, and
+    whether the categories were read."""
+
+    platform: str
+    patterns: list[dict[str, Any]]
+    courses: int
+    categories_read: bool
+
+
+def explain_patterns(env: Environment, platform_name: str) -> PatternExplanation:
+    """Which courses each course pattern of ``platform_name`` matches today, read from
+    Moodle (courses, and categories when a pattern names one: one or two calls after the
+    site info; read-only). Raises ``DeclarationErrors``, ``ConfigurationError``, MoodleError."""
+    platform = env.platform(platform_name)
+    decls = env.declarations()
+    desired = build_desired(decls, env.settings, platform_name, env.today, None)
+    actual = ActualState()
+    if desired.patterns:
+        with env.client(platform) as client:
+            read_courses(client, client.capabilities(), desired, actual)
+    expanded = expand_patterns(desired, actual)
+    return PatternExplanation(platform_name, expanded.pattern_report, len(actual.courses),
+                              actual.categories is not None)
 
 
 @dataclass

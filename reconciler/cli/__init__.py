@@ -12,7 +12,19 @@ from pathlib import Path
 
 import click
 
-from . import adoption, ci, demo, emulator, helpdesk, plan, sources, validate, workflow
+from . import (
+    adoption,
+    ci,
+    demo,
+    emulator,
+    helpdesk,
+    owners,
+    plan,
+    scaffold,
+    sources,
+    validate,
+    workflow,
+)
 from .errors import ReconcileGroup
 
 
@@ -43,6 +55,8 @@ main.add_command(workflow.expiring)
 main.add_command(emulator.emulator)
 main.add_command(adoption.import_command)
 main.add_command(adoption.audit_command)
+main.add_command(owners.codeowners)
+main.add_command(scaffold.new)
 main.add_command(ci.ci)
 main.add_command(helpdesk.explain_command)
 main.add_command(helpdesk.history_command)

@@ -13,7 +13,14 @@ from ..applying.applier import Progress
 from ..applying.approvals import approve as record_approval
 from ..applying.report import apply_report, incomplete_line
 from ..applying.runner import apply, make_plan
-from ..declarations.history import changed_between, changed_files, focus, fork_point, resolve
+from ..declarations.history import (
+    changed_between,
+    changed_files,
+    changed_patterns,
+    focus,
+    fork_point,
+    resolve,
+)
 from ..planning.actions import Action
 from ..planning.failsafe import FailsafeTripped
 from ..planning.plan import Plan, read_plan
@@ -28,7 +35,13 @@ def focused_report(plan: Plan, repo: Path, ref: str, render: Callable[..., str])
     since the commit where this branch forked from ref (what landed on ref since is not this
     branch's)."""
     base = fork_point(repo, ref)
-    cohorts, courses = focus(changed_files(repo, base))
+    changed = changed_files(repo, base)
+    cohorts, courses = focus(changed)
+    patterns = changed_patterns(changed)
+    for item in plan.patterns:  # a changed pattern: the courses it gives or takes its syncs
+        if item["name"] in patterns:
+            courses |= {*item["courses"], *item["losing"],
+                        *(e["course"] for e in item["excluded"])}
     moved = sorted(changed_between(repo, base, resolve(repo, ref)))
 
     def mine(action: Action) -> bool:

@@ -10,7 +10,7 @@ import git
 import yaml
 
 from ..errors import GitError
-from .loader import DeclarationSet, ManualCohort, SyncDeclaration
+from .loader import DeclarationSet, Location, SyncDeclaration
 
 
 def _repo(path: Path) -> git.Repo:
@@ -164,7 +164,7 @@ def new_entries(path: Path, ref: str, decls: DeclarationSet) -> set[str]:
         if file_at(path, ref, cohort.location.file) is None:
             out.add(str(cohort.location))
     before: dict[str, set[tuple[str, str]]] = {}
-    for sync in decls.syncs:
+    for sync in decls.all_syncs():
         name = sync.location.file
         if name not in before:
             before[name] = _sync_keys(file_at(path, ref, name))
@@ -181,8 +181,21 @@ def focus(changed: set[str]) -> tuple[set[str], set[str]]:
         parts = PurePosixPath(name).parts
         if len(parts) == 4 and parts[3].endswith(".yaml"):
             stem = PurePosixPath(parts[3]).stem
-            (cohorts if parts[2] == "cohorts" else courses).add(stem)
+            if parts[2] == "cohorts":
+                cohorts.add(stem)
+            elif parts[2] == "syncs":
+                courses.add(stem)
     return cohorts, courses
+
+
+def changed_patterns(changed: set[str]) -> set[str]:
+    """Names of the course patterns whose files changed (their courses are Moodle's to
+    tell: the plan's ``patterns`` section names them)."""
+    return {
+        PurePosixPath(name).stem
+        for name in changed
+        if len(PurePosixPath(name).parts) == 4 and PurePosixPath(name).parts[2] == "patterns"
+    }
 
 
 @dataclass(frozen=True)
@@ -192,17 +205,18 @@ class AddedBy:
     date: str
 
 
-def added_by(path: Path, item: ManualCohort | SyncDeclaration) -> AddedBy | None:
-    """The commit that last wrote the line where the entry starts (None if uncommitted)."""
+def added_by(path: Path, location: Location) -> AddedBy | None:
+    """The commit that last wrote the line at ``location`` (where an entry starts, or the
+    ``reviewed`` line of a cohort), None if uncommitted. Raises GitError outside git."""
     repo = _repo(path)
     try:
-        blame = repo.blame("HEAD", item.location.file)
+        blame = repo.blame("HEAD", location.file)
     except git.GitCommandError:
         return None
     line = 0
     for commit, lines in blame:
         line += len(lines)
-        if line >= item.location.line:
+        if line >= location.line:
             return AddedBy(
                 commit.hexsha[:12],
                 str(commit.author.name),

@@ -15,6 +15,9 @@ from ..paramtext import markup_problem, safe_text
 from ..settings import PlatformSettings
 from .diagnostics import Diagnostic, Severity
 from .loader import DeclarationSet, Location, ManualCohort, SyncDeclaration
+from .owners import owner_rules
+from .patterns import pattern_rules
+from .reviews import review_rules
 from .suggest import did_you_mean
 from .windows import grace_rules
 
@@ -74,7 +77,7 @@ def file_names(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
                 f"(rename the file to {cohort.idnumber}.yaml)",
             )
     reported: set[str] = set()
-    for sync in decls.syncs:
+    for sync in [*decls.syncs, *decls.exclusions]:  # a file may only exclude patterns
         stem = PurePath(sync.location.file).stem
         safe = course_file_stem(sync.course)
         if stem not in (sync.course, safe) and sync.location.file not in reported:
@@ -129,7 +132,7 @@ def cohort_references(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnos
     if decls.settings is None:
         return
     declared = {(c.platform, c.idnumber) for c in decls.cohorts}
-    for sync in decls.syncs:
+    for sync in decls.all_syncs():
         platform = _platform(decls, sync.platform)
         if platform is None or (sync.platform, sync.cohort) in declared:
             continue
@@ -159,7 +162,7 @@ def cohort_references(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnos
 
 
 def roles(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
-    for sync in decls.syncs:
+    for sync in decls.all_syncs():
         platform = _platform(decls, sync.platform)
         if platform is not None and sync.role not in platform.roles:
             yield _diag(
@@ -172,7 +175,7 @@ def roles(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
 
 
 def expiry(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
-    items: list[ManualCohort | SyncDeclaration] = [*decls.cohorts, *decls.syncs]
+    items: list[ManualCohort | SyncDeclaration] = [*decls.cohorts, *decls.all_syncs()]
     for item in items:
         if item.expires is not None and today > item.expires:
             yield _diag(
@@ -185,7 +188,7 @@ def expiry(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
 
 
 def temporary_length(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
-    for sync in decls.syncs:
+    for sync in decls.all_syncs():
         platform = _platform(decls, sync.platform)
         if platform is None or sync.expires is None:
             continue
@@ -202,7 +205,7 @@ def temporary_length(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnost
 
 
 def sync_policy(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
-    for sync in decls.syncs:
+    for sync in decls.all_syncs():
         platform = _platform(decls, sync.platform)
         if platform is None:
             continue
@@ -251,7 +254,7 @@ def duplicate_members(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnos
 
 def duplicate_syncs(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
     seen: dict[tuple[str, str, str, str], SyncDeclaration] = {}
-    for sync in decls.syncs:
+    for sync in decls.all_syncs():
         key = (sync.platform, sync.course, sync.cohort, sync.role)
         first = seen.setdefault(key, sync)
         if first is not sync:
@@ -293,7 +296,7 @@ def markup_in_names(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnosti
                       f"cohort name {cohort.name!r}: {problem}; once synced into a course it "
                       "would make local_ws_enrolcohort fail for the whole platform. Write it "
                       f"without '<' (for example {safe_text(cohort.name)!r})")
-    for sync in decls.syncs:
+    for sync in decls.all_syncs():  # the course patterns' entries name groups too
         problem = markup_problem(sync.group) if sync.group else None
         if problem:
             yield _at(sync.group_location or sync.location, "markup-in-name",
@@ -319,6 +322,9 @@ RULES: dict[str, Rule] = {
     "malformed-username": usernames,
     "markup-in-name": markup_in_names,
     "grace-too-long / grace-not-general / grace-shared": grace_rules,
+    "pattern-too-broad / unknown-pattern / exclude-pattern-no-effect": pattern_rules,
+    "review-due / review-overdue / reviewed-future / review-with-expires": review_rules,
+    "owner-format": owner_rules,
 }
 
 

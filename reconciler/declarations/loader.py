@@ -1,10 +1,11 @@
 """The declaration tree under ``cohorts/``: discovery, schema check, typed declarations.
 
-Layout::
+Layout (``layout``)::
 
     cohorts/platforms.yaml
     cohorts/<platform>/cohorts/<idnumber>.yaml   one manual cohort
     cohorts/<platform>/syncs/<course>.yaml       the syncs of one course
+    cohorts/<platform>/patterns/<name>.yaml      the same syncs for many courses
 
 Loading never raises on bad input: every problem becomes a :class:`Diagnostic`, and a
 file with errors contributes nothing to the declarations (so it cannot cause removals).
@@ -14,31 +15,29 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
+from referencing import Registry, Resource
 
 from .. import resources
 from ..settings import TEMPLATES, Settings, settings_from_document, template_problem
 from . import typed
 from .diagnostics import Diagnostic, sort_diagnostics
+from .layout import PLATFORMS_FILE, SCHEMA_OF, FileKind, classify, hint_problem
 from .suggest import did_you_mean
 from .windows import platform_window_diagnostics
 from .yamlfile import YamlDocument, load_yaml_file, shorten
 
-PLATFORMS_FILE = "platforms.yaml"
+__all__ = ["PLATFORMS_FILE", "SCHEMA_OF", "FileKind", "classify"]
+
 YAML_SUFFIXES = (".yaml", ".yml")
-FileKind = Literal["platforms", "cohort", "syncs"]
-SCHEMA_OF: dict[FileKind, str] = {
-    "platforms": "platforms.schema.json",
-    "cohort": "manual-cohort.schema.json",
-    "syncs": "course-syncs.schema.json",
-}
 
 
 @dataclass(frozen=True)
@@ -66,6 +65,16 @@ class ManualCohort:
     adopt: bool = False
     member_lines: tuple[int, ...] = ()
     name_location: Location | None = None  # where ``name`` is written
+    review_every: int | None = None  # days between two reviews of the members
+    reviewed: dt.date | None = None  # the last review (a Paris day)
+    reviewed_line: int = 0  # where ``reviewed`` is written (the line a review moves)
+
+    @property
+    def review_due(self) -> dt.date | None:
+        """The day the next review of the members is due, or None (no ``review_every``)."""
+        if self.review_every is None or self.reviewed is None:
+            return None
+        return self.reviewed + dt.timedelta(days=self.review_every)
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,60 @@ class SyncDeclaration:
     owners: tuple[str, ...] = ()
     group_location: Location | None = None  # where ``group`` is written
     grace_days: int | None = None  # general cohorts: days a leaver stays, for this course
+    # The course pattern this entry belongs to (its ``course`` is then the pattern's label).
+    pattern: str | None = None
+
+
+@dataclass(frozen=True)
+class CoursePattern:
+    """``cohorts/<platform>/patterns/<name>.yaml``: the same syncs for every course whose
+    shortname matches ``shortname`` (shell-style, case-sensitive) and/or that sits in the
+    category whose idnumber is ``category`` (with its subcategories when ``subcategories``),
+    except the shortnames matching ``exclude``. Which courses that is depends on Moodle:
+    ``planning.patterns`` decides it at each plan."""
+
+    platform: str
+    name: str
+    owners: tuple[str, ...]
+    location: Location
+    syncs: tuple[SyncDeclaration, ...]
+    shortname: str | None = None
+    category: str | None = None
+    subcategories: bool = False
+    exclude: tuple[str, ...] = ()
+    description: str = ""
+
+    @property
+    def rule(self) -> str:
+        """The courses it matches, in words: ``FOAD2-*``, ``category CAT-X (and subs)``."""
+        parts = []
+        if self.shortname is not None:
+            parts.append(self.shortname)
+        if self.category is not None:
+            subs = " and its subcategories" if self.subcategories else ""
+            parts.append(f"in category {self.category}{subs}")
+        rule = " ".join(parts)
+        if self.exclude:
+            rule += f" except {', '.join(self.exclude)}"
+        return rule
+
+
+@dataclass(frozen=True)
+class PatternExclusion:
+    """A course's own file leaving a course pattern out (``exclude_patterns``)."""
+
+    platform: str
+    course: str
+    pattern: str
+    location: Location
+
+
+@dataclass(frozen=True)
+class FileOwners:
+    """The ``owners:`` of one declaration file and the line they are written on."""
+
+    owners: tuple[str, ...]
+    line: int
 
 
 @dataclass
@@ -93,7 +156,14 @@ class DeclarationSet:
     settings: Settings | None = None
     cohorts: list[ManualCohort] = field(default_factory=list)
     syncs: list[SyncDeclaration] = field(default_factory=list)
+    patterns: list[CoursePattern] = field(default_factory=list)
+    exclusions: list[PatternExclusion] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # ``schema-hint`` warnings: files whose first line is not their schema's modeline.
+    # Reported for the files a merge request changes (``validate --changed-since``).
+    hint_problems: list[Diagnostic] = field(default_factory=list)
+    # Each loaded file's owners (CODEOWNERS), platforms.yaml's included; files without errors.
+    file_owners: dict[str, FileOwners] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     unknown_platform_files: list[str] = field(default_factory=list)
 
@@ -117,14 +187,33 @@ class DeclarationSet:
         return [c for c in self.cohorts if c.platform == platform]
 
     def syncs_of(self, platform: str) -> list[SyncDeclaration]:
+        """The syncs the course files of ``platform`` declare (not the patterns')."""
         return [s for s in self.syncs if s.platform == platform]
+
+    def patterns_of(self, platform: str) -> list[CoursePattern]:
+        return [p for p in self.patterns if p.platform == platform]
+
+    def all_syncs(self) -> list[SyncDeclaration]:
+        """Every sync entry, the course files' and the patterns' (whose ``course`` is the
+        pattern's label): what the rules on a single entry check."""
+        return [*self.syncs, *(s for p in self.patterns for s in p.syncs)]
+
+
+@cache
+def _registry() -> Registry:
+    """Every declaration schema under its ``$id``: a pattern's sync entries are the course
+    files' (``course-syncs.schema.json#/$defs/sync``), written once."""
+    resources_ = [Resource.from_contents(resources.schema(name)) for name in SCHEMA_OF.values()]
+    return Registry().with_resources((r.id(), r) for r in resources_)  # type: ignore[misc]
 
 
 @cache
 def validator(kind: FileKind) -> Draft202012Validator:
     schema = resources.schema(SCHEMA_OF[kind])
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return Draft202012Validator(
+        schema, registry=_registry(), format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
 
 
 def schema_diagnostics(doc: YamlDocument, kind: FileKind) -> list[Diagnostic]:
@@ -163,7 +252,15 @@ def _describe(doc: YamlDocument, error: ValidationError) -> list[Diagnostic]:
             )
             for key in extra
         ]
-    if error.validator == "required":
+    if error.validator == "anyOf" and all("required" in alt for alt in error.validator_value):
+        keys = " or ".join(repr(k) for alt in error.validator_value for k in alt["required"])
+        message = f"{where}: give {keys}"
+    elif error.validator == "dependentRequired" and isinstance(instance, dict):
+        needs = [f"{key!r} needs {dep!r} as well"
+                 for key, deps in error.validator_value.items() if key in instance
+                 for dep in deps if dep not in instance]
+        message = f"{where}: {'; '.join(needs) or shorten(error.message, 200)}"
+    elif error.validator == "required":
         message = f"{where}: missing required key {error.message.split(' is a required')[0]}"
     elif error.validator in ("pattern", "format") and isinstance(instance, str):
         if error.schema.get("format") == "date":
@@ -199,19 +296,6 @@ def _describe(doc: YamlDocument, error: ValidationError) -> list[Diagnostic]:
 
 def _date(value: str | None) -> dt.date | None:
     return dt.date.fromisoformat(value) if value else None
-
-
-def classify(relative: Path) -> tuple[str | None, FileKind | None]:
-    """(platform, kind) of a path relative to ``cohorts/``; kind None when misplaced."""
-    parts = relative.parts
-    if parts == (PLATFORMS_FILE,):
-        return None, "platforms"
-    if len(parts) == 3 and parts[2].endswith(".yaml"):
-        if parts[1] == "cohorts":
-            return parts[0], "cohort"
-        if parts[1] == "syncs":
-            return parts[0], "syncs"
-    return (parts[0] if len(parts) > 1 else None), None
 
 
 @dataclass
@@ -308,6 +392,13 @@ def load_declarations(cohorts_dir: Path, repo_root: Path | None = None) -> Decla
     result.files.append(shown)
     result.settings, diags = load_platforms(platforms_path, shown, repo_root)
     result.diagnostics.extend(diags)
+    if result.settings is not None:
+        doc, _ = load_yaml_file(platforms_path, shown, repo_root)
+        assert doc is not None  # the settings were read from it
+        result.hint_problems.extend(_hint_diagnostics(doc, "platforms"))
+        if result.settings.owners:
+            line = doc.locate_key(("owners",))[0]
+            result.file_owners[shown] = FileOwners(result.settings.owners, line)
 
     known = set(result.settings.platforms) if result.settings else None
     listing = discover(cohorts_dir)
@@ -346,15 +437,28 @@ def load_declarations(cohorts_dir: Path, repo_root: Path | None = None) -> Decla
         result.diagnostics.extend(diags)
         if doc is None:
             continue
+        result.hint_problems.extend(_hint_diagnostics(doc, kind))
         problems = schema_diagnostics(doc, kind)
         result.diagnostics.extend(problems)
         if problems:
             continue
+        if "owners" in doc.data:
+            line = doc.locate_key(("owners",))[0]
+            result.file_owners[shown] = FileOwners(tuple(doc.data["owners"]), line)
         if kind == "cohort":
             result.cohorts.append(_manual_cohort(platform, doc))
+        elif kind == "pattern":
+            result.patterns.append(_pattern(platform, path.stem, doc))
         else:
             result.syncs.extend(_syncs(platform, doc))
+            result.exclusions.extend(_exclusions(platform, doc))
     return result
+
+
+def _hint_diagnostics(doc: YamlDocument, kind: FileKind) -> list[Diagnostic]:
+    """``schema-hint`` (warning): the file does not start with its schema's modeline."""
+    problem = hint_problem(kind, doc.first_line)
+    return [Diagnostic(doc.file, 1, 1, "warning", "schema-hint", problem)] if problem else []
 
 
 def _misplaced(relative: Path) -> str:
@@ -368,8 +472,8 @@ def _misplaced(relative: Path) -> str:
             "in its course: key"
         )
     return (
-        "not a declaration: use cohorts/<platform>/cohorts/<idnumber>.yaml "
-        "or cohorts/<platform>/syncs/<course>.yaml"
+        "not a declaration: use cohorts/<platform>/cohorts/<idnumber>.yaml, "
+        "cohorts/<platform>/syncs/<course>.yaml or cohorts/<platform>/patterns/<name>.yaml"
     )
 
 
@@ -408,16 +512,30 @@ def _manual_cohort(platform: str, doc: YamlDocument) -> ManualCohort:
         adopt=data.get("adopt", False),
         member_lines=tuple(doc.locate(("members", i))[0] for i in range(len(members))),
         name_location=Location(doc.file, *doc.locate(("name",))),
+        review_every=_period_days(data.get("review_every")),
+        reviewed=_date(data.get("reviewed")),
+        reviewed_line=doc.locate_key(("reviewed",))[0] if "reviewed" in data else 0,
     )
 
 
-def _syncs(platform: str, doc: YamlDocument) -> list[SyncDeclaration]:
-    data = doc.data
-    owners = tuple(data.get("owners", []))
+_PERIOD = re.compile(r"^(\d+)([dw])$")
+
+
+def _period_days(text: str | None) -> int | None:
+    """``180d`` -> 180, ``26w`` -> 182 (the schema checked the form)."""
+    if text is None:
+        return None
+    match = _PERIOD.match(text)
+    assert match is not None
+    return int(match[1]) * (7 if match[2] == "w" else 1)
+
+
+def _sync_entries(platform: str, doc: YamlDocument, course: str, owners: tuple[str, ...],
+                  pattern: str | None = None) -> list[SyncDeclaration]:
     return [
         SyncDeclaration(
             platform=platform,
-            course=data["course"],
+            course=course,
             cohort=item["cohort"],
             role=item["role"],
             reason=item["reason"],
@@ -430,6 +548,41 @@ def _syncs(platform: str, doc: YamlDocument) -> list[SyncDeclaration]:
             group_location=Location(doc.file, *doc.locate(("syncs", i, "group")))
             if item.get("group") else None,
             grace_days=item.get("grace_days"),
+            pattern=pattern,
         )
-        for i, item in enumerate(data["syncs"])
+        for i, item in enumerate(doc.data.get("syncs", []))
     ]
+
+
+def _syncs(platform: str, doc: YamlDocument) -> list[SyncDeclaration]:
+    data = doc.data
+    return _sync_entries(platform, doc, data["course"], tuple(data.get("owners", [])))
+
+
+def _exclusions(platform: str, doc: YamlDocument) -> list[PatternExclusion]:
+    names = doc.data.get("exclude_patterns", [])
+    return [
+        PatternExclusion(platform, doc.data["course"], name,
+                         Location(doc.file, *doc.locate(("exclude_patterns", i))))
+        for i, name in enumerate(names)
+    ]
+
+
+def _pattern(platform: str, name: str, doc: YamlDocument) -> CoursePattern:
+    data = doc.data
+    courses = data["courses"]
+    owners = tuple(data["owners"])
+    pattern = CoursePattern(
+        platform=platform,
+        name=name,
+        owners=owners,
+        location=Location(doc.file, *doc.locate_key(("courses",))),
+        syncs=(),
+        shortname=courses.get("shortname"),
+        category=courses.get("category"),
+        subcategories=courses.get("subcategories", False),
+        exclude=tuple(courses.get("exclude", [])),
+        description=data.get("description", ""),
+    )
+    label = f"{pattern.rule} (pattern {name})"
+    return replace(pattern, syncs=tuple(_sync_entries(platform, doc, label, owners, name)))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import DeclarationErrors
 from .diagnostics import Diagnostic, sort_diagnostics
-from .history import fork_point, new_entries
+from .history import changed_files, fork_point, new_entries
 from .lint import lint
 from .loader import DeclarationSet, load_declarations
 
@@ -38,14 +38,17 @@ def validate_tree(
     that matches no file of the tree raises ``DeclarationErrors``).
 
     With ``changed_since`` (a git reference), an entry added since then with an expiry date
-    already past is an error (``expired-new``): nobody should add what the next apply removes.
+    already past is an error (``expired-new``): nobody should add what the next apply removes;
+    and a file changed since then that does not start with its schema hint is warned about
+    (``schema-hint``).
     """
     repo = repo.resolve()
     decls = load_declarations(repo / "cohorts", repo)
     diagnostics = decls.diagnostics + (lint(decls, today) if decls.settings else [])
     if changed_since:
         # Counted from where this branch forked: what landed on the target since is not new here.
-        new = new_entries(repo, fork_point(repo, changed_since), decls)
+        base = fork_point(repo, changed_since)
+        new = new_entries(repo, base, decls)
         diagnostics = [
             Diagnostic(
                 d.file,
@@ -60,6 +63,8 @@ def validate_tree(
             else d
             for d in diagnostics
         ]
+        changed = changed_files(repo, base)
+        diagnostics += [d for d in decls.hint_problems if d.file in changed]
     files = decls.files
     if paths:
         prefixes = [_relative(p, repo) for p in paths]

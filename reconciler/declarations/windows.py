@@ -80,7 +80,7 @@ def grace_rules(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
         return
     # Per (platform, cohort): the syncs of general cohorts and the grace each asks for.
     asks: dict[tuple[str, str], list[tuple[int, SyncDeclaration]]] = defaultdict(list)
-    for sync in decls.syncs:
+    for sync in decls.all_syncs():
         platform = decls.settings.platforms.get(sync.platform)
         if platform is None:
             continue

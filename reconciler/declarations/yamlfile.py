@@ -82,6 +82,7 @@ class YamlDocument:
     data: Any
     marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     key_marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    first_line: str = ""  # the file's first line as written (the schema hint's place)
     # How the scalars that are not plain text were written (quoted, or typed by YAML).
     scalars: dict[Path_, Scalar] = field(default_factory=dict)
 
@@ -382,7 +383,7 @@ def load_yaml_file(
             column,
         )
 
-    doc = YamlDocument(file=display, data=None)
+    doc = YamlDocument(file=display, data=None, first_line=text.split("\n", 1)[0])
     try:
         doc.data = _Walker(doc).build(node, ())
     except _Refused as exc:

@@ -27,6 +27,7 @@ from ..declarations.loader import load_declarations
 from ..emulator import EmulatorConfig, MoodleEmulator
 from ..moodle.client import MoodleClient
 from ..planning.render import render_text
+from ..planning.render_patterns import patterns_text
 from ..settings import PlatformSettings, Settings
 from ..sources import SourceSnapshot, read_sources
 from . import data as demo_data
@@ -37,7 +38,11 @@ FIRST_NIGHT = dt.datetime(2026, 11, 28, 1, 0, tzinfo=dt.UTC)
 LATER_NIGHT = dt.datetime(2027, 2, 1, 1, 0, tzinfo=dt.UTC)
 COURSES: dict[str, list[tuple[str, str]]] = {
     "ecampus": [("HIST-L1-MOD", "Histoire moderne L1"), ("DROIT-L1-CIVIL", "Droit civil L1")],
-    "collegium": [("FOAD2-PHARMA", "FOAD2 Pharmacie"), ("MED2-ANAT", "Anatomie DFGSM2")],
+    # The FOAD2 spaces get the DFGSP2 promotion from the course pattern foad2-dfgsp2,
+    # all but the archived one.
+    "collegium": [("FOAD2-PHARMA", "FOAD2 Pharmacie"), ("FOAD2-PHARMA-BIO", "FOAD2 Biologie"),
+                  ("FOAD2-2025-ARCHIVE", "FOAD2 2025 (archive)"),
+                  ("MED2-ANAT", "Anatomie DFGSM2")],
     "prelude": [("PRELUDE-METHODO", "Méthodologie du travail universitaire")],
 }
 
@@ -148,6 +153,8 @@ def _plan_and_apply(world: dict[str, Any], now: dt.datetime, show: str, do_apply
             click.echo("")
         else:
             click.echo(f"[{name}] {plan.summary()}")
+            for line in patterns_text(plan)[2:]:  # what its course patterns match
+                click.echo(f"[{name}] {line.strip()}")
         if do_apply and plan.has_changes:
             outcome = apply(env, name, allow_dirty=True)
             r = outcome.result

@@ -28,6 +28,10 @@ class EmulatorConfig:
     host: str = "127.0.0.1"
     webservices_enabled: bool = True  # False: HTTP 403 with an empty body, as server.php does
     siteurl: str | None = None  # base URL shown in answers; None = the served URL
+    # The token's user may manage course categories (moodle/category:manage), as the site
+    # admin may: core_course_get_categories then gives idnumber, visible, visibleold,
+    # timemodified and theme; without it, Moodle leaves those keys out.
+    category_manager: bool = True
     # Mail sending fails (SMTP unreachable): a welcome mail owed by enrol_manual_enrol_users
     # (course with a contact) makes it answer "Message was not sent." after its commit.
     mail_fails: bool = False

@@ -53,7 +53,7 @@ class User:
 class Category:
     id: int
     name: str
-    idnumber: str
+    idnumber: str | None  # None: NULL in the table (the install's "Category 1")
     parent: int
     description: str = ""
     descriptionformat: int = 1

@@ -103,7 +103,7 @@ class State:
         self.courses[1] = site
         self.course_by_shortname[site.shortname] = 1
         self.contexts[2] = ("course", 1)
-        cat = Category(1, "Category 1", "", 0, contextid=3, timemodified=t)
+        cat = Category(1, "Category 1", None, 0, contextid=3, timemodified=t)
         self.categories[1] = cat
         self.contexts[3] = ("coursecat", 1)
         self.course_groups[1] = set()

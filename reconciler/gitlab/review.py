@@ -28,6 +28,7 @@ from ..declarations.suggest import did_you_mean
 from ..planning.actions import Action, abbreviate
 from ..planning.plan import Plan
 from ..planning.render import failsafe_lines, group_actions
+from ..planning.render_patterns import pattern_lines
 from ..planning.state import ActualState, DesiredState
 
 # GitLab's CI_MERGE_REQUEST_EVENT_TYPE values whose HEAD is the merged result.
@@ -86,6 +87,7 @@ class Focus:
     changed: tuple[SyncDeclaration, ...] = ()  # sync entries added or changed (as they are now)
     moved: tuple[str, ...] = ()  # cohorts/ files the target changed since the base
     warnings: tuple[str, ...] = ()
+    patterns: frozenset[tuple[str, str]] = frozenset()  # (platform, name) of changed patterns
 
     def owns(self, platform: str, action: Action, members: frozenset[str]) -> bool:
         """Whether ``action`` of ``platform``'s plan comes from this merge request's files.
@@ -141,11 +143,13 @@ def merge_request_focus(
     changed = changed_files(repo, base)
     # Only the files the merge request touches are read back from git.
     mine = dataclasses.replace(decls, syncs=[s for s in decls.syncs if s.location.file in changed])
-    cohorts = set()
+    cohorts, patterns = set(), set()
     for name in changed:
         parts = PurePosixPath(name).parts
         if len(parts) == 4 and parts[2] == "cohorts" and parts[3].endswith(".yaml"):
             cohorts.add((parts[1], PurePosixPath(parts[3]).stem))
+        if len(parts) == 4 and parts[2] == "patterns" and parts[3].endswith(".yaml"):
+            patterns.add((parts[1], PurePosixPath(parts[3]).stem))
     return Focus(
         base=base,
         label=label,
@@ -154,7 +158,22 @@ def merge_request_focus(
         changed=tuple(changed_syncs(repo, base, mine)),
         moved=tuple(moved),
         warnings=tuple(warnings),
+        patterns=frozenset(patterns),
     )
+
+
+def pattern_changes(plan: Plan, focus: Focus) -> tuple[list[dict], frozenset[tuple[str, str, str]]]:
+    """The plan's reports of the course patterns ``focus`` changes, and the (course, cohort,
+    role) their syncs touch: the courses each matches or stopped matching, times its entries
+    (a pattern's actions are the merge request's own, whatever course they land in)."""
+    changed = [p for p in plan.patterns if (plan.platform, p["name"]) in focus.patterns]
+    touched = frozenset(
+        (course, sync["cohort"], sync["role"])
+        for p in changed
+        for course in [*p["courses"], *p["losing"]]
+        for sync in p["syncs"]
+    )
+    return changed, touched
 
 
 def _files(names: list[str], shown: int = 3) -> str:
@@ -295,10 +314,14 @@ def render_note(plan: Plan, facts: NoteFacts) -> str:
     the expiry dates of its syncs, then the rest of the plan collapsed and a link to the
     artifacts."""
     focus = facts.focus
+    patterns, from_patterns = pattern_changes(plan, focus) if focus else ([], frozenset())
     mine: list[Action] = []
     rest: list[Action] = []
     for action in plan.sorted_actions():
-        owned = focus is not None and focus.owns(plan.platform, action, facts.members)
+        d = action.details
+        key = (d.course_name(), d.cohort_idnumber(), getattr(d, "role", None))
+        owned = focus is not None and (
+            focus.owns(plan.platform, action, facts.members) or key in from_patterns)
         (mine if owned else rest).append(action)
     # Without a merge request to focus on, the whole plan is the subject of the summary.
     subject = mine if focus is not None else rest
@@ -351,6 +374,10 @@ def render_note(plan: Plan, facts: NoteFacts) -> str:
                 )
                 group = f", group {s.group!r}" if s.group else ""
                 out.append(f"- **{s.course}**: {s.cohort} as {s.role} ({s.method}{group}), {until}")
+        if patterns:
+            out += ["", "Course patterns it changes, as Moodle's courses are today:", ""]
+            out += [f"{'  ' * depth}- {text}" for item in patterns
+                    for depth, text in pattern_lines(item)]
     if rest:
         label = "The rest of the plan" if focus is not None else "The plan"
         whence = ""

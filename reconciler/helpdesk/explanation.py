@@ -143,12 +143,12 @@ def _platform(
     courses = [course] if course else []
     ledger, ledger_problem = _ledger(env, platform, username)
     with env.client(platform) as client:
-        actual, view, syncs, expired = read_person_actual(
+        actual, view, restricted = read_person_actual(
             client, platform, restricted, username, courses=courses,
             cohorts=[cohort] if cohort else [],
             recorded=sorted({e.course for e in ledger.enrolled()}))
+    syncs = restricted.syncs
     restricted = general_shells(restricted, actual, platform, _other_vets(person, platform.name))
-    restricted = replace(restricted, syncs=syncs, expired_syncs=expired)
     # The leavers' grace period, as the nightly keeps it between reading Moodle and planning,
     # from the record this clone holds (read only: explain saves nothing).
     record, problem = load_record(record_path(env.repo, platform.name))
@@ -307,7 +307,8 @@ def _declarations(
             item.update(listed=False, line=None, removed_by=gone.__dict__ if gone else None)
         cohorts.append(item)
     syncs = []
-    for sync in decls.syncs_of(platform):
+    patterns = [s for p in decls.patterns_of(platform) for s in p.syncs]  # course: its label
+    for sync in [*decls.syncs_of(platform), *patterns]:
         if sync.cohort not in concern and sync.course != course:
             continue
         syncs.append({

@@ -10,7 +10,10 @@ decides for this person exactly what it decides in the nightly plan.
 Calls: site info, the user, every cohort, the members of every cohort (batched, a few
 calls), every cohort-sync instance, the person's active courses, and per course concerned
 its enrolled users (and its groups when a declared group is not shown yet); courses no
-instance names are looked up by shortname.
+instance names are looked up by shortname. When a course pattern syncs one of the person's
+cohorts (or a course is asked about and the platform has patterns), every course is read in
+one call, and the categories in one more if a pattern names one, as the nightly reader does:
+the pattern's syncs then concern the person like declared ones.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from typing import Any
 
 # The nightly reader's own conversions (private to it), so that both readers build the same
 # values from the same Moodle answers.
-from ..planning.reader import LIST_INSTANCES
+from ..planning.patterns import expand_patterns, needs_categories
+from ..planning.reader import GET_CATEGORIES, LIST_INSTANCES, read_all_courses, read_categories
 from ..planning.reader import _cohort as actual_cohort
 from ..planning.reader import _courses_needing_groups as courses_needing_groups
 from ..planning.reader import _instance as actual_instance
@@ -110,17 +114,19 @@ def read_person_actual(
     courses: Iterable[str] = (),
     cohorts: Iterable[str] = (),
     recorded: Iterable[str] = (),
-) -> tuple[ActualState, MoodlePerson, list[DesiredSync], list[DesiredSync]]:
+) -> tuple[ActualState, MoodlePerson, DesiredState]:
     """What Moodle holds for ``username`` on ``platform``, restricted to them (module doc).
 
     ``desired``: the platform's desired state already restricted to the person (its syncs
-    are all the declared ones); ``courses`` and ``cohorts``: also concern these (``--course``,
-    ``--cohort``); ``recorded``: the shortnames of the courses where the manual-enrolment
-    ledger says the reconciler enrolled the person (their enrolment and roles are read there
-    too, as the nightly reader does, so that an end still owed shows even when no
-    declaration names the course any more). Gives the actual state, the view for people, and
-    the declared syncs and expired syncs that concern the person (the desired state's syncs
-    to plan with). Raises MoodleError.
+    are all the declared ones, its course patterns not expanded yet); ``courses`` and
+    ``cohorts``: also concern these (``--course``, ``--cohort``); ``recorded``: the
+    shortnames of the courses where the manual-enrolment ledger says the reconciler enrolled
+    the person (their enrolment and roles are read there too, as the nightly reader does, so
+    that an end still owed shows even when no declaration names the course any more). Gives
+    the actual state, the view for people, and ``desired`` to plan with: only the syncs and
+    expired syncs that concern the person, the course patterns' among them (expanded against
+    every course of the site when one concerns the person, its unresolved ones holding their
+    instances). Raises MoodleError.
     """
     read = _Reading(client, platform, MoodlePerson(), ActualState())
     caps = read.call("core_webservice_get_site_info", client.capabilities)
@@ -132,6 +138,7 @@ def read_person_actual(
     wanted = set(courses)
     read.instances({c.id for i, c in read.actual.cohorts.items() if i in concern}
                    | {c for c in mine if c in read.actual.unmanaged_cohort_ids}, wanted)
+    desired = read.patterns(desired, caps, concern, wanted)
     syncs = [s for s in desired.syncs if s.cohort in concern or s.course in wanted]
     expired = [s for s in desired.expired_syncs if s.cohort in concern or s.course in wanted]
     recorded = set(recorded)
@@ -143,7 +150,7 @@ def read_person_actual(
     read.enrolments(names, uid, active, manual | wanted, mine)
     read.groups([s for s in syncs if s.course in read.actual.courses])
     read.view.calls = {k: v for k, v in read.view.calls.items() if v}
-    return read.actual, read.view, syncs, expired
+    return read.actual, read.view, replace(desired, syncs=syncs, expired_syncs=expired)
 
 
 @dataclass
@@ -207,14 +214,34 @@ class _Reading:
         self.actual.instances = [actual_instance(i) for i in found
                                  if i.cohortid in cohort_ids or i.course_shortname in courses]
 
+    def patterns(self, desired: DesiredState, caps: Any, concern: set[str],
+                 wanted: set[str]) -> DesiredState:
+        """``desired`` with the course patterns that concern the person expanded (those
+        syncing one of the ``concern`` cohorts, every one when a course is ``wanted``), after
+        reading every course (one call) and the categories (one more, when one of those
+        patterns names a category); the other patterns dropped, as they concern nobody
+        here. Nothing is read when no pattern concerns the person."""
+        mine = [p for p in desired.patterns
+                if wanted or any(s.cohort in concern for s in p.syncs)]
+        desired = replace(desired, patterns=mine)
+        if not mine:
+            return expand_patterns(desired, self.actual)
+        self.call("core_course_get_courses_by_field", read_all_courses, self.client,
+                  self.actual)
+        if needs_categories(desired):
+            self.actual.categories, self.actual.categories_problem = self.call(
+                GET_CATEGORIES, read_categories, self.client, caps)
+        return expand_patterns(desired, self.actual)
+
     def courses(self, names: set[str], uid: int | None, with_courses: bool) -> dict[str, int]:
         """The ids of the courses ``names`` (the instances name theirs; the person's active
         courses, one call; the rest by shortname); gives the person's active courses
         (shortname -> id), and sets ``view.other_courses`` (None when the token may not
         list them)."""
         actual = self.actual
-        actual.courses = {i.course: i.courseid for i in actual.instances
-                          if i.course and i.courseid != SITE_COURSE}
+        if not actual.all_courses_read:  # else a course pattern had every course read
+            actual.courses = {i.course: i.courseid for i in actual.instances
+                              if i.course and i.courseid != SITE_COURSE}
         active: dict[str, int] = {}
         if uid is not None and with_courses:
             for course in self.call(USERS_COURSES, self.client.get_users_courses, uid):

@@ -261,9 +261,14 @@ RETURNS: dict[str, Returns] = {
         "id": Value(INT), "shortname": Value(TEXT), "categoryid": Value(INT, optional=True),
         "fullname": Value(TEXT, optional=True), "idnumber": Value(TEXT, optional=True)})),
     "core_course_create_courses": Many(Single({"id": Value(INT), "shortname": Value(TEXT)})),
+    # get_categories_returns: idnumber, visible, visibleold, timemodified and theme only
+    # to who may manage categories; idnumber null when unset (the install's "Category 1").
+    # Course patterns read idnumber and path (planning.reader.read_categories).
     "core_course_get_categories": Many(Single({
-        "id": Value(INT), "name": Value(TEXT), "idnumber": Value(TEXT, optional=True),
-        "parent": Value(INT, optional=True), "path": Value(TEXT, optional=True)})),
+        "id": Value(INT), "name": Value(TEXT), "idnumber": Value(TEXT, optional=True, null=True),
+        "parent": Value(INT, optional=True), "path": Value(TEXT),
+        "depth": Value(INT, optional=True), "coursecount": Value(INT, optional=True),
+        "visible": Value(INT, optional=True)})),
     "core_course_create_categories": Many(Single({"id": Value(INT),
                                                   "name": Value(TEXT, optional=True)})),
     # enrol/externallib.php: core_enrol_external

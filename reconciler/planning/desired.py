@@ -1,4 +1,7 @@
-"""Desired state of one platform: declarations + general cohorts, minus what has expired."""
+"""Desired state of one platform: declarations + general cohorts, minus what has expired.
+
+Course patterns stay unexpanded here: which courses they match is Moodle's to tell
+(``planning.patterns.expand_patterns``, once the courses are read)."""
 
 from __future__ import annotations
 
@@ -6,12 +9,12 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from ..clock import is_expired
-from ..declarations.loader import DeclarationSet
+from ..declarations.loader import DeclarationSet, ManualCohort, SyncDeclaration
 from ..errors import DeclarationErrors
 from ..paramtext import safe_text
-from ..settings import Settings
+from ..settings import PlatformSettings, Settings
 from .overlap import overlap_report
-from .state import DesiredCohort, DesiredState, DesiredSync
+from .state import DesiredCohort, DesiredPattern, DesiredState, DesiredSync
 
 if TYPE_CHECKING:
     from ..sources import SourceSnapshot
@@ -89,25 +92,75 @@ def build_desired(
         )
 
     for decl in decls.syncs_of(platform_name):
-        sync = DesiredSync(
-            course=decl.course,
-            cohort=decl.cohort,
-            role=decl.role,
-            roleid=platform.roles[decl.role],
-            method=decl.method,
-            reason=decl.reason,
-            source=str(decl.location),
-            group=_safe(desired, "group", decl.course, decl.group) if decl.group else None,
-            expires=decl.expires,
-            adopt=decl.adopt,
-            owners=decl.owners,
-            grace_days=decl.grace_days,
-        )
+        sync = _desired_sync(decl, platform, desired)
         if is_expired(decl.expires, today) or decl.cohort in desired.expired_cohorts:
             desired.expired_syncs.append(sync)
         else:
             desired.syncs.append(sync)
+
+    # Course patterns wait for Moodle's courses (planning.patterns.expand_patterns); an
+    # expired entry of a pattern is reported once, under the pattern's label.
+    for pattern in decls.patterns_of(platform_name):
+        in_force = []
+        for decl in pattern.syncs:
+            sync = _desired_sync(decl, platform, desired)
+            if is_expired(decl.expires, today) or decl.cohort in desired.expired_cohorts:
+                desired.expired_syncs.append(sync)
+            else:
+                in_force.append(sync)
+        desired.patterns.append(DesiredPattern(
+            name=pattern.name, rule=pattern.rule, source=str(pattern.location),
+            owners=pattern.owners, syncs=tuple(in_force), shortname=pattern.shortname,
+            category=pattern.category, subcategories=pattern.subcategories,
+            exclude=pattern.exclude))
+    for exclusion in decls.exclusions:
+        if exclusion.platform == platform_name:
+            desired.pattern_exclusions.setdefault(exclusion.course, {})[exclusion.pattern] = (
+                str(exclusion.location))
+    desired.reviews = reviews_due(decls.cohorts_of(platform_name), today,
+                                  platform.sync_policy.expiry_warning_days)
     return desired
+
+
+def _desired_sync(
+    decl: SyncDeclaration, platform: PlatformSettings, desired: DesiredState
+) -> DesiredSync:
+    """The sync ``decl`` declares (a course's file, or a course pattern's entry, whose
+    ``course`` is then the pattern's label), its group name made safe for Moodle."""
+    return DesiredSync(
+        course=decl.course,
+        cohort=decl.cohort,
+        role=decl.role,
+        roleid=platform.roles[decl.role],
+        method=decl.method,
+        reason=decl.reason,
+        source=str(decl.location),
+        group=_safe(desired, "group", decl.course, decl.group) if decl.group else None,
+        expires=decl.expires,
+        adopt=decl.adopt,
+        owners=decl.owners,
+        grace_days=decl.grace_days,
+        pattern=decl.pattern,
+    )
+
+
+def reviews_due(cohorts: list[ManualCohort], today: dt.date, within: int) -> list[dict]:
+    """The manual cohorts (in force) whose review of the members is due on or before
+    ``today + within`` days: ``{cohort, name, due, days_left, review_every, reviewed,
+    owners, source}`` (``days_left`` negative once overdue), by due day."""
+    out = []
+    for cohort in cohorts:
+        due = cohort.review_due
+        if due is None or is_expired(cohort.expires, today) or (due - today).days > within:
+            continue
+        assert cohort.reviewed is not None and cohort.review_every is not None
+        out.append({
+            "cohort": cohort.idnumber, "name": cohort.name, "due": due.isoformat(),
+            "days_left": (due - today).days, "review_every": cohort.review_every,
+            "reviewed": cohort.reviewed.isoformat(), "owners": list(cohort.owners),
+            "source": f"{cohort.location.file}:{cohort.reviewed_line or cohort.location.line}",
+        })
+    return sorted(out, key=lambda r: (r["due"], r["cohort"]))
 
 
 def _safe(desired: DesiredState, kind: str, where: str, name: str) -> str:

@@ -8,7 +8,14 @@ from typing import Any
 
 from .actions import Action, Details, Reason
 from .plan import Warning
-from .state import COHORT_MARKER, INSTANCE_PREFIX, ActualState, DesiredCohort, DesiredSync
+from .state import (
+    COHORT_MARKER,
+    INSTANCE_PREFIX,
+    ActualState,
+    DesiredCohort,
+    DesiredState,
+    DesiredSync,
+)
 from .warnings import WARNING_KINDS
 
 
@@ -81,6 +88,38 @@ def member_reason(want: DesiredCohort, adding: bool) -> Reason:
     if adding:
         return Reason("declared", f"listed in {want.source}", want.source)
     return Reason("undeclared", f"no longer listed in {want.source}", want.source)
+
+
+def declared_reason(sync: DesiredSync, text: str) -> Reason:
+    """Why the plan adds what ``sync`` asks for: its course file (``declared``, ``text``),
+    or the course pattern matching the course (``pattern``)."""
+    if sync.pattern is not None:
+        return Reason("pattern", f"{sync.course} matches pattern {sync.pattern} "
+                      f"({sync.source})", sync.source)
+    return Reason("declared", text, sync.source)
+
+
+def pattern_unmatched(course: str, cohort: str, role: str, desired: DesiredState
+                      ) -> Reason | None:
+    """``pattern-unmatched`` when ``course`` no longer matches (or is excluded from) a
+    resolved course pattern that syncs ``cohort`` as ``role``, and nothing else declares it
+    there; None when no pattern explains the retirement."""
+    for entry in desired.pattern_report:
+        pair = {"cohort": cohort, "role": role}
+        if entry["unresolved"] is not None or pair not in entry["syncs"]:
+            continue
+        if course in entry["courses"]:
+            continue  # still matched: the retirement has another cause
+        excluded = [e["by"] for e in entry["excluded"] if e["course"] == course]
+        why = (f"is left out of pattern {entry['name']} ({excluded[0]})" if excluded else
+               f"does not match pattern {entry['name']} ({entry['rule']})")
+        return Reason(
+            "pattern-unmatched",
+            f"{course} {why}, which syncs {cohort} as {role}, and no course file declares "
+            "it there",
+            entry["source"],
+        )
+    return None
 
 
 def vet_of(want: DesiredCohort) -> str:

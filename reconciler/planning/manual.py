@@ -9,11 +9,13 @@ state and the ledger (``planning.ledger``), never from what changed in this run.
 * **End**: an entry of the ledger (state ``enrolled``) whose user is still active in the
   course with the recorded role, and that its sync no longer wants, is ended: ``end_manual``
   when the sync is still declared (the user left its cohort), ``retire_manual`` when it is
-  not (deleted, expired, its manual cohort removed or expired). Never ended: a user another
-  ``method: manual`` sync of the same course still wants (the enrolment is shared); a user
-  holding, in that course, a role no ledger entry explains (someone else gave it, possibly
-  on the same enrolment); anything of a course whose declared manual sync cannot be checked
-  (course or cohort missing); anything the ledger does not name.
+  not (deleted, expired, its manual cohort removed or expired, its course no longer matching
+  the course pattern that declared it). Never ended: a user another ``method: manual`` sync
+  of the same course still wants (the enrolment is shared); a user holding, in that course,
+  a role no ledger entry explains (someone else gave it, possibly on the same enrolment);
+  anything of a course whose declared manual sync cannot be checked (course or cohort
+  missing); anything of the cohorts and roles of an unresolved course pattern (its courses
+  cannot be told); anything the ledger does not name.
 * **Warn** when the ledger is missing (a first run, a lost CI cache) and a manual sync's
   course holds active enrolments with the sync's role (which an earlier run may have made):
   nothing is ended on the strength of a missing record, and Moodle ends what it no longer
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 
 from ..clock import PARIS, end_of_day_timestamp
 from .actions import EndManual, EnrolManual, Reason, RetireManual, abbreviate
-from .findings import Findings, resolve
+from .findings import Findings, declared_reason, pattern_unmatched, resolve
 from .ledger import Ledger, LedgerEntry
 from .state import ActualState, DesiredState, DesiredSync
 
@@ -153,11 +155,10 @@ def _enrol(
                 userids=tuple(i for _, i in missing),
                 expires=sync.expires.isoformat(),
             ),
-            Reason(
-                "declared",
+            declared_reason(
+                sync,
                 f"members of {sync.cohort} not enrolled yet (method: manual until "
                 f"{sync.expires.isoformat()}, {sync.source})",
-                sync.source,
             ),
         )
 
@@ -184,6 +185,8 @@ def _end(
         course = course_names.get(entry.courseid, entry.course)
         if entry.courseid in actual.missing_courses or {course, entry.course} & unchecked:
             continue
+        if (entry.cohort, entry.role) in desired.held_syncs:
+            continue  # an unresolved course pattern: which courses it covers is unknown
         declared = [
             kept[s.key] for s, cid in checked
             if cid is not None and s.cohort == entry.cohort and s.role == entry.role
@@ -262,8 +265,9 @@ def _end(
 
 def _retire_reason(course: str, cohort: str, role: str, desired: DesiredState) -> Reason:
     """Why a method: manual sync's enrolments end: the sync (or its manual cohort) expired
-    on its declared date, or nothing declares it any more (the sync's entry deleted, its
-    method changed, or its manual cohort's file removed with it)."""
+    on its declared date, the course no longer matches the course pattern that declared it,
+    or nothing declares it any more (the sync's entry deleted, its method changed, or its
+    manual cohort's file removed with it)."""
     for sync in desired.expired_syncs:
         if (sync.course, sync.cohort, sync.role) != (course, cohort, role):
             continue
@@ -274,6 +278,9 @@ def _retire_reason(course: str, cohort: str, role: str, desired: DesiredState) -
                           sync.source)
         day = sync.expires.isoformat() if sync.expires else "?"
         return Reason("expired", f"the sync expired on {day} ({sync.source})", sync.source)
+    unmatched = pattern_unmatched(course, cohort, role, desired)
+    if unmatched is not None:
+        return unmatched
     return Reason(
         "undeclared",
         f"no declaration of {course} syncs {cohort} as {role} with method: manual any more",

@@ -56,6 +56,10 @@ class Plan:
     sources: dict[str, Any] = field(default_factory=dict)
     # The general cohorts' windows: rollover overlap in force, leavers in their grace period.
     general: dict[str, Any] = field(default_factory=dict)
+    # The course patterns: which courses each matches, which gain or lose its syncs.
+    patterns: list[dict[str, Any]] = field(default_factory=list)
+    # Manual cohorts whose review of the members is due (or soon), with their owners.
+    reviews: list[dict[str, Any]] = field(default_factory=list)
     source_digest: str = ""
     moodle_fingerprint: str = ""
     commit: str | None = None
@@ -139,6 +143,9 @@ class Plan:
             days = self.expiring[0].get("within_days", 14)
             verb = "syncs expire" if n != 1 else "sync expires"
             extras.append(f"{n} {verb} within {days} days")
+        due = sum(r["days_left"] <= 0 for r in self.reviews)
+        if due:
+            extras.append(f"{due} review{'s' * (due != 1)} due")
         return head + ("; " + "; ".join(extras) if extras else "") + "."
 
     def notices(self) -> list[str]:
@@ -188,6 +195,8 @@ class Plan:
             "expiring": self.expiring,
             "sources": self.sources,
             "general": self.general,
+            "patterns": self.patterns,
+            "reviews": self.reviews,
             "user_map": self.user_map,
         }
 
@@ -211,6 +220,8 @@ class Plan:
             expiring=list(data["expiring"]),
             sources=dict(data["sources"]),
             general=dict(data.get("general") or {}),
+            patterns=list(data.get("patterns") or []),
+            reviews=list(data.get("reviews") or []),
             source_digest=data["source_digest"],
             moodle_fingerprint=data["moodle_fingerprint"],
             commit=data["commit"],

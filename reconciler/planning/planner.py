@@ -47,8 +47,16 @@ from .findings import (
     vet_of,
 )
 from .ledger import Ledger
+from .patterns import expand_patterns
 from .plan import Plan, Warning
-from .state import COHORT_MARKER, ActualCohort, ActualState, DesiredCohort, DesiredState
+from .state import (
+    COHORT_MARKER,
+    ActualCohort,
+    ActualState,
+    DesiredCohort,
+    DesiredState,
+    DesiredSync,
+)
 from .syncs import plan_syncs
 
 __all__ = ["cohort_description", "compute_plan", "general_moves", "instance_name"]
@@ -419,7 +427,7 @@ def plan_notices(desired: DesiredState, platform: PlatformSettings, today: dt.da
     unhealthy sources, and the desired side's own notices (grace periods)."""
     notices = Notices(expiring=[], warnings=[])
     window = platform.sync_policy.expiry_warning_days
-    for sync in desired.syncs:
+    for sync in _once_per_pattern_entry(desired):
         if sync.expires and 0 <= (sync.expires - today).days <= window:
             days = (sync.expires - today).days
             notices.expiring.append(
@@ -462,7 +470,26 @@ def plan_notices(desired: DesiredState, platform: PlatformSettings, today: dt.da
             )
         )
     notices.warnings.extend(Warning(code, message) for code, message in desired.notices)
+    for review in desired.reviews:
+        days = review["days_left"]
+        when = (f"due on {review['due']} ({days} days left)" if days > 0 else
+                f"due since {review['due']}" + (f" ({-days} days overdue)" if days else ""))
+        notices.warnings.append(Warning(
+            "review-due",
+            f"cohort {review['cohort']}: review of the members {when}; owners "
+            f"{', '.join(review['owners']) or 'none'} check them and move reviewed: in a "
+            "merge request",
+            review["source"]))
     return notices
+
+
+def _once_per_pattern_entry(desired: DesiredState) -> list[DesiredSync]:
+    """The syncs in force, a course pattern's entry once (under the pattern's label) rather
+    than once per course it matches: what the expiry notices speak of."""
+    out = [s for s in desired.syncs if s.pattern is None]
+    if desired.patterns_expanded:
+        out += [s for p in desired.patterns for s in p.syncs]
+    return out
 
 
 def compute_plan(
@@ -480,6 +507,7 @@ def compute_plan(
     (``planning.ledger``); without one, nothing of theirs is ended (as with an empty one)."""
     if ledger is None:
         ledger = Ledger(platform.name, "")
+    desired = expand_patterns(desired, actual)  # already done by the runner (idempotent)
     accounts = plan_accounts(desired, actual, platform)
     cohorts = plan_cohorts(desired, actual, platform, accounts.creating)
     syncs = plan_syncs(desired, actual, platform, accounts.creating, cohorts, ledger, today)
@@ -495,15 +523,43 @@ def compute_plan(
         expiring=notices.expiring,
         sources=dict(desired.source_stats),
         general=dict(desired.general_report),
+        reviews=list(desired.reviews),
         source_digest=desired.source_digest,
         moodle_fingerprint=actual.fingerprint(),
     )
+    plan.patterns = pattern_outcome(desired.pattern_report, plan.actions)
     rollover = plan.sources.get("rollover")
     if rollover is not None:
         moves = general_moves(plan.actions, lambda idnumber: _is_general(platform, idnumber))
         plan.sources["rollover"] = {**rollover, "moves": moves}
     plan.failsafe = check_failsafes(plan, platform.failsafes)
     return plan
+
+
+def pattern_outcome(report: list[dict[str, Any]], actions: list[Action]) -> list[dict[str, Any]]:
+    """Each course pattern's report (``expand_patterns``) with what this plan does about
+    it: ``gaining``, the matched courses where it creates or re-enables one of the pattern's
+    syncs; ``losing``, the courses it does not match where a sync of one of the pattern's
+    cohorts and roles is retired (the courses that stopped matching)."""
+    out = []
+    for entry in report:
+        matched = set(entry["courses"])
+        pairs = {(s["cohort"], s["role"]) for s in entry["syncs"]}
+        overridden = {(o["course"], o["cohort"], o["role"]) for o in entry["overridden"]}
+        gaining, losing = set(), set()
+        for action in actions:
+            d = action.details
+            cohort, role, course = d.cohort_idnumber(), getattr(d, "role", None), d.course_name()
+            if (cohort, role) not in pairs or course is None:
+                continue
+            if course in matched and (course, cohort, role) not in overridden and (
+                    action.kind in ("create_sync", "enrol_manual")
+                    or (action.kind == "update_sync" and "status" in d.changes)):
+                gaining.add(course)
+            elif course not in matched and action.effect == "remove":
+                losing.add(course)
+        out.append({**entry, "gaining": sorted(gaining), "losing": sorted(losing)})
+    return out
 
 
 def general_moves(actions: list[Action], is_general: Callable[[str], bool]) -> dict[str, int]:

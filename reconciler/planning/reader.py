@@ -4,7 +4,10 @@ A no-op nightly plan costs a handful of calls whatever the number of cohorts: on
 info, one for every cohort, a few batched member reads, batched look-ups of the users the
 user-id map cannot vouch for tonight (planning/usermap.py), one for every cohort-sync
 instance of the site (which name their courses), plus one per course that declares a
-group or a manual-enrolment sync or that the manual-enrolment ledger names.
+group or a manual-enrolment sync (the course patterns' syncs included) or that the
+manual-enrolment ledger names. A platform with course patterns reads every course in one
+call more (a pattern needs all of them), and every course category in one more when a
+pattern names a category.
 """
 
 from __future__ import annotations
@@ -14,13 +17,22 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any, Protocol
 
-from ..moodle.errors import InvalidResponse, MoodleError, RecordNotFound
+from ..moodle.errors import InvalidResponse, MoodleError, RecordNotFound, UnexpectedAnswer
 from ..moodle.types import Capabilities, CohortSyncInstance
 from ..settings import PlatformSettings
-from .state import ActualCohort, ActualInstance, ActualState, DesiredState, DesiredSync
+from .patterns import expand_patterns, needs_categories
+from .state import (
+    ActualCategory,
+    ActualCohort,
+    ActualInstance,
+    ActualState,
+    DesiredState,
+    DesiredSync,
+)
 from .usermap import UserResolver
 
 LIST_INSTANCES = "local_ws_enrolcohort_get_instances"
+GET_CATEGORIES = "core_course_get_categories"
 # Declared courses no instance shows yet, asked one by one up to this many; more, and every
 # course of the site is read in one call.
 COURSES_ONE_BY_ONE = 50
@@ -36,6 +48,7 @@ class MoodleReads(Protocol):
     def get_cohort_members(self, cohort_ids: Any) -> dict[int, list[int]]: ...
     def get_users_by_field(self, field: str, values: Any) -> list[dict[str, Any]]: ...
     def get_courses_by_field(self, field: str = "", value: Any = "") -> list[dict[str, Any]]: ...
+    def get_categories(self, criteria: Any = None) -> list[dict[str, Any]]: ...
     def cohort_sync_instances(self, courseid: int = -1) -> list[CohortSyncInstance]: ...
     def cohort_sync_instances_by_course(
         self, course_ids: Any
@@ -100,9 +113,14 @@ def read_actual(
 
     if actual.plugin_available:
         actual.instances = [_instance(i) for i in _all_instances(client, actual)]
-    actual.courses = actual.courses or _read_courses(client, desired, actual.instances)
+    if desired.patterns:  # which courses a pattern matches: every course, maybe categories
+        read_courses(client, caps, desired, actual)
+    elif not actual.all_courses_read:
+        actual.courses = _read_courses(client, desired, actual.instances)
 
-    declared = [s for s in desired.syncs if s.course in actual.courses]
+    # The course patterns' syncs count as declared ones for what is read next.
+    expanded = expand_patterns(desired, actual)
+    declared = [s for s in expanded.syncs if s.course in actual.courses]
     group_courses = sorted(_courses_needing_groups(actual, declared))
     manual_courses = {actual.courses[s.course] for s in declared if s.method == "manual"}
     answers = client.run_concurrently([partial(client.get_course_groups, c) for c in group_courses])
@@ -139,6 +157,58 @@ def _read_enrolments(
             for u in enrolled
         }
     actual.missing_courses = frozenset(missing)
+
+
+def read_courses(client: MoodleReads, caps: Capabilities, desired: DesiredState,
+                 actual: ActualState) -> None:
+    """What course patterns are matched against: every course of the site (the site course
+    left out) with its category, in one ``core_course_get_courses_by_field`` call (none when
+    ``actual`` already holds them all: the course-by-course fallback read them), and the
+    categories themselves in one more when a course pattern of ``desired`` names a category
+    (``read_categories``). Raises MoodleError."""
+    if not actual.all_courses_read:
+        read_all_courses(client, actual)
+    if needs_categories(desired):
+        actual.categories, actual.categories_problem = read_categories(client, caps)
+
+
+def read_all_courses(client: MoodleReads, actual: ActualState) -> None:
+    """Every course of the site (the site course left out) in one
+    ``core_course_get_courses_by_field`` call into ``actual.courses`` (shortname -> id) and
+    ``actual.course_categories`` (shortname -> category id), and ``all_courses_read`` set.
+    Raises MoodleError."""
+    actual.courses, actual.course_categories = {}, {}
+    for course in client.get_courses_by_field():
+        if int(course["id"]) != SITE_COURSE:
+            actual.courses[course["shortname"]] = int(course["id"])
+            actual.course_categories[course["shortname"]] = int(course.get("categoryid") or 0)
+    actual.all_courses_read = True
+
+
+def read_categories(client: MoodleReads, caps: Capabilities
+                    ) -> tuple[dict[int, ActualCategory], str | None]:
+    """Every course category in one ``core_course_get_categories`` call (no criteria), and
+    why they cannot place courses by idnumber, if so: the token's service lacks the function,
+    or Moodle gives no ``idnumber`` key, as it does to a token without
+    ``moodle/category:manage`` (course/externallib.php, "Some fields only returned for
+    admin"). Raises MoodleError (``UnexpectedAnswer`` for a ``path`` that is not
+    ``/<id>/<id>…``)."""
+    if caps.missing([GET_CATEGORIES]):
+        return {}, f"the token's web service lacks {GET_CATEGORIES}"
+    found = client.get_categories()
+    if any("idnumber" not in c for c in found):
+        return {}, ("Moodle gives this token no category idnumbers (its user needs "
+                    "moodle/category:manage)")
+    categories = {}
+    for index, c in enumerate(found):
+        parts = str(c["path"]).split("/")
+        if parts[0] or not all(p.isdigit() for p in parts[1:]):
+            raise UnexpectedAnswer(
+                f"answer[{index}].path: expected /<id>/<id>…, got {c['path']!r}", GET_CATEGORIES)
+        categories[int(c["id"])] = ActualCategory(
+            id=int(c["id"]), idnumber=c.get("idnumber") or None,
+            path=tuple(int(p) for p in parts[1:]))
+    return categories, None
 
 
 def _read_courses(
@@ -181,11 +251,7 @@ def _all_instances(client: MoodleReads, actual: ActualState) -> list[CohortSyncI
         # (an answer of the wrong shape, the transport, the token), here or from the course
         # by course pass, stops the plan as before.
         log.warning("get_instances for all courses failed (%s); reading course by course", err)
-        actual.courses = {
-            c["shortname"]: int(c["id"])
-            for c in client.get_courses_by_field()
-            if int(c["id"]) != SITE_COURSE
-        }
+        read_all_courses(client, actual)
         instances, broken = client.cohort_sync_instances_by_course(
             sorted(actual.courses.values()))
         other = next((e for e in broken.values() if not isinstance(e, InvalidResponse)), None)

@@ -10,6 +10,7 @@ from collections import defaultdict
 from .actions import Action, abbreviate
 from .plan import Plan
 from .render_general import general_markdown, general_text
+from .render_patterns import patterns_markdown, patterns_text
 
 
 def _grouped(plan: Plan) -> tuple[dict[str, list[Action]], dict[str, list[Action]], list[Action]]:
@@ -53,6 +54,7 @@ def render_text(plan: Plan, notices: list[str] | None = None) -> str:
     if plan.warnings:
         out += ["", "Warnings:"] + [f"  ! {w.code}: {w.message}" for w in plan.warnings]
     out += general_text(plan)
+    out += patterns_text(plan)
     cohorts, courses, users = _grouped(plan)
     if cohorts:
         out += ["", "Cohorts:"]
@@ -101,6 +103,7 @@ def render_markdown(
         out += ["**" + _failsafe_lines(plan)[0] + "**", ""]
         out += [f"- `{line.strip()}`" for line in _failsafe_lines(plan)[1:]] + [""]
     out += general_markdown(plan)
+    out += patterns_markdown(plan)
     cohorts, courses, users = _grouped(plan)
     body: list[str] = []
     for title, groups in (("Cohorts", cohorts), ("Courses", courses)):

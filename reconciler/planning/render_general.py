@@ -66,17 +66,26 @@ def general_items(plan: Plan) -> list[tuple[int, str]]:
     return lines
 
 
-def general_text(plan: Plan) -> list[str]:
-    """The section for terminals: a blank line, a title, indented lines (or nothing)."""
-    items = general_items(plan)
+def section_text(title: str, items: list[tuple[int, str]]) -> list[str]:
+    """A plan section for terminals: a blank line, ``title:``, the (depth, text) ``items``
+    indented (nothing at all without items)."""
     if not items:
         return []
-    return ["", "General cohorts:"] + [f"{'  ' * (depth + 1)}{text}" for depth, text in items]
+    return ["", f"{title}:"] + [f"{'  ' * (depth + 1)}{text}" for depth, text in items]
+
+
+def section_markdown(title: str, items: list[tuple[int, str]]) -> list[str]:
+    """A plan section for merge-request notes: ``**title**`` and a nested list (or nothing)."""
+    if not items:
+        return []
+    return [f"**{title}**", ""] + [f"{'  ' * depth}- {text}" for depth, text in items] + [""]
+
+
+def general_text(plan: Plan) -> list[str]:
+    """The section for terminals: a blank line, a title, indented lines (or nothing)."""
+    return section_text("General cohorts", general_items(plan))
 
 
 def general_markdown(plan: Plan) -> list[str]:
     """The section for merge-request notes, outside the collapsed details (or nothing)."""
-    items = general_items(plan)
-    if not items:
-        return []
-    return ["**General cohorts**", ""] + [f"{'  ' * depth}- {text}" for depth, text in items] + [""]
+    return section_markdown("General cohorts", general_items(plan))

@@ -53,10 +53,28 @@ class DesiredSync:
     adopt: bool = False
     owners: tuple[str, ...] = ()
     grace_days: int | None = None  # general cohorts: this course's grace for leavers
+    pattern: str | None = None  # the course pattern it comes from, if any
 
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.course, self.cohort, self.role)
+
+
+@dataclass(frozen=True)
+class DesiredPattern:
+    """A course pattern before it meets Moodle's courses: the courses it selects (``shortname``
+    glob and/or ``category`` idnumber, with ``subcategories``, minus ``exclude`` globs) and its
+    ``syncs`` (in force today; ``course`` is the pattern's label until expanded)."""
+
+    name: str
+    rule: str
+    source: str
+    owners: tuple[str, ...]
+    syncs: tuple[DesiredSync, ...]
+    shortname: str | None = None
+    category: str | None = None
+    subcategories: bool = False
+    exclude: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,6 +122,19 @@ class DesiredState:
     general_report: dict = field(default_factory=dict)
     # (code, message) warnings the desired side has for the plan.
     notices: list[tuple[str, str]] = field(default_factory=list)
+    # Course patterns, expanded into ``syncs`` once Moodle's courses are known
+    # (``planning.patterns.expand_patterns``), and the courses whose own file leaves a
+    # pattern out: course shortname -> {pattern name: that file's location}.
+    patterns: list[DesiredPattern] = field(default_factory=list)
+    pattern_exclusions: dict[str, dict[str, str]] = field(default_factory=dict)
+    patterns_expanded: bool = False
+    # (cohort idnumber, role) whose cohort-sync instances are never retired in this plan:
+    # a pattern whose courses cannot be told (categories unreadable) holds them as they are.
+    held_syncs: frozenset[tuple[str, str]] = frozenset()
+    # What the plan says of each pattern (``Plan.patterns``), filled by the expansion.
+    pattern_report: list[dict] = field(default_factory=list)
+    # Manual cohorts whose review is due, or due within the warning window (``Plan.reviews``).
+    reviews: list[dict] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -138,6 +169,17 @@ class ActualInstance:
         return self.name.startswith(INSTANCE_PREFIX)
 
 
+@dataclass(frozen=True)
+class ActualCategory:
+    """A Moodle course category: ``idnumber`` None when Moodle gives none (install's
+    "Category 1", or a token without ``moodle/category:manage``, which Moodle denies the
+    idnumbers); ``path`` the category ids from the top down to this one."""
+
+    id: int
+    idnumber: str | None
+    path: tuple[int, ...]
+
+
 @dataclass
 class ActualState:
     cohorts: dict[str, ActualCohort] = field(default_factory=dict)
@@ -148,6 +190,13 @@ class ActualState:
     users: dict[str, int] = field(default_factory=dict)  # username -> id
     usernames: dict[int, str] = field(default_factory=dict)  # id -> username
     courses: dict[str, int] = field(default_factory=dict)  # shortname -> id
+    course_categories: dict[str, int] = field(default_factory=dict)  # shortname -> category id
+    # Whether ``courses`` holds every course of the site (course patterns, or the reader's
+    # course-by-course fallback), not only those the instances and declarations name.
+    all_courses_read: bool = False
+    # Read only when a course pattern names a category (one call); None: not read.
+    categories: dict[int, ActualCategory] | None = None
+    categories_problem: str | None = None  # why the categories cannot place courses
     groups: dict[int, dict[str, int]] = field(default_factory=dict)  # courseid -> name -> id
     instances: list[ActualInstance] = field(default_factory=list)
     # Active enrolments (onlyactive) of every course with a declared manual sync or named by
@@ -186,6 +235,10 @@ class ActualState:
             canon["unreadable"] = sorted(self.unreadable_courses)
         if self.missing_courses:  # courses the ledger names that Moodle no longer has
             canon["missing_courses"] = sorted(self.missing_courses)
+        if self.categories is not None:  # only what category patterns read
+            canon["categories"] = sorted(
+                [c.id, c.idnumber or "", list(c.path)] for c in self.categories.values())
+            canon["course_categories"] = sorted(self.course_categories.items())
         blob = json.dumps(canon, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..settings import PlatformSettings
 from .actions import CreateGroup, CreateSync, DeleteSync, DisableSync, Reason, UpdateSync
-from .findings import Cohorts, Findings, instance_name
+from .findings import Cohorts, Findings, declared_reason, instance_name, pattern_unmatched
 from .ledger import Ledger
 from .manual import Checked, plan_manual
 from .state import ActualInstance, ActualState, DesiredState, DesiredSync
@@ -39,10 +39,11 @@ def plan_syncs(
     ledger: Ledger,
     today: dt.date,
 ) -> Findings:
-    """Every declared sync checked against Moodle: cohort syncs here, then the reconciler's
-    instances no sync keeps retired (``sync_policy.on_removal``); ``method: manual`` syncs in
-    ``planning.manual`` (enrolments, and ends of what ``ledger`` says they made), as of
-    ``today`` (a Europe/Paris date)."""
+    """Every declared sync (cohort sync or manual enrolments, the course patterns' expanded)
+    checked against Moodle: cohort syncs here, then the reconciler's instances no sync keeps
+    retired (``sync_policy.on_removal``), except those an unresolved pattern holds;
+    ``method: manual`` syncs in ``planning.manual`` (enrolments, and ends of what ``ledger``
+    says they made), as of ``today`` (a Europe/Paris date)."""
     instances: dict[tuple[int, int, int], list[ActualInstance]] = defaultdict(list)
     for inst in actual.instances:
         instances[(inst.courseid, inst.cohortid, inst.roleid)].append(inst)
@@ -62,9 +63,12 @@ def plan_syncs(
             manual.append((sync, courseid))
         elif courseid is not None:
             kept |= _cohort_sync(out, sync, courseid, given, groups_created)
+    # Unresolved course patterns hold the instances of their cohorts and roles as they are.
+    held = {(cohort_ids.get(cohort), platform.roles.get(role))
+            for cohort, role in desired.held_syncs}
     for inst in actual.instances:
-        if inst.owned and inst.id not in kept:
-            _retire_sync(out, inst, platform, desired.expired_syncs)
+        if inst.owned and inst.id not in kept and (inst.cohortid, inst.roleid) not in held:
+            _retire_sync(out, inst, platform, desired)
     if not actual.plugin_available:
         for sync in desired.expired_syncs:
             if sync.method == "cohort":
@@ -192,7 +196,7 @@ def _cohort_sync(
             name=instance_name(sync),
             reason=sync.reason,
         ),
-        Reason("declared", f"declared in {sync.source}", sync.source),
+        declared_reason(sync, f"declared in {sync.source}"),
     )
     return set()
 
@@ -225,9 +229,7 @@ def _group(
         out.add(
             f"{sync.course}/{sync.group}",
             CreateGroup(course=sync.course, courseid=courseid, name=sync.group),
-            Reason(
-                "declared", f"group of the sync of {sync.cohort} in {sync.source}", sync.source
-            ),
+            declared_reason(sync, f"group of the sync of {sync.cohort} in {sync.source}"),
         )
     return groupid
 
@@ -267,13 +269,13 @@ def _retire_sync(
     out: Findings,
     inst: ActualInstance,
     platform: PlatformSettings,
-    expired: list[DesiredSync],
+    desired: DesiredState,
 ) -> None:
     course = inst.course or str(inst.courseid)
     cohort = inst.cohort or str(inst.cohortid)
     role = {rid: name for name, rid in platform.roles.items()}.get(inst.roleid, str(inst.roleid))
     target = f"{course}/{cohort}/{role}"
-    reason = _retire_reason(course, cohort, inst.roleid, expired)
+    reason = _retire_reason(course, cohort, role, inst.roleid, desired)
     # courseid: lets the applier re-read an answer that may hide a commit (issue 10)
     common = dict(instance=inst.id, course=course, cohort=cohort, role=role,
                   courseid=inst.courseid)
@@ -283,12 +285,18 @@ def _retire_sync(
         out.add(target, DisableSync(**common), reason)
 
 
-def _retire_reason(course: str, cohort: str, roleid: int, expired: list[DesiredSync]) -> Reason:
-    """Expired on its declared date, or no longer declared at all."""
-    for sync in expired:
+def _retire_reason(
+    course: str, cohort: str, role: str, roleid: int, desired: DesiredState
+) -> Reason:
+    """Expired on its declared date, a course that no longer matches the course pattern
+    declaring this cohort and role, or no longer declared at all."""
+    for sync in desired.expired_syncs:
         if (sync.course, sync.cohort, sync.roleid) == (course, cohort, roleid):
             day = sync.expires.isoformat() if sync.expires else "?"
             return Reason("expired", f"the sync expired on {day} ({sync.source})", sync.source)
+    unmatched = pattern_unmatched(course, cohort, role, desired)
+    if unmatched is not None:
+        return unmatched
     return Reason(
         "undeclared", f"no declaration of {course} syncs {cohort} with this role any more"
     )

@@ -62,6 +62,10 @@ _TABLE: tuple[WarningKind, ...] = (
                 "without the sync's role, through an enrolment the reconciler did not make: "
                 "not enrolled (that would rewrite someone else's enrolment); give the role by "
                 "hand if it is wanted"),
+    WarningKind("pattern-unresolved", True,
+                "a course pattern's courses cannot be told (categories unreadable, or its "
+                "category not found): its syncs are not made, and the reconciler's instances "
+                "of its cohorts and roles are held as they are"),
     WarningKind("sources-unhealthy", False,
                 "APOGÉE or the directory cannot be trusted: general cohorts are left as they "
                 "are (exit 4, which covers it)"),
@@ -98,6 +102,14 @@ _TABLE: tuple[WarningKind, ...] = (
     WarningKind("manual-ledger-incomplete", False,
                 "the record of manual enrolments restarted while enrolments made before it may "
                 "still be active: those are not ended early, only at their end date"),
+    WarningKind("pattern-matches-nothing", False,
+                "a course pattern matches no course of the platform today"),
+    WarningKind("pattern-overlap", False,
+                "two course patterns give one course the same cohort and role: the first by "
+                "name is used"),
+    WarningKind("review-due", False,
+                "a manual cohort's periodic review (review_every) is due or due soon: its "
+                "owners check the members and move reviewed: in a merge request"),
     WarningKind("grace-restarted", False,
                 "the leavers record was lost or unreadable: grace periods start afresh (leavers "
                 "stay longer, never shorter)"),

@@ -69,15 +69,24 @@ def get_categories(call: Call, params: dict[str, Any]) -> list[dict[str, Any]]:
     for c in sorted(cats, key=lambda c: orders.get(c.id, 0)):
         path = state.category_path(c.id)
         desc, descfmt = call.fmt.text(c.description, c.descriptionformat)
-        out.append({
+        record = {
             "id": c.id, "name": call.fmt.string(c.name), "idnumber": c.idnumber,
             "description": desc, "descriptionformat": descfmt, "parent": c.parent,
             "sortorder": orders.get(c.id, 0),
             "coursecount": sum(1 for x in state.courses.values() if x.category == c.id),
             "visible": c.visible, "visibleold": c.visible, "timemodified": c.timemodified,
             "depth": len(path), "path": "".join(f"/{p}" for p in path), "theme": c.theme,
-        })
+        }
+        if not call.config.category_manager:
+            # course/externallib.php: "Some fields only returned for admin."
+            for key in _MANAGER_ONLY:
+                del record[key]
+        out.append(record)
     return out
+
+
+# The keys core_course_get_categories gives only with moodle/category:manage.
+_MANAGER_ONLY = ("idnumber", "visible", "visibleold", "timemodified", "theme")
 
 
 _COURSE_KEYS = {
