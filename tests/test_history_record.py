@@ -76,3 +76,22 @@ def test_a_spool_that_cannot_be_written_never_fails_the_apply(tmp_path: Path) ->
     recorder = Recorder(Spool(blocker / "history"), NOW)
     recorder.refused(plan())  # logged, not raised: Moodle may already have changed
     assert recorder.written == []
+
+
+def test_a_large_apply_digests_its_plan_once(tmp_path: Path, monkeypatch) -> None:
+    """Every entry names the plan by its digest, which serialises the whole plan: computed
+    per entry, recording a first run of thousands of actions took minutes of CPU."""
+    actions = [Action.of(f"etp-{n}", RemoveMembers(f"etp-{n}", n, (f"e{n}",), (n,), 40),
+                         Reason("left-sources", "no IA in force", f"APOGÉE {n}"))
+               for n in range(1, 201)]
+    p = Plan("ecampus", "2026", actions=actions, commit="c0ffee")
+    expected = p.digest()
+    calls = []
+    digest = Plan.digest
+    monkeypatch.setattr(Plan, "digest", lambda self: calls.append(1) or digest(self))
+    Recorder(Spool(tmp_path), NOW).applied(p, actions, failed=0, skipped=0)
+    entries = Spool(tmp_path).read("ecampus")
+    assert len(entries) == 201
+    assert {e["plan"] for e in entries} == {expected}
+    assert len({e["id"] for e in entries}) == 201
+    assert len(calls) == 1

@@ -38,13 +38,14 @@ def _id(*parts: object) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
 
 
-def _common(plan: Plan, now: dt.datetime, approved_by: str | None) -> dict[str, Any]:
+def _common(plan: Plan, now: dt.datetime, approved_by: str | None,
+            digest: str | None) -> dict[str, Any]:
     return {
         "v": FORMAT,
         "time": _stamp(now),
         "platform": plan.platform,
         "commit": plan.commit,
-        "plan": plan.digest(),
+        "plan": digest or plan.digest(),
         "year": plan.academic_year,
         "approved_by": approved_by,
     }
@@ -59,6 +60,7 @@ def change_entry(
     courses: Sequence[str] = (),
     rollover_from: str | None = None,
     seq: int = 0,
+    digest: str | None = None,
 ) -> dict[str, Any]:
     """The entry of one applied ``action`` of ``plan`` at ``now`` (timezone-aware), the
     ``seq``-th change its run applied (entries of one run share their time).
@@ -67,15 +69,17 @@ def change_entry(
     about a course finds the memberships that enrolled or unenrolled people there.
     ``rollover_from``: the academic year of the last good run when it differs from the
     plan's (the removals of general cohorts then come from the rollover).
+    ``digest``: ``plan.digest()`` when the caller has it (it serialises the whole plan:
+    computed once per run, not once per entry).
     """
     d = action.details
     usernames = getattr(d, "usernames", None)
     if usernames is None and action.kind == "create_user":
         usernames = (action.target,)
-    entry = _common(plan, now, approved_by)
+    entry = _common(plan, now, approved_by, digest)
     entry.update(
         {
-            "id": _id(plan.platform, plan.digest(), action.kind, action.target, entry["time"]),
+            "id": _id(plan.platform, entry["plan"], action.kind, action.target, entry["time"]),
             "type": CHANGE,
             "seq": seq,
             "kind": action.kind,
@@ -104,14 +108,16 @@ def run_entry(
     failed: int = 0,
     skipped: int = 0,
     seq: int = 0,
+    digest: str | None = None,
 ) -> dict[str, Any]:
     """The entry of one apply of ``plan`` at ``now``: ``outcome`` (``applied``,
     ``partial``, ``no-changes`` or ``failsafe-tripped``), counts of actions done, failed and
-    skipped, the tripped failsafe checks and the sources' health."""
-    entry = _common(plan, now, approved_by)
+    skipped, the tripped failsafe checks and the sources' health. ``digest``: as for
+    :func:`change_entry`."""
+    entry = _common(plan, now, approved_by, digest)
     entry.update(
         {
-            "id": _id(plan.platform, plan.digest(), "run", entry["time"], outcome),
+            "id": _id(plan.platform, entry["plan"], "run", entry["time"], outcome),
             "type": RUN,
             "seq": seq,
             "outcome": outcome,

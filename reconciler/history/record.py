@@ -49,10 +49,12 @@ class Recorder:
         """One change entry per action of ``done`` (applied actions of ``plan``), then the
         run entry (``applied``, ``partial`` or ``no-changes``)."""
         entries = []
+        digest = plan.digest()  # serialises the whole plan: once, not once per action
         for n, action in enumerate(done):
             entry = change_entry(
                 plan, action, self.now, approved_by=approved_by,
                 courses=self._courses(action), rollover_from=self.rollover_from, seq=n,
+                digest=digest,
             )
             removed = self._removed_in(plan.platform, action)
             if removed:
@@ -64,7 +66,7 @@ class Recorder:
             outcome = APPLIED if not failed and not skipped else PARTIAL
         entries.append(run_entry(plan, outcome, self.now, approved_by=approved_by,
                                  done=len(done), failed=failed, skipped=skipped,
-                                 seq=len(done)))
+                                 seq=len(done), digest=digest))
         self._write(plan.platform, entries)
 
     def refused(self, plan: Plan) -> None:
