@@ -853,3 +853,11 @@ def test_base_url_may_be_the_site_root_or_the_endpoint() -> None:
                 "http://m.test/moodle/webservice/rest/server.php"):
         client = MoodleClient(url, TOKEN, session=FakeSession())
         assert client.transport.url == "http://m.test/moodle/webservice/rest/server.php"
+
+
+def test_a_one_letter_token_does_not_garble_messages() -> None:
+    """A test token such as ``x`` is no Moodle token: masking every x turned "exceeded" into
+    "e***ceeded"; a real 32-character token is still masked wherever it shows."""
+    assert redact("Max retries exceeded", "x") == "Max retries exceeded"
+    token = "1518ba4f2e293fd7d546168c41f300c1"
+    assert redact(f"wstoken={token} failed", token) == "wstoken=*** failed"

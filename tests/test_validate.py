@@ -642,3 +642,23 @@ def test_adopt_lets_an_existing_cohort_keep_an_idnumber_outside_the_prefix(tmp_p
         ("cohorts/ecampus/cohorts/etp-X-1.yaml", "idnumber-prefix"),  # the general pattern
         ("cohorts/ecampus/cohorts/tuteurs.yaml", "idnumber-prefix"),
     ]
+
+
+def test_a_copied_cohort_file_is_told_to_change_its_idnumber(tmp_path: Path) -> None:
+    """Copying man-a.yaml to man-b.yaml and forgetting its idnumber: the fix is in the copy
+    (renaming it back would overwrite the original)."""
+    from click.testing import CliRunner
+
+    from reconciler.cli import main
+
+    repo = tmp_path / "repo"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "cohorts", repo / "cohorts")
+    original = next((repo / "cohorts" / "collegium" / "cohorts").glob("man-*.yaml"))
+    copy = original.with_name("man-jury-pass.yaml")
+    shutil.copy(original, copy)
+    result = CliRunner().invoke(main, ["--repo", str(repo), "validate"])
+    assert result.exit_code == 1, result.output
+    line = next(x for x in result.output.splitlines() if "file-name" in x)
+    assert line.startswith("cohorts/collegium/cohorts/man-jury-pass.yaml:"), line
+    assert f"change its idnumber to 'man-jury-pass'; else rename the file to {original.name}" \
+        in line

@@ -74,7 +74,8 @@ def file_names(decls: DeclarationSet, today: dt.date) -> Iterable[Diagnostic]:
                 "error",
                 "file-name",
                 f"file name {stem!r} must equal the idnumber {cohort.idnumber!r} "
-                f"(rename the file to {cohort.idnumber}.yaml)",
+                f"(a copied file: change its idnumber to {stem!r}; else rename the file to "
+                f"{cohort.idnumber}.yaml)",
             )
     reported: set[str] = set()
     for sync in [*decls.syncs, *decls.exclusions]:  # a file may only exclude patterns

@@ -159,7 +159,8 @@ def _plan_and_apply(world: dict[str, Any], now: dt.datetime, show: str, do_apply
             outcome = apply(env, name, allow_dirty=True)
             r = outcome.result
             click.echo(
-                f"[{name}] applied {len(r.done)} actions, {len(r.failed)} failed, "
+                f"[{name}] applied {len(r.done)} action{'s' * (len(r.done) != 1)} "
+                f"(one action may add many members), {len(r.failed)} failed, "
                 f"{len(r.skipped)} skipped"
             )
 

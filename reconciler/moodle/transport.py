@@ -66,9 +66,15 @@ class Secret:
     __str__ = __repr__
 
 
+# Shorter "tokens" are not Moodle's (32 hex characters): masking every occurrence of one or
+# two letters would garble the message (a test token "x" turned "exceeded" into "e***ceeded").
+MIN_REDACTED_LENGTH = 6
+
+
 def redact(text: str, secret: str) -> str:
-    """Replace the secret, raw or URL-encoded in any form, by ``***``."""
-    if not secret:
+    """Replace the secret, raw or URL-encoded in any form, by ``***`` (secrets shorter than
+    ``MIN_REDACTED_LENGTH`` characters are left: they cannot be real tokens)."""
+    if len(secret) < MIN_REDACTED_LENGTH:
         return text
     for form in {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}:
         text = text.replace(form, "***")
