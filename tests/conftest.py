@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -72,9 +73,32 @@ def world(tmp_path: Path, slapd: Slapd, sources_data: demo_data.DemoData) -> Ite
     are capped, and no grace period: a leaver goes on the run that sees them gone, as the
     failsafe tests need), APOGÉE from ``sources_data``, the ``slapd`` directory, a seeded
     emulator. ``grace_world`` (test_general_windows.py) keeps the shipped grace."""
-    repo = make_repo(tmp_path, TEST_FAILSAFES)
-    with open_world(tmp_path, repo, sources_data, slapd.environ(),
-                    shipped_seed(sources_data)) as world:
+    with _shipped_world(tmp_path, slapd, sources_data) as world:
+        yield world
+
+
+@pytest.fixture
+def emu_world(tmp_path: Path, slapd: Slapd, sources_data: demo_data.DemoData) -> Iterator[World]:
+    """``world`` on the emulator alone, for modules whose ``world`` runs on each backend:
+    the scenarios that need what only the emulator has (injected faults, call counters)."""
+    with _shipped_world(tmp_path, slapd, sources_data) as world:
+        yield world
+
+
+@pytest.fixture
+def backends_world(tmp_path: Path, slapd: Slapd, sources_data: demo_data.DemoData,
+                   backend: Backend) -> Iterator[World]:
+    """The shipped university on each Moodle backend in turn (the emulator, the real 4.5
+    site: skipped without one, required in CI), seeded through the web services on both."""
+    with _shipped_world(tmp_path, slapd, sources_data, backend) as world:
+        yield world
+
+
+@contextmanager
+def _shipped_world(tmp_path: Path, slapd: Slapd, sources_data: demo_data.DemoData,
+                   backend: Backend | None = None) -> Iterator[World]:
+    with open_world(tmp_path, make_repo(tmp_path, TEST_FAILSAFES), sources_data,
+                    slapd.environ(), shipped_seed(sources_data), backend=backend) as world:
         yield world
 
 

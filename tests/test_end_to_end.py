@@ -12,18 +12,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import git
 import pytest
 import yaml
-from support.backends import Backend
-from support.world import TEST_FAILSAFES, World, make_repo, open_world, shipped_seed
+from support.world import World
 
 from reconciler.cli import exitcodes
-from reconciler.demo import data as demo_data
 from reconciler.moodle.errors import InvalidResponse
 from reconciler.moodle.types import ManualEnrolment, NewCohort
 from reconciler.planning.state import COHORT_MARKER
@@ -32,20 +28,10 @@ NOW = "2026-11-28T02:00:00Z"
 
 
 @pytest.fixture
-def world(tmp_path: Path, slapd: Any, sources_data: demo_data.DemoData,
-          backend: Backend) -> Iterator[World]:
-    """The shipped university on each Moodle backend in turn (emulator, real site)."""
-    with open_world(tmp_path, make_repo(tmp_path, TEST_FAILSAFES), sources_data,
-                    slapd.environ(), shipped_seed(sources_data), backend=backend) as both:
-        yield both
-
-
-@pytest.fixture
-def emu_world(tmp_path: Path, slapd: Any, sources_data: demo_data.DemoData) -> Iterator[World]:
-    """The shipped university on the emulator alone."""
-    with open_world(tmp_path, make_repo(tmp_path, TEST_FAILSAFES), sources_data,
-                    slapd.environ(), shipped_seed(sources_data)) as alone:
-        yield alone
+def world(backends_world: World) -> World:
+    """This module's scenarios run on each Moodle backend (conftest's ``backends_world``);
+    ``emu_world`` keeps those that need the emulator."""
+    return backends_world
 
 
 def test_first_apply_from_empty_moodle_then_nothing_to_do(world: World) -> None:

@@ -16,18 +16,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from support.backends import Backend
-from support.world import TEST_FAILSAFES, World, make_repo, open_world, shipped_seed
+from support.world import World
 
 from reconciler.applying import runner
 from reconciler.cli import exitcodes
-from reconciler.demo import data as demo_data
 from reconciler.moodle.client import MoodleClient
 from reconciler.moodle.types import ManualEnrolment, NewUser
 
@@ -39,21 +36,10 @@ STUDENT, EDITING_TEACHER = 5, 3
 
 
 @pytest.fixture
-def world(tmp_path: Path, slapd: Any, sources_data: demo_data.DemoData,
-          backend: Backend) -> Iterator[World]:
-    """The shipped university on each Moodle backend in turn (the emulator, the real 4.5
-    site: skipped without one, required in CI), seeded through the web services on both."""
-    with open_world(tmp_path, make_repo(tmp_path, TEST_FAILSAFES), sources_data,
-                    slapd.environ(), shipped_seed(sources_data), backend=backend) as both:
-        yield both
-
-
-@pytest.fixture
-def emu_world(tmp_path: Path, slapd: Any, sources_data: demo_data.DemoData) -> Iterator[World]:
-    """The scenarios that need what only the emulator has (injected faults, call counters)."""
-    with open_world(tmp_path, make_repo(tmp_path, TEST_FAILSAFES), sources_data,
-                    slapd.environ(), shipped_seed(sources_data)) as alone:
-        yield alone
+def world(backends_world: World) -> World:
+    """This module's scenarios run on each Moodle backend (conftest's ``backends_world``);
+    ``emu_world`` keeps those that need the emulator."""
+    return backends_world
 
 
 def cohort_file(world: World, idnumber: str = COHORT) -> Path:
