@@ -23,7 +23,9 @@ from ..declarations.validate import validate_tree
 from ..errors import ExitCode, GitError, GitLabError, ReconcilerError, StalePlan, most_severe
 from ..planning.failsafe import FailsafeTripped, tripped_report
 from ..planning.plan import read_plan
+from ..planning.reader import read_all_courses
 from ..planning.render import render_json, render_text
+from ..planning.state import ActualState
 from .notes import MergeRequest, NotePoster
 from .reports import code_quality, junit
 from .review import (
@@ -104,8 +106,10 @@ PosterFactory = Callable[[], NotePoster]
 def _course_shortnames(env: Environment, platform: str) -> list[str]:
     """Every course shortname of ``platform`` (one ``core_course_get_courses_by_field`` call):
     the candidates of "did you mean" for a course the merge request names wrongly."""
+    actual = ActualState()
     with env.client(env.platform(platform)) as client:
-        return [c["shortname"] for c in client.get_courses_by_field() if int(c["id"]) != 1]
+        read_all_courses(client, actual)
+    return list(actual.courses)
 
 
 def _default_poster(env: Environment) -> PosterFactory:

@@ -26,7 +26,13 @@ from typing import Any
 # The nightly reader's own conversions (private to it), so that both readers build the same
 # values from the same Moodle answers.
 from ..planning.patterns import expand_patterns, needs_categories
-from ..planning.reader import GET_CATEGORIES, LIST_INSTANCES, read_all_courses, read_categories
+from ..planning.reader import (
+    GET_CATEGORIES,
+    LIST_INSTANCES,
+    SITE_COURSE,
+    read_all_courses,
+    read_categories,
+)
 from ..planning.reader import _cohort as actual_cohort
 from ..planning.reader import _courses_needing_groups as courses_needing_groups
 from ..planning.reader import _instance as actual_instance
@@ -40,7 +46,6 @@ from ..planning.state import (
 )
 from ..settings import PlatformSettings
 
-SITE_COURSE = 1
 # The person's active courses in one call; a service without it costs one call a course.
 USERS_COURSES = "core_enrol_get_users_courses"
 
